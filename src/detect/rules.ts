@@ -1,0 +1,149 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join, basename, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import type { Severity } from '../types.js';
+import { SEVERITIES } from '../types.js';
+
+/** A detector as written in `detectors/<id>.yaml`: plain data, validated on load. */
+export interface RuleSpec {
+  id: string;
+  title: string;
+  provider: string;
+  severity: Severity;
+  keywords: string[];
+  patterns: { regex: string; flags: string }[];
+  entropy: number | null;
+  generic: boolean;
+  allow: string[];
+  remediation: string;
+  url: string | null;
+  examples: { positive: string[]; negative: string[] };
+}
+
+export interface RuleSet {
+  rules: RuleSpec[];
+  /** Hash of every rule's content: changes whenever detection could change. */
+  hash: string;
+}
+
+const ALLOWED_FLAGS = /^[imsu]*$/;
+
+export function defaultDetectorsDir(): string {
+  // dist/detect/rules.js and src/detect/rules.ts both sit two levels below the package root.
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'detectors');
+}
+
+export function loadRuleSet(dir: string = defaultDetectorsDir()): RuleSet {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.yaml') || n.endsWith('.yml')).sort();
+  } catch (cause) {
+    throw new Error(`reading detectors from ${dir}`, { cause });
+  }
+  if (names.length === 0) throw new Error(`no detector files (*.yaml) in ${dir}`);
+  const hash = createHash('sha256');
+  const rules: RuleSpec[] = [];
+  const seen = new Set<string>();
+  for (const name of names) {
+    const text = readFileSync(join(dir, name), 'utf8');
+    hash.update(name).update('\0').update(text).update('\0');
+    const rule = parseRule(text, name);
+    if (seen.has(rule.id)) throw new Error(`detector ${name}: duplicate id ${rule.id}`);
+    seen.add(rule.id);
+    rules.push(rule);
+  }
+  return { rules, hash: `sha256:${hash.digest('hex')}` };
+}
+
+export function parseRule(text: string, fileName: string): RuleSpec {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (cause) {
+    throw new Error(`detector ${fileName}: invalid YAML`, { cause });
+  }
+  const fail = (what: string): never => {
+    throw new Error(`detector ${fileName}: ${what}`);
+  };
+  if (!isRecord(raw)) return fail('expected a mapping at the top level');
+  const str = (key: string, required = true): string | null => {
+    const v = raw[key];
+    if (v === undefined || v === null) return required ? fail(`missing "${key}"`) : null;
+    if (typeof v !== 'string' || v.trim() === '') return fail(`"${key}" must be a non-empty string`);
+    return v.trim();
+  };
+  const id = str('id')!;
+  if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(id)) fail(`id "${id}" must be kebab-case`);
+  const stem = basename(fileName).replace(/\.ya?ml$/, '');
+  if (stem !== id) fail(`id "${id}" must match the file name`);
+  const severity = str('severity') as Severity;
+  if (!SEVERITIES.includes(severity)) fail(`severity must be one of ${SEVERITIES.join('|')}`);
+
+  const keywords = stringList(raw.keywords, 'keywords', fail).map((k) => k.toLowerCase());
+  if (keywords.length === 0) fail('needs at least one keyword for the prefilter');
+  if (keywords.some((k) => k.length < 2)) fail('keywords must be at least 2 characters');
+
+  const rawPatterns = raw.patterns;
+  if (!Array.isArray(rawPatterns) || rawPatterns.length === 0) fail('needs at least one pattern');
+  const patterns = (rawPatterns as unknown[]).map((p, i) => {
+    const spec = typeof p === 'string' ? { regex: p, flags: '' } : p;
+    if (!isRecord(spec) || typeof spec.regex !== 'string') return fail(`pattern ${i}: needs "regex"`);
+    const flags = spec.flags === undefined ? '' : String(spec.flags);
+    if (!ALLOWED_FLAGS.test(flags)) fail(`pattern ${i}: flags may only use i, m, s, u`);
+    let compiled: RegExp;
+    try {
+      compiled = new RegExp(spec.regex, flags + 'gd');
+    } catch (cause) {
+      throw new Error(`detector ${fileName}: pattern ${i} does not compile`, { cause });
+    }
+    if (!/\(\?<secret>/.test(compiled.source)) fail(`pattern ${i}: needs a named group (?<secret>...)`);
+    return { regex: spec.regex, flags };
+  });
+
+  const entropy = raw.entropy;
+  if (entropy !== undefined && (typeof entropy !== 'number' || entropy < 0 || entropy > 8)) {
+    fail('entropy must be a number of bits per character between 0 and 8');
+  }
+  const allow = raw.allow === undefined ? [] : stringList(raw.allow, 'allow', fail);
+  for (const a of allow) {
+    try {
+      new RegExp(a);
+    } catch (cause) {
+      throw new Error(`detector ${fileName}: allow pattern does not compile`, { cause });
+    }
+  }
+  const examples = raw.examples;
+  if (!isRecord(examples)) return fail('needs "examples" with positive and negative lists');
+  const positive = stringList(examples.positive, 'examples.positive', fail);
+  const negative = stringList(examples.negative, 'examples.negative', fail);
+  if (positive.length === 0 || negative.length === 0) fail('needs at least one positive and one negative example');
+
+  return {
+    id,
+    title: str('title')!,
+    provider: str('provider')!,
+    severity,
+    keywords,
+    patterns,
+    entropy: typeof entropy === 'number' ? entropy : null,
+    generic: raw.generic === true,
+    allow,
+    remediation: str('remediation')!.replace(/\s+/g, ' '),
+    url: str('url', false),
+    examples: { positive, negative },
+  };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function stringList(v: unknown, name: string, fail: (what: string) => never): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) {
+    return fail(`"${name}" must be a list of non-empty strings`);
+  }
+  return v as string[];
+}

@@ -1,0 +1,102 @@
+export type Severity = 'critical' | 'high' | 'medium' | 'low';
+export const SEVERITIES: readonly Severity[] = ['critical', 'high', 'medium', 'low'];
+
+/** Where in the image a secret was seen. */
+export type FindingSource = 'file' | 'env' | 'label' | 'history' | 'config';
+
+export type ImageFormat = 'docker-archive' | 'oci-archive' | 'oci-layout';
+
+export interface LayerInfo {
+  index: number;
+  diffId: string;
+  /** Digest of the blob as stored (compressed), when the archive addresses layers by digest. */
+  digest: string | null;
+  createdBy: string | null;
+  /** Size in bytes of the layer blob as stored. */
+  size: number;
+}
+
+export interface ImageInfo {
+  format: ImageFormat;
+  reference: string | null;
+  digest: string | null;
+  platform: string;
+  layers: LayerInfo[];
+}
+
+export interface LayerRef {
+  index: number;
+  diffId: string;
+  createdBy: string | null;
+}
+
+export interface Occurrence {
+  source: FindingSource;
+  layerIndex: number | null;
+  path: string | null;
+  line: number | null;
+  column: number | null;
+  key: string | null;
+  inFinalImage: boolean;
+}
+
+export interface Finding {
+  ruleId: string;
+  title: string;
+  severity: Severity;
+  source: FindingSource;
+  layer: LayerRef | null;
+  path: string | null;
+  line: number | null;
+  column: number | null;
+  key: string | null;
+  inFinalImage: boolean;
+  removedBy: { index: number; createdBy: string | null } | null;
+  redacted: string;
+  secretHash: string;
+  /** Present only with showSecrets. */
+  secret?: string;
+  alsoIn: Occurrence[];
+  remediation: string;
+  url: string | null;
+}
+
+export interface ScanStats {
+  layers: number;
+  files: number;
+  bytes: number;
+  durationMs: number;
+  /** Files not scanned, by reason (binary, too large, ...). */
+  skipped: Record<string, number>;
+}
+
+export interface ScanReport {
+  schemaVersion: 1;
+  tool: { name: 'stratascan'; version: string };
+  target: string;
+  image: ImageInfo;
+  findings: Finding[];
+  stats: ScanStats;
+}
+
+export interface ScanProgress {
+  layersDone: number;
+  layersTotal: number;
+  files: number;
+  bytes: number;
+  findings: number;
+}
+
+export interface ScanOptions {
+  /** os/arch[/variant]; defaults to linux/amd64 when an index offers it. */
+  platform?: string;
+  /** Include raw secret values in the report. */
+  showSecrets?: boolean;
+  /** Detection worker threads; 0 runs detection on the calling thread. */
+  jobs?: number;
+  /** Directory of detector rule files; defaults to the shipped `detectors/`. */
+  detectorsDir?: string;
+  /** Read the image from this stream instead of opening `target` (used for `-`). */
+  stdin?: NodeJS.ReadableStream;
+  onProgress?: (progress: ScanProgress) => void;
+}
