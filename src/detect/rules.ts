@@ -16,6 +16,8 @@ export interface RuleSpec {
   patterns: { regex: string; flags: string }[];
   entropy: number | null;
   generic: boolean;
+  /** Rules this one beats when both report the same value (e.g. a service-account rule over private-key). */
+  overrides: string[];
   allow: string[];
   remediation: string;
   url: string | null;
@@ -107,6 +109,7 @@ export function parseRule(text: string, fileName: string): RuleSpec {
     fail('entropy must be a number of bits per character between 0 and 8');
   }
   const allow = raw.allow === undefined ? [] : stringList(raw.allow, 'allow', fail);
+  const overrides = raw.overrides === undefined ? [] : stringList(raw.overrides, 'overrides', fail);
   for (const a of allow) {
     try {
       new RegExp(a);
@@ -129,6 +132,7 @@ export function parseRule(text: string, fileName: string): RuleSpec {
     patterns,
     entropy: typeof entropy === 'number' ? entropy : null,
     generic: raw.generic === true,
+    overrides,
     allow,
     remediation: str('remediation')!.replace(/\s+/g, ' '),
     url: str('url', false),
