@@ -90,6 +90,8 @@ export interface ScanProgress {
 export interface ScanOptions {
   /** os/arch[/variant]; defaults to linux/amd64 when an index offers it. */
   platform?: string;
+  /** Choose one image in an archive that holds several (repo:tag). */
+  image?: string;
   /** Include raw secret values in the report. */
   showSecrets?: boolean;
   /** Detection worker threads; 0 runs detection on the calling thread. */

@@ -1,0 +1,180 @@
+import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
+import type { RuleSpec } from './detect/rules.js';
+import type { LayerChanges } from './layer/walk.js';
+import { redact } from './redact.js';
+import type { Finding, FindingSource, LayerRef, Occurrence, Severity } from './types.js';
+
+/** One rule's match at one place in the image, before layers are replayed and values merged. */
+export interface Sighting {
+  ruleId: string;
+  secret: string;
+  source: FindingSource;
+  layerIndex: number | null;
+  path: string | null;
+  line: number | null;
+  column: number | null;
+  key: string | null;
+}
+
+export interface AttributionInput {
+  sightings: Sighting[];
+  /** Per layer, base-most first. */
+  layers: { ref: LayerRef; changes: LayerChanges }[];
+  rules: ReadonlyMap<string, RuleSpec>;
+  showSecrets: boolean;
+}
+
+const SEVERITY_RANK: Record<Severity, number> = { critical: 0, high: 1, medium: 2, low: 3 };
+// Among places with the same layer, the image config first, then the build step, then files.
+const SOURCE_RANK: Record<FindingSource, number> = { env: 0, label: 1, config: 2, history: 3, file: 4 };
+
+export function secretHash(secret: string): string {
+  return `sha256:${createHash('sha256').update(secret, 'utf8').digest('hex')}`;
+}
+
+/** The rule to report when several match the same value: explicit overrides, then specific over generic. */
+export function betterRule(a: RuleSpec, b: RuleSpec): RuleSpec {
+  if (a.overrides.includes(b.id)) return a;
+  if (b.overrides.includes(a.id)) return b;
+  if (a.generic !== b.generic) return a.generic ? b : a;
+  if (SEVERITY_RANK[a.severity] !== SEVERITY_RANK[b.severity]) return SEVERITY_RANK[a.severity] < SEVERITY_RANK[b.severity] ? a : b;
+  return a.id <= b.id ? a : b;
+}
+
+interface Placed extends Sighting {
+  inFinalImage: boolean;
+  removedBy: number | null;
+}
+
+export function attribute(input: AttributionInput): Finding[] {
+  const { layers, rules } = input;
+  // Which (path, secret) pairs each layer writes, to tell an overwrite that keeps a secret from one that drops it.
+  const holds = layers.map(() => new Set<string>());
+  for (const s of input.sightings) {
+    if (s.source === 'file' && s.layerIndex !== null && s.path !== null) holds[s.layerIndex]?.add(`${s.path}\0${s.secret}`);
+  }
+
+  const byPlace = new Map<string, Placed>();
+  for (const s of input.sightings) {
+    const place = [s.source, s.layerIndex, s.path, s.line, s.column, s.key, s.secret].join('\0');
+    const existing = byPlace.get(place);
+    if (existing) {
+      existing.ruleId = betterRule(rules.get(existing.ruleId)!, rules.get(s.ruleId)!).id;
+      continue;
+    }
+    const fate = s.source === 'file' && s.layerIndex !== null && s.path !== null
+      ? replay(s.path, s.secret, s.layerIndex, layers.map((l) => l.changes), holds)
+      : { inFinalImage: true, removedBy: null };
+    byPlace.set(place, { ...s, ...fate });
+  }
+
+  const bySecret = new Map<string, Placed[]>();
+  for (const p of byPlace.values()) {
+    const list = bySecret.get(p.secret);
+    if (list) list.push(p);
+    else bySecret.set(p.secret, [p]);
+  }
+
+  const findings: Finding[] = [];
+  for (const [secret, places] of bySecret) {
+    places.sort(comparePlaces);
+    const primary = places[0]!;
+    const rule = places.map((p) => rules.get(p.ruleId)!).reduce(betterRule);
+    const layerRef = primary.layerIndex === null ? null : layers[primary.layerIndex]!.ref;
+    const removedBy = primary.removedBy === null ? null : layers[primary.removedBy]!.ref;
+    const finding: Finding = {
+      ruleId: rule.id,
+      title: rule.title,
+      severity: rule.severity,
+      source: primary.source,
+      layer: layerRef ? { ...layerRef } : null,
+      path: primary.path,
+      line: primary.line,
+      column: primary.column,
+      key: primary.key,
+      inFinalImage: primary.inFinalImage,
+      removedBy: removedBy ? { index: removedBy.index, createdBy: removedBy.createdBy } : null,
+      redacted: redact(secret),
+      secretHash: secretHash(secret),
+      alsoIn: places.slice(1).map(
+        (p): Occurrence => ({
+          source: p.source,
+          layerIndex: p.layerIndex,
+          path: p.path,
+          line: p.line,
+          column: p.column,
+          key: p.key,
+          inFinalImage: p.inFinalImage,
+        }),
+      ),
+      remediation: rule.remediation,
+      url: rule.url,
+    };
+    if (input.showSecrets) finding.secret = secret;
+    findings.push(finding);
+  }
+  return findings.sort((a, b) => comparePlaces(placeOf(a), placeOf(b)) || a.secretHash.localeCompare(b.secretHash));
+}
+
+function placeOf(f: Finding): Pick<Sighting, 'source' | 'layerIndex' | 'path' | 'line' | 'column' | 'key'> {
+  return { source: f.source, layerIndex: f.layer?.index ?? null, path: f.path, line: f.line, column: f.column, key: f.key };
+}
+
+function comparePlaces(
+  a: Pick<Sighting, 'source' | 'layerIndex' | 'path' | 'line' | 'column' | 'key'>,
+  b: Pick<Sighting, 'source' | 'layerIndex' | 'path' | 'line' | 'column' | 'key'>,
+): number {
+  return (
+    (a.layerIndex ?? -1) - (b.layerIndex ?? -1) ||
+    SOURCE_RANK[a.source] - SOURCE_RANK[b.source] ||
+    (a.path ?? '').localeCompare(b.path ?? '') ||
+    (a.line ?? 0) - (b.line ?? 0) ||
+    (a.column ?? 0) - (b.column ?? 0) ||
+    (a.key ?? '').localeCompare(b.key ?? '')
+  );
+}
+
+/**
+ * Replays the layers above `from` over one file: a whiteout of the path or a parent, an opaque
+ * parent, a parent replaced by a non-directory, or a rewrite without the secret removes it; a
+ * later rewrite that still holds it brings it back.
+ */
+export function replay(
+  path: string,
+  secret: string,
+  from: number,
+  layers: LayerChanges[],
+  holds: Set<string>[],
+): { inFinalImage: boolean; removedBy: number | null } {
+  let present = true;
+  let removedBy: number | null = null;
+  const ancestors: string[] = [];
+  for (let dir = posix.dirname(path); dir !== '/' && dir !== '.'; dir = posix.dirname(dir)) ancestors.push(dir);
+  for (let j = from + 1; j < layers.length; j++) {
+    const changes = layers[j]!;
+    const written = changes.entries.get(path);
+    let stillHeld: boolean;
+    if (written !== undefined) {
+      stillHeld = (written === 'file' || written === 'hardlink') && holds[j]!.has(`${path}\0${secret}`);
+    } else {
+      const removed =
+        changes.whiteouts.has(path) ||
+        ancestors.some((a) => changes.whiteouts.has(a) || changes.opaqueDirs.has(a) || isNonDirectory(changes.entries.get(a)));
+      if (!removed) continue;
+      stillHeld = false;
+    }
+    if (stillHeld) {
+      present = true;
+      removedBy = null;
+    } else if (present) {
+      present = false;
+      removedBy = j;
+    }
+  }
+  return { inFinalImage: present, removedBy };
+}
+
+function isNonDirectory(kind: string | undefined): boolean {
+  return kind !== undefined && kind !== 'dir';
+}

@@ -1,0 +1,147 @@
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { DetectionEngine, type RawMatch } from './engine.js';
+import type { RuleSpec } from './rules.js';
+import type { BatchRequest, BatchResponse } from './worker.js';
+
+/** A piece of text to scan; results come back through `result`. */
+export interface Submitted {
+  result: Promise<RawMatch[]>;
+}
+
+interface PendingChunk {
+  data: Uint8Array;
+  resolve: (m: RawMatch[]) => void;
+  reject: (e: Error) => void;
+}
+
+const BATCH_BYTES = 512 * 1024;
+const BATCH_CHUNKS = 256;
+
+function workerScript(): URL {
+  // Under the test runner this module is TypeScript source; workers need the compiled file.
+  if (import.meta.url.endsWith('.ts')) return new URL('../../dist/detect/worker.js', import.meta.url);
+  return new URL('./worker.js', import.meta.url);
+}
+
+/**
+ * Detection on worker threads. Chunks are packed into batches (one copy into a fresh buffer that is
+ * then transferred, not cloned) and handed to the least busy worker. `submit` waits while too many
+ * bytes are in flight, which pushes back on the tar walkers feeding it.
+ */
+export class DetectionPool {
+  private readonly workers: { worker: Worker; inFlight: number }[] = [];
+  private readonly inline: DetectionEngine | null;
+  private readonly callbacks = new Map<number, PendingChunk[]>();
+  private pending: PendingChunk[] = [];
+  private pendingBytes = 0;
+  private inFlightBytes = 0;
+  private readonly maxInFlightBytes: number;
+  private readonly waiters: (() => void)[] = [];
+  private nextId = 1;
+  private failure: Error | null = null;
+  private closed = false;
+
+  constructor(rules: readonly RuleSpec[], jobs: number) {
+    this.maxInFlightBytes = Math.max(1, jobs) * 3 * BATCH_BYTES;
+    if (jobs <= 0) {
+      this.inline = new DetectionEngine(rules);
+      return;
+    }
+    this.inline = null;
+    for (let i = 0; i < jobs; i++) {
+      const worker = new Worker(fileURLToPath(workerScript()), { workerData: { rules } });
+      const slot = { worker, inFlight: 0 };
+      worker.on('message', (res: BatchResponse) => this.onResult(slot, res));
+      worker.on('error', (err) => this.fail(new Error('a detection worker crashed', { cause: err })));
+      worker.on('exit', (code) => {
+        if (!this.closed) this.fail(new Error(`a detection worker exited unexpectedly (code ${code})`));
+      });
+      // Idle workers must not keep a finished CLI process alive.
+      worker.unref();
+      this.workers.push(slot);
+    }
+  }
+
+  async submit(data: Uint8Array): Promise<Submitted> {
+    if (this.failure) throw this.failure;
+    if (this.inline) {
+      return { result: Promise.resolve(this.inline.scan(data)) };
+    }
+    while (this.inFlightBytes + this.pendingBytes >= this.maxInFlightBytes && !this.failure) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    if (this.failure) throw this.failure;
+    let resolve!: (m: RawMatch[]) => void;
+    let reject!: (e: Error) => void;
+    const result = new Promise<RawMatch[]>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // Callers may await results late; a rejection is still surfaced through submit/flush.
+    result.catch(() => {});
+    this.pending.push({ data, resolve, reject });
+    this.pendingBytes += data.byteLength;
+    if (this.pendingBytes >= BATCH_BYTES || this.pending.length >= BATCH_CHUNKS) this.dispatch();
+    return { result };
+  }
+
+  /** Sends whatever is batched, so a layer that is done walking is not left waiting. */
+  flush(): void {
+    if (this.pending.length > 0 && !this.inline) this.dispatch();
+  }
+
+  private dispatch(): void {
+    const chunks = this.pending;
+    this.pending = [];
+    const total = this.pendingBytes;
+    this.pendingBytes = 0;
+    const buffer = new ArrayBuffer(total);
+    const view = new Uint8Array(buffer);
+    const spans: number[] = [];
+    let pos = 0;
+    for (const c of chunks) {
+      view.set(c.data, pos);
+      spans.push(pos, pos + c.data.byteLength);
+      pos += c.data.byteLength;
+    }
+    const id = this.nextId++;
+    this.callbacks.set(id, chunks);
+    const slot = this.workers.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+    slot.inFlight += total;
+    this.inFlightBytes += total;
+    const request: BatchRequest = { id, buffer, spans };
+    slot.worker.postMessage(request, [buffer]);
+  }
+
+  private onResult(slot: { inFlight: number }, res: BatchResponse): void {
+    const chunks = this.callbacks.get(res.id);
+    if (!chunks) return;
+    this.callbacks.delete(res.id);
+    const bytes = chunks.reduce((n, c) => n + c.data.byteLength, 0);
+    slot.inFlight -= bytes;
+    this.inFlightBytes -= bytes;
+    if (res.error) {
+      const err = new Error(`detection failed: ${res.error}`);
+      chunks.forEach((c) => c.reject(err));
+    } else {
+      chunks.forEach((c, i) => c.resolve(res.results[i] ?? []));
+    }
+    this.waiters.splice(0).forEach((w) => w());
+  }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    for (const chunks of this.callbacks.values()) chunks.forEach((c) => c.reject(err));
+    this.callbacks.clear();
+    this.pending.forEach((c) => c.reject(err));
+    this.pending = [];
+    this.waiters.splice(0).forEach((w) => w());
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+  }
+}

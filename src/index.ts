@@ -1,0 +1,5 @@
+export { scanImage, defaultJobs, TOOL_VERSION } from './scan.js';
+export { ScanError, describeError } from './errors.js';
+export { loadRuleSet, type RuleSpec, type RuleSet } from './detect/rules.js';
+export { renderReport, type ReportFormat, type RenderOptions } from './report/index.js';
+export type * from './types.js';

@@ -1,0 +1,158 @@
+import { createReadStream, statSync } from 'node:fs';
+import { open, stat, readFile, type FileHandle } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { Readable } from 'node:stream';
+import { ScanError } from '../errors.js';
+import { indexTar, memberName, type TarMember } from './tar-index.js';
+
+/**
+ * The files of an image as saved: members of an outer tarball, or files of an OCI layout
+ * directory. Names are relative ("manifest.json", "blobs/sha256/…").
+ */
+export interface ImageContainer {
+  readonly kind: 'tar' | 'directory' | 'stream';
+  readonly label: string;
+  has(name: string): boolean;
+  size(name: string): number;
+  /** Whole contents of a small member (manifests, configs). */
+  read(name: string, maxBytes?: number): Promise<Buffer>;
+  open(name: string): Readable;
+  close(): Promise<void>;
+}
+
+const MAX_METADATA = 64 * 1024 * 1024;
+const READ_CHUNK = 1024 * 1024;
+
+export async function openContainer(path: string): Promise<ImageContainer> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (cause) {
+    throw new ScanError(`cannot open ${path}`, { cause });
+  }
+  if (info.isDirectory()) return new DirectoryContainer(path);
+  if (!info.isFile()) throw new ScanError(`${path} is not a file or directory`);
+  const handle = await open(path, 'r');
+  try {
+    const members = await indexTar(handle, info.size, path);
+    return new TarContainer(path, handle, members);
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}
+
+class TarContainer implements ImageContainer {
+  readonly kind = 'tar';
+  constructor(
+    readonly label: string,
+    private readonly handle: FileHandle,
+    private readonly members: Map<string, TarMember>,
+  ) {}
+
+  /** Follows symlinks between members: docker save links repeated layers to the first copy. */
+  private resolve(name: string): TarMember | undefined {
+    let current = memberName(name);
+    for (let hops = 0; hops < 16; hops++) {
+      const member = this.members.get(current);
+      if (!member) return undefined;
+      if ((member.type === 'symlink' || member.type === 'hardlink') && member.linkName) {
+        current = member.type === 'symlink'
+          ? memberName(posix.normalize(posix.join(posix.dirname(current), member.linkName)))
+          : memberName(member.linkName);
+        continue;
+      }
+      return member.type === 'file' ? member : undefined;
+    }
+    return undefined;
+  }
+
+  private need(name: string): TarMember {
+    const member = this.resolve(name);
+    if (!member) throw new ScanError(`${this.label} has no file ${name}`);
+    return member;
+  }
+
+  has(name: string): boolean {
+    return this.resolve(name) !== undefined;
+  }
+
+  size(name: string): number {
+    return this.need(name).size;
+  }
+
+  async read(name: string, maxBytes = MAX_METADATA): Promise<Buffer> {
+    const member = this.need(name);
+    if (member.size > maxBytes) throw new ScanError(`${this.label}: ${name} is too large to be image metadata (${member.size} bytes)`);
+    const buf = Buffer.alloc(member.size);
+    const { bytesRead } = await this.handle.read(buf, 0, member.size, member.offset);
+    if (bytesRead !== member.size) throw new ScanError(`${this.label} is truncated inside ${name}`);
+    return buf;
+  }
+
+  open(name: string): Readable {
+    const member = this.need(name);
+    // createReadStream cannot express an empty range (end < start reads to EOF).
+    if (member.size === 0) return Readable.from([]);
+    return createReadStream(this.label, {
+      start: member.offset,
+      end: member.offset + member.size - 1,
+      highWaterMark: READ_CHUNK,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
+
+class DirectoryContainer implements ImageContainer {
+  readonly kind = 'directory';
+  private readonly sizes = new Map<string, number>();
+  constructor(readonly label: string) {}
+
+  private path(name: string): string {
+    const clean = posix.normalize(memberName(name));
+    if (clean.startsWith('..')) throw new ScanError(`${this.label}: refusing to read ${name} outside the layout`);
+    return join(this.label, clean);
+  }
+
+  has(name: string): boolean {
+    try {
+      return statSyncSize(this.path(name), this.sizes) !== null;
+    } catch {
+      return false;
+    }
+  }
+
+  size(name: string): number {
+    const size = statSyncSize(this.path(name), this.sizes);
+    if (size === null) throw new ScanError(`${this.label} has no file ${name}`);
+    return size;
+  }
+
+  async read(name: string, maxBytes = MAX_METADATA): Promise<Buffer> {
+    if (this.size(name) > maxBytes) throw new ScanError(`${this.label}: ${name} is too large to be image metadata`);
+    return readFile(this.path(name));
+  }
+
+  open(name: string): Readable {
+    this.size(name);
+    return createReadStream(this.path(name), { highWaterMark: READ_CHUNK });
+  }
+
+  async close(): Promise<void> {}
+}
+
+function statSyncSize(path: string, cache: Map<string, number>): number | null {
+  const cached = cache.get(path);
+  if (cached !== undefined) return cached;
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) return null;
+    cache.set(path, st.size);
+    return st.size;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,136 @@
+// Child-process helpers shared by the real-tools harness (dockerd, skopeo).
+// Plain ESM + JSDoc so that both the vitest suites (.ts) and the Node
+// scripts under scripts/ can import the one implementation without a build.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+
+/** Default bound for one external command; builds on vfs are slow but not this slow. */
+const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;
+
+/** How much of a failing command's output we keep in the error message. */
+const TAIL_CHARS = 4000;
+
+/**
+ * Replace every occurrence of each secret in `text` by a stable, non-reversible tag,
+ * so that error messages and logs can be shown without leaking (fake) secret values.
+ * @param {string} text
+ * @param {readonly string[] | undefined} secrets
+ * @returns {string}
+ */
+export function redact(text, secrets) {
+  let out = text;
+  for (const secret of secrets ?? []) {
+    // Very short strings would shred ordinary output and are not secrets anyway.
+    if (typeof secret !== 'string' || secret.length < 6) continue;
+    out = out.split(secret).join(`[redacted ${shortHash(secret)}]`);
+  }
+  return out;
+}
+
+/**
+ * @param {string} value
+ * @returns {string} "sha256:" + the first 12 hex digits of sha256(UTF-8 value)
+ */
+export function shortHash(value) {
+  return `sha256:${createHash('sha256').update(value, 'utf8').digest('hex').slice(0, 12)}`;
+}
+
+/**
+ * @param {string} text
+ * @param {number} [max]
+ * @returns {string}
+ */
+export function tail(text, max = TAIL_CHARS) {
+  return text.length <= max ? text : `…${text.slice(-max)}`;
+}
+
+/**
+ * @typedef {object} ExecOptions
+ * @property {Buffer | string} [input] written to the child's stdin (stdin is /dev/null otherwise)
+ * @property {Record<string, string | undefined>} [env] full environment for the child
+ * @property {string} [cwd]
+ * @property {readonly string[]} [redact] values to scrub from the error message
+ * @property {number} [timeoutMs]
+ */
+
+/**
+ * @typedef {object} ExecResult
+ * @property {Buffer} stdout
+ * @property {string} stderr
+ */
+
+/**
+ * Run a command to completion, capturing stdout (as bytes: `docker save` without -o
+ * or `docker export` produce binary) and stderr. Rejects on a non-zero exit, a signal,
+ * a spawn failure or the timeout, with the command line, exit status and output tails
+ * (all redacted) in the message.
+ * @param {string} cmd
+ * @param {readonly string[]} args
+ * @param {ExecOptions} [opts]
+ * @returns {Promise<ExecResult>}
+ */
+export function execCapture(cmd, args, opts = {}) {
+  const secrets = opts.redact;
+  const shown = redact([cmd, ...args].map(quoteArg).join(' '), secrets);
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, [...args], {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    /** @type {Buffer[]} */
+    const out = [];
+    /** @type {Buffer[]} */
+    const err = [];
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.stdout?.on('data', (c) => out.push(c));
+    child.stderr?.on('data', (c) => err.push(c));
+    child.on('error', (cause) => {
+      clearTimeout(timer);
+      reject(new Error(`could not run: ${shown}`, { cause }));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const stdout = Buffer.concat(out);
+      const stderr = Buffer.concat(err).toString('utf8');
+      if (code === 0) {
+        resolve({ stdout, stderr });
+        return;
+      }
+      const why = timedOut
+        ? `timed out after ${timeoutMs} ms`
+        : signal
+          ? `was killed by ${signal}`
+          : `exited with code ${code}`;
+      const outText = stdout.toString('utf8');
+      reject(
+        new Error(
+          redact(
+            `${shown}\n${why}` +
+              `\n--- stderr (tail) ---\n${tail(stderr)}` +
+              (outText.trim() ? `\n--- stdout (tail) ---\n${tail(outText)}` : ''),
+            secrets,
+          ),
+        ),
+      );
+    });
+    if (opts.input !== undefined && child.stdin) {
+      // EPIPE here means the child died early; its exit status tells the real story.
+      child.stdin.on('error', () => {});
+      child.stdin.end(opts.input);
+    }
+  });
+}
+
+/**
+ * @param {string} arg
+ * @returns {string}
+ */
+function quoteArg(arg) {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
