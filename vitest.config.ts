@@ -8,5 +8,6 @@ export default defineConfig({
     // The real-dockerd suites start their own daemon; running two at once only slows both down.
     fileParallelism: true,
     pool: 'forks',
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });

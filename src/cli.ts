@@ -51,6 +51,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           .option('detectors', { type: 'string', describe: 'directory of detector rule files (default: the shipped set)' })
           .option('color', { type: 'boolean', describe: 'colour the text report (default: when writing to a terminal and NO_COLOR is unset)' }),
       async (args) => {
+        // yargs-parser reads a lone "-" as an empty value; "-" is the conventional name for stdin.
+        if (args.target === '' && argv.includes('-')) args.target = '-';
         exitCode = await runScan(args, io);
       },
     )

@@ -1,6 +1,5 @@
 import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
-import type { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import { attribute, type Sighting } from './attribute.js';
 import { configItems } from './config-items.js';
@@ -8,7 +7,8 @@ import { DetectionPool } from './detect/pool.js';
 import { loadRuleSet, type RuleSpec } from './detect/rules.js';
 import { ScanError } from './errors.js';
 import { scanLayer, type LayerScan } from './layer/walk.js';
-import { openContainer, type ImageContainer } from './source/container.js';
+import type { ImageContainer } from './source/container.js';
+import { openSource } from './source/open.js';
 import { resolveImage, type ResolvedImage, type ResolvedLayer } from './source/resolve.js';
 import { StreamedImage } from './source/stream.js';
 import type { Finding, ImageInfo, ScanOptions, ScanReport } from './types.js';
@@ -42,12 +42,7 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
   const report = () => options.onProgress?.({ ...progress });
   let container: ImageContainer | null = null;
   try {
-    if (target === '-' || options.stdin) {
-      const input = (options.stdin ?? process.stdin) as Readable;
-      container = await StreamedImage.ingest(input, target === '-' ? 'standard input' : target, pool);
-    } else {
-      container = await openContainer(target);
-    }
+    container = await openSource(target, options, pool);
     const image = await resolveImage(container, {
       platform: options.platform,
       image: options.image,

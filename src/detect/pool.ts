@@ -57,8 +57,6 @@ export class DetectionPool {
       worker.on('exit', (code) => {
         if (!this.closed) this.fail(new Error(`a detection worker exited unexpectedly (code ${code})`));
       });
-      // Idle workers must not keep a finished CLI process alive.
-      worker.unref();
       this.workers.push(slot);
     }
   }

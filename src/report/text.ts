@@ -16,7 +16,14 @@ export function printable(text: string): string {
 /** A Dockerfile step as people wrote it, without the classic builder's shell wrapper. */
 export function shortStep(createdBy: string | null, max = 90): string {
   if (!createdBy) return '(no history)';
-  const step = printable(createdBy.replace(/^\/bin\/sh -c #\(nop\)\s+/, '').replace(/\s+/g, ' ').trim());
+  const step = printable(
+    createdBy
+      .replace(/^\/bin\/sh -c #\(nop\)\s+/, '')
+      // Classic-builder RUN steps are recorded as the shell command, with build args in front.
+      .replace(/^(\|\d+ .*?)?\/bin\/sh -c /, (_m, args: string | undefined) => `RUN ${args ? `(${args.trim()}) ` : ''}`)
+      .replace(/\s+/g, ' ')
+      .trim(),
+  );
   return step.length > max ? `${step.slice(0, max - 1)}…` : step;
 }
 
