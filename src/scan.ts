@@ -4,7 +4,8 @@ import pLimit from 'p-limit';
 import { attribute, type Sighting } from './attribute.js';
 import { configItems } from './config-items.js';
 import { DetectionPool } from './detect/pool.js';
-import { loadRuleSet, type RuleSpec } from './detect/rules.js';
+import { defaultDetectorsDir, loadRuleSet, type RuleSpec } from './detect/rules.js';
+import { isAllowlisted, loadAllowlist } from './detect/allowlist.js';
 import { ScanError } from './errors.js';
 import { scanLayer, type LayerScan } from './layer/walk.js';
 import type { ImageContainer } from './source/container.js';
@@ -69,9 +70,15 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
       ),
     );
 
+    const allowlist = loadAllowlist(options.detectorsDir ?? defaultDetectorsDir());
+    let allowlisted = 0;
     const sightings: Sighting[] = [];
     scans.forEach((scan, index) => {
       for (const m of scan.matches) {
+        if (isAllowlisted(allowlist, m.ruleId, m.path)) {
+          allowlisted++;
+          continue;
+        }
         sightings.push({ ruleId: m.ruleId, secret: m.secret, source: 'file', layerIndex: index, path: m.path, line: m.line, column: m.column, key: null });
       }
     });
@@ -114,6 +121,7 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
         bytes: scans.reduce((n, s) => n + s.bytes, 0),
         durationMs: Math.round(performance.now() - started),
         skipped,
+        allowlisted,
       },
     };
   } finally {

@@ -68,6 +68,8 @@ export interface ScanStats {
   durationMs: number;
   /** Files not scanned, by reason (binary, too large, ...). */
   skipped: Record<string, number>;
+  /** Matches dropped by the built-in allowlist of known example secrets (detectors/allowlist.yaml). */
+  allowlisted: number;
 }
 
 export interface ScanReport {

@@ -40,7 +40,7 @@ export function defaultDetectorsDir(): string {
 export function loadRuleSet(dir: string = defaultDetectorsDir()): RuleSet {
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => n.endsWith('.yaml') || n.endsWith('.yml')).sort();
+    names = readdirSync(dir).filter((n) => (n.endsWith('.yaml') || n.endsWith('.yml')) && !n.startsWith('allowlist.')).sort();
   } catch (cause) {
     throw new Error(`reading detectors from ${dir}`, { cause });
   }

@@ -50,7 +50,8 @@ export function renderText(report: ScanReport, options: RenderOptions = {}): str
   out.push(`${bold('stratascan')} ${report.tool.version}: ${name} (${image.format}, ${image.platform})`);
   const skippedTotal = Object.values(stats.skipped).reduce((a, b) => a + b, 0);
   out.push(dim(`${stats.layers} layers, ${stats.files} files, ${bytes(stats.bytes)} scanned in ${stats.durationMs} ms` +
-    (skippedTotal > 0 ? `; ${skippedTotal} files skipped (${Object.entries(stats.skipped).map(([k, v]) => `${v} ${k}`).join(', ')})` : '')));
+    (skippedTotal > 0 ? `; ${skippedTotal} files skipped (${Object.entries(stats.skipped).map(([k, v]) => `${v} ${k}`).join(', ')})` : '') +
+    (stats.allowlisted > 0 ? `; ${stats.allowlisted} known example secrets ignored` : '')));
   out.push('');
 
   const groups = new Map<string, Finding[]>();
