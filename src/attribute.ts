@@ -3,12 +3,26 @@ import { posix } from 'node:path';
 import type { RuleSpec } from './detect/rules.js';
 import type { LayerChanges } from './layer/walk.js';
 import { redact } from './redact.js';
+
+/** A fresh match's identity for attribution: hash and redacted form, raw value kept alongside. */
+export function sightingValue(secret: string): Pick<Sighting, 'secretHash' | 'redacted' | 'secret'> {
+  return { secretHash: secretHash(secret), redacted: redact(secret), secret };
+}
 import type { Finding, FindingSource, LayerRef, Occurrence, Severity } from './types.js';
 
-/** One rule's match at one place in the image, before layers are replayed and values merged. */
+/**
+ * One rule's match at one place in the image, before layers are replayed and values merged.
+ * Values are identified by their hash, so sightings restored from the layer cache (which holds no
+ * raw secret) attribute and merge exactly like fresh ones; `secret` is there only when known.
+ */
 export interface Sighting {
   ruleId: string;
-  secret: string;
+  /** secretHash(secret): what attribution and dedupe key on. */
+  secretHash: string;
+  /** redact(secret). */
+  redacted: string;
+  /** The raw value: present for fresh matches, absent for cached ones. Reported only with showSecrets. */
+  secret?: string;
   source: FindingSource;
   layerIndex: number | null;
   path: string | null;
@@ -52,32 +66,33 @@ export function attribute(input: AttributionInput): Finding[] {
   // Which (path, secret) pairs each layer writes, to tell an overwrite that keeps a secret from one that drops it.
   const holds = layers.map(() => new Set<string>());
   for (const s of input.sightings) {
-    if (s.source === 'file' && s.layerIndex !== null && s.path !== null) holds[s.layerIndex]?.add(`${s.path}\0${s.secret}`);
+    if (s.source === 'file' && s.layerIndex !== null && s.path !== null) holds[s.layerIndex]?.add(`${s.path}\0${s.secretHash}`);
   }
 
   const byPlace = new Map<string, Placed>();
   for (const s of input.sightings) {
-    const place = [s.source, s.layerIndex, s.path, s.line, s.column, s.key, s.secret].join('\0');
+    const place = [s.source, s.layerIndex, s.path, s.line, s.column, s.key, s.secretHash].join('\0');
     const existing = byPlace.get(place);
     if (existing) {
       existing.ruleId = betterRule(rules.get(existing.ruleId)!, rules.get(s.ruleId)!).id;
+      existing.secret ??= s.secret;
       continue;
     }
     const fate = s.source === 'file' && s.layerIndex !== null && s.path !== null
-      ? replay(s.path, s.secret, s.layerIndex, layers.map((l) => l.changes), holds)
+      ? replay(s.path, s.secretHash, s.layerIndex, layers.map((l) => l.changes), holds)
       : { inFinalImage: true, removedBy: null };
     byPlace.set(place, { ...s, ...fate });
   }
 
   const bySecret = new Map<string, Placed[]>();
   for (const p of byPlace.values()) {
-    const list = bySecret.get(p.secret);
+    const list = bySecret.get(p.secretHash);
     if (list) list.push(p);
-    else bySecret.set(p.secret, [p]);
+    else bySecret.set(p.secretHash, [p]);
   }
 
   const findings: Finding[] = [];
-  for (const [secret, places] of bySecret) {
+  for (const [hash, places] of bySecret) {
     places.sort(comparePlaces);
     const primary = places[0]!;
     const rule = places.map((p) => rules.get(p.ruleId)!).reduce(betterRule);
@@ -95,8 +110,8 @@ export function attribute(input: AttributionInput): Finding[] {
       key: primary.key,
       inFinalImage: primary.inFinalImage,
       removedBy: removedBy ? { index: removedBy.index, createdBy: removedBy.createdBy } : null,
-      redacted: redact(secret),
-      secretHash: secretHash(secret),
+      redacted: primary.redacted,
+      secretHash: hash,
       alsoIn: places.slice(1).map(
         (p): Occurrence => ({
           source: p.source,
@@ -111,7 +126,8 @@ export function attribute(input: AttributionInput): Finding[] {
       remediation: rule.remediation,
       url: rule.url,
     };
-    if (input.showSecrets) finding.secret = secret;
+    const secret = places.find((p) => p.secret !== undefined)?.secret;
+    if (input.showSecrets && secret !== undefined) finding.secret = secret;
     findings.push(finding);
   }
   return findings.sort((a, b) => comparePlaces(placeOf(a), placeOf(b)) || a.secretHash.localeCompare(b.secretHash));
@@ -142,7 +158,7 @@ function comparePlaces(
  */
 export function replay(
   path: string,
-  secret: string,
+  secretHash: string,
   from: number,
   layers: LayerChanges[],
   holds: Set<string>[],
@@ -156,7 +172,7 @@ export function replay(
     const written = changes.entries.get(path);
     let stillHeld: boolean;
     if (written !== undefined) {
-      stillHeld = (written === 'file' || written === 'hardlink') && holds[j]!.has(`${path}\0${secret}`);
+      stillHeld = (written === 'file' || written === 'hardlink') && holds[j]!.has(`${path}\0${secretHash}`);
     } else {
       const removed =
         changes.whiteouts.has(path) ||

@@ -1,15 +1,21 @@
 import { rename, writeFile, rm } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
 import yargs from 'yargs';
 import { describeError, ScanError } from './errors.js';
 import { REPORT_FORMATS, renderReport, type ReportFormat } from './report/index.js';
 import { scanImage, TOOL_VERSION } from './scan.js';
-import type { ScanOptions } from './types.js';
+import { PULL_POLICIES, type PullPolicy, type ScanOptions } from './types.js';
+import { SEVERITIES, type Severity } from './types.js';
+import { applyLoadedPolicy, findConfigFile, loadConfigFile, loadPolicy, type LoadedConfig } from './policy/index.js';
+import { createProgress } from './progress.js';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   stdin: NodeJS.ReadableStream;
   env: NodeJS.ProcessEnv;
+  /** Where the config file search and `.stratascanignore` start (default: process.cwd()). */
+  cwd?: string;
 }
 
 /** Exit codes: 0 no secrets, 1 secrets found, 2 the scan could not be completed. */
@@ -27,21 +33,43 @@ interface ScanArgs {
   jobs?: number;
   detectors?: string;
   color?: boolean;
+  pull: PullPolicy;
+  username?: string;
+  'password-stdin': boolean;
+  'insecure-registry'?: string[];
+  baseline?: string;
+  'ignore-file'?: string;
+  'fail-on'?: Severity;
+  'exit-code'?: number;
+  'skip-layers'?: number;
+  base?: string;
+  'exclude-base': boolean;
+  quiet: boolean;
+  config?: string | false;
+  cache: boolean;
+  'cache-dir'?: string;
 }
 
 /** Parses arguments, runs the scan, writes the report; everything else lives in the library. */
 export async function main(argv: string[], io: CliIo): Promise<number> {
   let exitCode = EXIT_CLEAN;
   let usageError: string | null = null;
+  let config: LoadedConfig | null;
+  try {
+    config = await readConfig(argv, io.cwd ?? process.cwd());
+  } catch (err) {
+    io.stderr.write(`stratascan: ${describeError(err)}\n`);
+    return EXIT_ERROR;
+  }
   const parser = yargs(argv)
     .scriptName('stratascan')
     .usage('$0 scan TARGET [options]\n\nFind leaked secrets in a container image and the layer that introduced each.')
     .command<ScanArgs>(
       'scan <target>',
-      'Scan an image: a docker save tarball, an OCI archive or layout directory, or - for standard input',
+      'Scan an image: a docker save tarball, an OCI archive or layout directory, - for standard input, or an image reference (docker-daemon:NAME, docker://REF, or a bare REF: daemon first, then registry)',
       (y) =>
         y
-          .positional('target', { type: 'string', demandOption: true, describe: 'image tarball, OCI layout directory, or -' })
+          .positional('target', { type: 'string', demandOption: true, describe: 'image tarball, OCI layout directory, -, or image reference' })
           .option('format', { alias: 'f', choices: REPORT_FORMATS, default: 'text' as ReportFormat, describe: 'report format' })
           .option('output', { alias: 'o', type: 'string', describe: 'write the report to FILE instead of standard output' })
           .option('platform', { type: 'string', describe: 'os/arch[/variant] to scan in a multi-platform image (default linux/amd64)' })
@@ -49,11 +77,28 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           .option('show-secrets', { type: 'boolean', default: false, describe: 'print secret values instead of redacted forms' })
           .option('jobs', { alias: 'j', type: 'number', describe: 'detection worker threads (default: one per CPU; 0 = none)' })
           .option('detectors', { type: 'string', describe: 'directory of detector rule files (default: the shipped set)' })
-          .option('color', { type: 'boolean', describe: 'colour the text report (default: when writing to a terminal and NO_COLOR is unset)' }),
+          .option('cache', { type: 'boolean', default: true, describe: 'reuse per-layer results from the layer cache (--no-cache: scan every layer)' })
+          .option('cache-dir', { type: 'string', describe: 'layer cache directory (default: $XDG_CACHE_HOME/stratascan or ~/.cache/stratascan)' })
+          .option('pull', { choices: PULL_POLICIES, default: 'missing' as PullPolicy, describe: 'bare image references: never = local daemon only, missing = daemon, else registry, always = registry' })
+          .option('username', { type: 'string', describe: 'registry user name (with --password-stdin)' })
+          .option('password-stdin', { type: 'boolean', default: false, describe: 'read the registry password from standard input' })
+          .option('insecure-registry', { type: 'string', array: true, describe: 'HOST[:PORT] that may be reached over plain HTTP or unverified TLS (repeatable)' })
+          .option('color', { type: 'boolean', describe: 'colour the text report (default: when writing to a terminal and NO_COLOR is unset)' })
+          // CI gate (policy lives in src/policy; these only pass values through).
+          .option('baseline', { type: 'string', describe: 'an earlier JSON report: report only findings whose fingerprint (ruleId:secretHash) is not in it' })
+          .option('ignore-file', { type: 'string', describe: 'ignore entries (YAML; default: .stratascanignore in the working directory)' })
+          .option('fail-on', { choices: SEVERITIES, describe: 'exit 1 only for a remaining finding at or above this severity (default: low)' })
+          .option('exit-code', { type: 'number', describe: 'exit code to use instead of 1 when the gate fails' })
+          .option('skip-layers', { type: 'number', describe: 'treat the first N layers as an inherited base image' })
+          .option('base', { type: 'string', describe: 'base image tarball or OCI layout whose layers prefix the scanned image' })
+          .option('exclude-base', { type: 'boolean', default: false, describe: 'drop findings that live only in base layers' })
+          .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress display and no notes on stderr' })
+          .option('config', { type: 'string', describe: 'config file (default: stratascan.config.{json,yaml,yml} found upwards from the working directory; --no-config for none)' })
+          .config(config?.options ?? {}),
       async (args) => {
         // yargs-parser reads a lone "-" as an empty value; "-" is the conventional name for stdin.
         if (args.target === '' && argv.includes('-')) args.target = '-';
-        exitCode = await runScan(args, io);
+        exitCode = await runScan(args, io, config);
       },
     )
     .demandCommand(1, 'name a command: scan')
@@ -77,32 +122,94 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   return exitCode;
 }
 
-async function runScan(args: ScanArgs, io: CliIo): Promise<number> {
+/** The config file named by --config, or the nearest one upwards from cwd; none with --no-config. */
+async function readConfig(argv: string[], cwd: string): Promise<LoadedConfig | null> {
+  if (argv.includes('--no-config')) return null;
+  let explicit: string | undefined;
+  argv.forEach((a, i) => {
+    if (a === '--config') explicit = argv[i + 1];
+    else if (a.startsWith('--config=')) explicit = a.slice('--config='.length);
+  });
+  const path = explicit !== undefined ? resolvePath(cwd, explicit) : findConfigFile(cwd);
+  return path ? loadConfigFile(path) : null;
+}
+
+async function runScan(args: ScanArgs, io: CliIo, config: LoadedConfig | null = null): Promise<number> {
   if (args.jobs !== undefined && (!Number.isInteger(args.jobs) || args.jobs < 0)) {
     io.stderr.write('stratascan: --jobs takes a whole number of 0 or more\n');
     return EXIT_ERROR;
   }
+  for (const [flag, value, min, max] of [['exit-code', args['exit-code'], 0, 255], ['skip-layers', args['skip-layers'], 0, Infinity]] as const) {
+    if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
+      io.stderr.write(`stratascan: --${flag} takes a whole number from ${min}${max === Infinity ? ' up' : ` to ${max}`}\n`);
+      return EXIT_ERROR;
+    }
+  }
+  const quiet = args.quiet === true;
+  const progress = createProgress(io.stderr, { enabled: io.stderr.isTTY === true && !quiet });
   const options: ScanOptions = {
     platform: args.platform,
     image: args.image,
     showSecrets: args['show-secrets'],
     jobs: args.jobs,
     detectorsDir: args.detectors,
+    cache: args.cache,
+    cacheDir: args['cache-dir'],
+    pull: args.pull,
+    insecureRegistries: args['insecure-registry'],
   };
   if (args.target === '-') options.stdin = io.stdin;
+  const auth = await registryAuth(args, io);
+  if (typeof auth === 'string') {
+    io.stderr.write(`stratascan: ${auth}\n`);
+    return EXIT_ERROR;
+  }
+  if (auth) options.registryAuth = auth;
+  options.onProgress = (p) => progress.update(p);
   try {
-    const report = await scanImage(args.target, options);
+    const policy = await loadPolicy({
+      cwd: io.cwd ?? process.cwd(),
+      baselinePath: args.baseline,
+      ignoreFile: args['ignore-file'],
+      extraIgnore: config?.ignore,
+      failOn: args['fail-on'],
+      skipLayers: args['skip-layers'],
+      basePath: args.base,
+      excludeBase: args['exclude-base'],
+      platform: args.platform,
+    });
+    const scanned = await scanImage(args.target, options);
+    progress.clear();
+    const { report, suppressed, warnings, failed } = applyLoadedPolicy(scanned, policy);
+    for (const w of warnings) io.stderr.write(`stratascan: warning: ${w}\n`);
+    if (suppressed.length > 0 && !quiet) {
+      const by = (k: string) => suppressed.filter((s) => s.by === k).length;
+      io.stderr.write(`stratascan: ${suppressed.length} finding${suppressed.length === 1 ? '' : 's'} not reported (${by('baseline')} in the baseline, ${by('ignore')} ignored, ${by('base')} base-only)\n`);
+    }
     const color = args.color ?? (args.output === undefined && io.stdout.isTTY === true && !io.env.NO_COLOR);
-    const text = renderReport(report, args.format, { color });
+    const text = renderReport(report, args.format, { color, now: new Date(), width: Math.min(100, (io.stdout as { columns?: number }).columns ?? 100) });
     if (args.output) await writeAtomically(args.output, text);
     else io.stdout.write(text);
-    return report.findings.length > 0 ? EXIT_FINDINGS : EXIT_CLEAN;
+    return failed ? (args['exit-code'] ?? EXIT_FINDINGS) : EXIT_CLEAN;
   } catch (err) {
+    progress.clear();
     const known = err instanceof ScanError;
     io.stderr.write(`stratascan: error: ${describeError(err)}\n`);
     if (!known && io.env.STRATASCAN_DEBUG && err instanceof Error) io.stderr.write(`${err.stack}\n`);
     return EXIT_ERROR;
   }
+}
+
+/** --username with --password-stdin; a string is a usage error. The password is never echoed. */
+async function registryAuth(args: ScanArgs, io: CliIo): Promise<ScanOptions['registryAuth'] | string | undefined> {
+  if (!args['password-stdin']) return args.username === undefined ? undefined : '--username needs --password-stdin (passwords are not taken on the command line)';
+  if (args.username === undefined || args.username === '') return '--password-stdin needs --username';
+  if (args.target === '-') return '--password-stdin cannot be used with - (standard input holds the image)';
+  const chunks: Buffer[] = [];
+  for await (const chunk of io.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (password === '') return '--password-stdin read an empty password';
+  return { username: args.username, password };
 }
 
 /** A report file is either complete or absent: never half-written after a crash or Ctrl-C. */

@@ -1,13 +1,15 @@
 import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
 import pLimit from 'p-limit';
-import { attribute, type Sighting } from './attribute.js';
+import { attribute, sightingValue, type Sighting } from './attribute.js';
+import { changesOf, defaultCacheDir, findByHash, hashBlob, hashHead, LayerCache, ruleMemo, type CachedMatch } from './cache/layer-cache.js';
 import { configItems } from './config-items.js';
 import { DetectionPool } from './detect/pool.js';
+import { DetectionEngine } from './detect/engine.js';
 import { defaultDetectorsDir, loadRuleSet, type RuleSpec } from './detect/rules.js';
 import { isAllowlisted, loadAllowlist } from './detect/allowlist.js';
 import { ScanError } from './errors.js';
-import { scanLayer, type LayerScan } from './layer/walk.js';
+import { scanLayer, type LayerChanges, type LayerScan } from './layer/walk.js';
 import type { ImageContainer } from './source/container.js';
 import { openSource } from './source/open.js';
 import { resolveImage, type ResolvedImage, type ResolvedLayer } from './source/resolve.js';
@@ -35,12 +37,17 @@ export function defaultJobs(): number {
  */
 export async function scanImage(target: string, options: ScanOptions = {}): Promise<ScanReport> {
   const started = performance.now();
-  const ruleSet = loadRuleSet(options.detectorsDir);
+  const cacheDir = options.cache === false ? null : (options.cacheDir ?? defaultCacheDir());
+  const ruleSet = loadRuleSet(options.detectorsDir, cacheDir === null ? undefined : ruleMemo(cacheDir, TOOL_VERSION));
   const rules = new Map(ruleSet.rules.map((r) => [r.id, r] as const));
   const jobs = options.jobs ?? defaultJobs();
   const pool = new DetectionPool(ruleSet.rules, jobs);
   const progress = { layersDone: 0, layersTotal: 0, files: 0, bytes: 0, findings: 0 };
   const report = () => options.onProgress?.({ ...progress });
+  // Cached results hold no raw value, so --show-secrets reads no layer from the cache (it still writes).
+  const cache = cacheDir === null
+    ? null
+    : { store: new LayerCache(cacheDir, { rulesHash: ruleSet.hash, toolVersion: TOOL_VERSION }), read: options.showSecrets !== true };
   let container: ImageContainer | null = null;
   try {
     container = await openSource(target, options, pool);
@@ -57,7 +64,7 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     const scans = await Promise.all(
       image.layers.map((layer) =>
         limit(async () => {
-          const scan = await scanOneLayer(container!, layer, pool, (files, bytes) => {
+          const scan = await scanOneLayer(container!, layer, pool, cache, (files, bytes) => {
             const before = layerFiles.get(layer.index) ?? { files: 0, bytes: 0 };
             progress.files += files - before.files;
             progress.bytes += bytes - before.bytes;
@@ -79,17 +86,17 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
           allowlisted++;
           continue;
         }
-        sightings.push({ ruleId: m.ruleId, secret: m.secret, source: 'file', layerIndex: index, path: m.path, line: m.line, column: m.column, key: null });
+        sightings.push({ ruleId: m.ruleId, secretHash: m.secretHash, redacted: m.redacted, secret: m.secret, source: 'file', layerIndex: index, path: m.path, line: m.line, column: m.column, key: null });
       }
     });
     const items = configItems(image);
-    const submitted = await Promise.all(items.map((item) => pool.submit(Buffer.from(item.text, 'utf8'))));
-    pool.flush();
-    const configMatches = await Promise.all(submitted.map((s) => s.result));
+    // A few KiB of text: scanned here, so a scan served from the layer cache starts no worker.
+    const configEngine = new DetectionEngine(ruleSet.rules);
+    const configMatches = items.map((item) => configEngine.scan(Buffer.from(item.text, 'utf8')));
     configMatches.forEach((found, i) => {
       const item = items[i]!;
       for (const m of found) {
-        sightings.push({ ruleId: m.ruleId, secret: m.secret, source: item.source, layerIndex: item.layerIndex, path: null, line: null, column: null, key: item.key });
+        sightings.push({ ruleId: m.ruleId, ...sightingValue(m.secret), source: item.source, layerIndex: item.layerIndex, path: null, line: null, column: null, key: item.key });
       }
     });
 
@@ -104,8 +111,15 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     report();
     if (options.showSecrets !== true) {
       // Build args land in history verbatim, so createdBy strings can hold the very secrets found.
-      const found = [...new Set(sightings.map((x) => x.secret))];
-      scrubCreatedBy(layerInfos, findings, found);
+      const found = new Set(sightings.flatMap((x) => (x.secret === undefined ? [] : [x.secret])));
+      // Values from cached layers are known only by hash: look for them in the history text by hash.
+      const known = new Set(sightings.flatMap((x) => (x.secret === undefined ? [] : [x.secretHash])));
+      const hashedOnly = new Map<string, CachedMatch>();
+      for (const s of scans) for (const m of s.matches) if (m.secret === undefined && !known.has(m.secretHash)) hashedOnly.set(m.secretHash, m);
+      if (hashedOnly.size > 0) {
+        for (const l of image.layers) if (l.createdBy) findByHash(l.createdBy, [...hashedOnly.values()]).forEach((v) => found.add(v));
+      }
+      scrubCreatedBy(layerInfos, findings, [...found]);
     }
     const skipped: Record<string, number> = {};
     for (const s of scans) for (const [why, n] of Object.entries(s.skipped)) skipped[why] = (skipped[why] ?? 0) + n;
@@ -122,6 +136,7 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
         durationMs: Math.round(performance.now() - started),
         skipped,
         allowlisted,
+        cachedLayers: scans.filter((s) => s.cached).length,
       },
     };
   } finally {
@@ -130,13 +145,67 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
   }
 }
 
+/** One file match of a layer, identified by hash; `secret` only when the layer was scanned this run. */
+interface LayerMatch extends CachedMatch {
+  secret?: string;
+}
+
+/** A layer's results, scanned now or restored from the layer cache. */
+interface LayerOutcome {
+  changes: LayerChanges;
+  matches: LayerMatch[];
+  files: number;
+  bytes: number;
+  skipped: Record<string, number>;
+  storedBytes: number;
+  cached: boolean;
+}
+
 async function scanOneLayer(
   container: ImageContainer,
   layer: ResolvedLayer,
   pool: DetectionPool,
+  cache: { store: LayerCache; read: boolean } | null,
   onFiles: (files: number, bytes: number) => void,
-): Promise<LayerScan> {
+): Promise<LayerOutcome> {
   const where = `layer ${layer.index} (${layer.digest ?? layer.blob})`;
+  // A streamed image's layers were already walked on the way in: nothing to save there.
+  const cached = cache?.read && !(container instanceof StreamedImage) ? await cache.store.get(layer.diffId) : null;
+  if (cached) {
+    // The trust decision (README "Performance"): a cached layer is taken on its diff_id, which the
+    // image config declares (and an OCI layout's config is checked against its digest). The blob
+    // at hand must still be one an earlier full scan saw decompress to that diff_id:
+    // - archive files and layout directories: same manifest digest, same size and same first MiB
+    //   (sha256), which catches truncation, re-compression and damaged headers without reading
+    //   the rest; --no-cache checks every byte;
+    // - a registry: the whole blob is downloaded and hashed (the registry is not trusted), but not
+    //   decompressed or walked.
+    let hit: { size: number } | null = null;
+    try {
+      const byDigest = (d: string | null) => cached.blobs.filter((b) => d === null || !d.startsWith('sha256:') || b.digest === d);
+      if (container.kind === 'tar' || container.kind === 'directory') {
+        const size = container.size(layer.blob);
+        const candidates = byDigest(layer.digest).filter((b) => b.size === size && b.head !== null);
+        if (candidates.length > 0) {
+          const head = await hashHead(container.open(layer.blob));
+          if (candidates.some((b) => b.head === head)) hit = { size };
+        }
+      } else {
+        const blob = await hashBlob(container.open(layer.blob));
+        if (layer.digest && layer.digest.startsWith('sha256:') && blob.digest !== layer.digest) {
+          throw new ScanError(`${where}: blob content does not match its digest (got ${blob.digest})`);
+        }
+        if (byDigest(blob.digest).length > 0) hit = { size: blob.bytes };
+      }
+    } catch (cause) {
+      if (cause instanceof ScanError) throw cause;
+      throw new ScanError(`reading ${where}`, { cause });
+    }
+    if (hit) {
+      onFiles(cached.files, cached.bytes);
+      return { changes: changesOf(cached), matches: cached.matches, files: cached.files, bytes: cached.bytes, skipped: cached.skipped, storedBytes: hit.size, cached: true };
+    }
+  }
   let scan: LayerScan;
   try {
     scan = container instanceof StreamedImage
@@ -151,7 +220,23 @@ async function scanOneLayer(
   if (scan.diffId !== layer.diffId) {
     throw new ScanError(`${where}: uncompressed content does not match the config's diff_id ${layer.diffId} (got ${scan.diffId})`);
   }
-  return scan;
+  const matches: LayerMatch[] = scan.matches.map((m) => ({
+    ruleId: m.ruleId,
+    ...sightingValue(m.secret),
+    secret: m.secret,
+    length: m.secret.length,
+    path: m.path,
+    line: m.line,
+    column: m.column,
+  }));
+  const outcome: LayerOutcome = { changes: scan.changes, matches, files: scan.files, bytes: scan.bytes, skipped: scan.skipped, storedBytes: scan.storedBytes, cached: false };
+  if (cache) {
+    // The head hash is what later runs compare (see above); a streamed blob cannot be read again.
+    let head: string | null = null;
+    if (container.kind === 'tar' || container.kind === 'directory') head = await hashHead(container.open(layer.blob)).catch(() => null);
+    await cache.store.put(layer.diffId, { digest: scan.blobDigest, size: scan.storedBytes, head }, outcome);
+  }
+  return outcome;
 }
 
 function scrubCreatedBy(info: ImageInfo, findings: Finding[], secrets: string[]): void {
@@ -163,7 +248,7 @@ function scrubCreatedBy(info: ImageInfo, findings: Finding[], secrets: string[])
   }
 }
 
-function imageInfo(image: ResolvedImage, scans: LayerScan[]): ImageInfo {
+function imageInfo(image: ResolvedImage, scans: LayerOutcome[]): ImageInfo {
   return {
     format: image.format,
     reference: image.reference,

@@ -4,7 +4,16 @@ export const SEVERITIES: readonly Severity[] = ['critical', 'high', 'medium', 'l
 /** Where in the image a secret was seen. */
 export type FindingSource = 'file' | 'env' | 'label' | 'history' | 'config';
 
-export type ImageFormat = 'docker-archive' | 'oci-archive' | 'oci-layout';
+export type ImageFormat = 'docker-archive' | 'oci-archive' | 'oci-layout' | 'docker-daemon' | 'registry';
+
+/** Whether a bare image reference may be fetched from its registry: see the README. */
+export type PullPolicy = 'never' | 'missing' | 'always';
+export const PULL_POLICIES: readonly PullPolicy[] = ['never', 'missing', 'always'];
+
+export interface RegistryCredentials {
+  username: string;
+  password: string;
+}
 
 export interface LayerInfo {
   index: number;
@@ -14,6 +23,8 @@ export interface LayerInfo {
   createdBy: string | null;
   /** Size in bytes of the layer blob as stored. */
   size: number;
+  /** Set (true) only when the layer is inherited from a base image (`--skip-layers`, `--base`). */
+  base?: boolean;
 }
 
 export interface ImageInfo {
@@ -28,6 +39,8 @@ export interface LayerRef {
   index: number;
   diffId: string;
   createdBy: string | null;
+  /** Set (true) only when the layer is inherited from a base image (`--skip-layers`, `--base`). */
+  base?: boolean;
 }
 
 export interface Occurrence {
@@ -70,6 +83,8 @@ export interface ScanStats {
   skipped: Record<string, number>;
   /** Matches dropped by the built-in allowlist of known example secrets (detectors/allowlist.yaml). */
   allowlisted: number;
+  /** Layers whose results came from the layer cache (their blobs were hashed, not decompressed or walked). */
+  cachedLayers?: number;
 }
 
 export interface ScanReport {
@@ -103,4 +118,14 @@ export interface ScanOptions {
   /** Read the image from this stream instead of opening `target` (used for `-`). */
   stdin?: NodeJS.ReadableStream;
   onProgress?: (progress: ScanProgress) => void;
+  /** Reuse and store per-layer results in the layer cache (default true; see README "Performance"). */
+  cache?: boolean;
+  /** Layer cache directory; default $XDG_CACHE_HOME/stratascan or ~/.cache/stratascan. */
+  cacheDir?: string;
+  /** Bare references: never = daemon only, missing (default) = daemon, else registry, always = registry. */
+  pull?: PullPolicy;
+  /** Registry credentials; otherwise STRATASCAN_REGISTRY_USERNAME/PASSWORD, then ~/.docker/config.json. */
+  registryAuth?: RegistryCredentials;
+  /** Registry hosts (host[:port]) that may be reached over plain HTTP or with an unverified certificate. */
+  insecureRegistries?: string[];
 }

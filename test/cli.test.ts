@@ -184,3 +184,156 @@ describe('broken input: exit 2, one line, no stack trace', () => {
     expect(existsSync(join(dir, 'does-not-exist.tar'))).toBe(false);
   });
 });
+
+describe('CI gate: baseline, ignores, fail-on, config, base layers, progress', () => {
+  let leaky: string;
+  let work: string;
+  const runIn = (cwd: string, args: string[], env: Record<string, string> = { NO_COLOR: '1' }) => {
+    const r = spawnSync(process.execPath, [BIN, ...args], { cwd, maxBuffer: 64 << 20, env: { ...process.env, ...env } });
+    return { code: r.status, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
+  };
+  const ruleIds = () => {
+    const report = JSON.parse(run(['scan', leaky, '--format', 'json', '--jobs', '1']).stdout);
+    return [...new Set(report.findings.map((f: { ruleId: string }) => f.ruleId))] as string[];
+  };
+  beforeAll(async () => {
+    work = join(dir, 'gate');
+    mkdtempSync(join(dir, 'x-'));
+    rmSync(work, { recursive: true, force: true });
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(work, 'sub', 'deeper'), { recursive: true });
+    leaky = join(work, 'leaky.tar');
+    writeFileSync(leaky, (await buildImage(spec, { layout: 'docker-legacy', reference: 'example.com/leaky:1' }))!);
+  });
+
+  it('a baseline from run 1 makes run 2 exit 0; a new secret makes it exit 1 again', async () => {
+    const baseline = join(work, 'baseline.json');
+    expect(runIn(work, ['scan', leaky, '--format', 'json', '--output', baseline, '--jobs', '1']).code).toBe(1);
+    const again = runIn(work, ['scan', leaky, '--baseline', baseline, '--jobs', '1']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('No secrets found.');
+    expect(again.stderr).toMatch(/^stratascan: 10 findings not reported \(10 in the baseline, 0 ignored, 0 base-only\)\n$/);
+    expect(runIn(work, ['scan', leaky, '--baseline', baseline, '--quiet', '--jobs', '1']).stderr).toBe('');
+
+    const other = makeSecrets(Date.now() % 100000 + 999);
+    const grown = { ...spec, steps: [...spec.steps, { createdBy: '/bin/sh -c #(nop) COPY file:99 in /srv/new.env ', files: [{ path: '/srv/new.env', content: `GITHUB_TOKEN=${other.ghConfig}\n` }] }] };
+    const grownPath = join(work, 'grown.tar');
+    writeFileSync(grownPath, (await buildImage(grown, { layout: 'docker-legacy' }))!);
+    const r = runIn(work, ['scan', grownPath, '--baseline', baseline, '--format', 'json', '--jobs', '1']);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report.findings.map((f: { path: string; layer: { index: number } }) => [f.path, f.layer.index])).toEqual([['/srv/new.env', 11]]);
+    expectNoSecrets(r.stdout);
+    expect(r.stdout.includes(other.ghConfig)).toBe(false);
+  });
+
+  it('.stratascanignore entries apply until they expire, then say so on stderr', () => {
+    const ids = ruleIds();
+    const ignoreDir = join(work, 'sub');
+    const write = (expires: string) => writeFileSync(join(ignoreDir, '.stratascanignore'),
+      ids.map((id) => `- rule: ${id}\n  reason: accepted for the demo\n  expires: ${expires}\n`).join(''));
+    write('2999-12-31');
+    const live = runIn(ignoreDir, ['scan', leaky, '--jobs', '1', '--quiet']);
+    expect(live.code).toBe(0);
+    expect(live.stderr).toBe('');
+    write('2000-01-01');
+    const expired = runIn(ignoreDir, ['scan', leaky, '--jobs', '1']);
+    expect(expired.code).toBe(1);
+    const warnings = expired.stderr.trimEnd().split('\n');
+    expect(warnings).toHaveLength(ids.length);
+    expect(warnings[0]).toMatch(/^stratascan: warning: .*\.stratascanignore:1: ignore entry for rule \S+ expired on 2000-01-01 and no longer applies \(\d+ findings? reported again\); reason was: accepted for the demo$/);
+    // --ignore-file replaces the default file.
+    const named = join(work, 'none.yml');
+    writeFileSync(named, '[]\n');
+    expect(runIn(ignoreDir, ['scan', leaky, '--jobs', '1', '--ignore-file', named]).stderr).toBe('');
+    rmSync(join(ignoreDir, '.stratascanignore'));
+  });
+
+  it('--fail-on and --exit-code', async () => {
+    const highOnly = join(work, 'high.tar');
+    writeFileSync(highOnly, (await buildImage({ steps: [{ createdBy: 'ADD x', files: [{ path: '/app/.env', content: `AWS_ACCESS_KEY_ID=${secrets.awsKeyId}\n` }] }] }, { layout: 'docker-legacy' }))!);
+    const severities = JSON.parse(run(['scan', highOnly, '--format', 'json']).stdout).findings.map((f: { severity: string }) => f.severity);
+    expect(severities).toEqual(['high']);
+    expect(runIn(work, ['scan', highOnly, '--fail-on', 'critical']).code).toBe(0);
+    expect(runIn(work, ['scan', highOnly, '--fail-on', 'high']).code).toBe(1);
+    expect(runIn(work, ['scan', highOnly, '--exit-code', '3']).code).toBe(3);
+    expect(runIn(work, ['scan', highOnly, '--fail-on', 'urgent']).code).toBe(2);
+    expect(runIn(work, ['scan', highOnly, '--exit-code', '-1']).code).toBe(2);
+  });
+
+  it('stratascan.config.json is found upwards; the command line wins', () => {
+    const cfg = join(work, 'sub', 'stratascan.config.json');
+    writeFileSync(cfg, JSON.stringify({ format: 'json', 'fail-on': 'critical', exitCode: 4, jobs: 1 }));
+    try {
+      const r = runIn(join(work, 'sub', 'deeper'), ['scan', leaky]);
+      expect(r.code).toBe(4);
+      expect(JSON.parse(r.stdout).schemaVersion).toBe(1);
+      const cli = runIn(join(work, 'sub', 'deeper'), ['scan', leaky, '--format', 'text', '--exit-code', '5']);
+      expect(cli.code).toBe(5);
+      expect(cli.stdout).toContain('secrets found');
+      expect(runIn(join(work, 'sub', 'deeper'), ['scan', leaky, '--no-config']).code).toBe(1);
+      writeFileSync(cfg, JSON.stringify({ 'no-such-flag': 1 }));
+      const bad = runIn(join(work, 'sub', 'deeper'), ['scan', leaky]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/no-such-flag/);
+    } finally {
+      rmSync(cfg);
+    }
+  });
+
+  it('--base and --skip-layers label inherited layers; --exclude-base drops base-only findings', async () => {
+    const base = join(work, 'base.tar');
+    writeFileSync(base, (await buildImage({ ...spec, steps: spec.steps.slice(0, 3) }, { layout: 'docker-legacy' }))!);
+    const r = runIn(work, ['scan', leaky, '--base', base, '--format', 'json', '--jobs', '1']);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report.image.layers.map((l: { base?: boolean }) => l.base === true)).toEqual([true, true, true, ...Array(8).fill(false)]);
+    const aws = report.findings.filter((f: { layer: { index: number } | null }) => f.layer?.index === 1);
+    expect(aws.length).toBeGreaterThan(0);
+    for (const f of aws) expect(f.layer.base).toBe(true);
+    expect(report.findings.filter((f: { layer: { base?: boolean } | null }) => f.layer && f.layer.index > 2 && f.layer.base)).toEqual([]);
+    const skip = JSON.parse(runIn(work, ['scan', leaky, '--skip-layers', '3', '--format', 'json', '--jobs', '1']).stdout);
+    expect(skip.image.layers).toEqual(report.image.layers);
+    const excluded = JSON.parse(runIn(work, ['scan', leaky, '--base', base, '--exclude-base', '--format', 'json', '--jobs', '1', '-q']).stdout);
+    // The AWS secret key lives only in layer 1; the key id was copied again into layer 10, so it stays.
+    expect(excluded.findings.length).toBe(report.findings.length - 1);
+    const other = join(work, 'other-base.tar');
+    writeFileSync(other, (await buildImage({ steps: [{ createdBy: 'ADD y', files: [{ path: '/y', content: 'y\n' }] }] }, { layout: 'docker-legacy' }))!);
+    const wrong = runIn(work, ['scan', leaky, '--base', other]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/not this image's base/);
+  });
+
+  it('sarif, gitlab and github formats from the CLI', () => {
+    const sarif = JSON.parse(run(['scan', leaky, '--format', 'sarif', '--jobs', '1']).stdout);
+    expect(sarif.version).toBe('2.1.0');
+    expect(sarif.runs[0].results).toHaveLength(10);
+    const gitlab = JSON.parse(run(['scan', leaky, '--format', 'gitlab', '--jobs', '1']).stdout);
+    expect(gitlab.scan.type).toBe('secret_detection');
+    const gh = run(['scan', leaky, '--format', 'github', '--jobs', '1']);
+    expect(gh.code).toBe(1);
+    expect(gh.stdout.trimEnd().split('\n').every((l) => l.startsWith('::'))).toBe(true);
+    for (const out of [JSON.stringify(sarif), JSON.stringify(gitlab), gh.stdout]) expectNoSecrets(out);
+  });
+
+  it('on a terminal: progress on stderr, cleared before the report; none with --quiet or when piped', () => {
+    const tty = (extra: string) => {
+      const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} scan ${JSON.stringify(leaky)} --jobs 1 ${extra}`;
+      const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { cwd: work, env: { ...process.env, NO_COLOR: '', COLUMNS: '120', TERM: 'xterm' }, maxBuffer: 64 << 20 });
+      return { code: r.status, out: r.stdout.toString('utf8') };
+    };
+    const shown = tty('');
+    expect(shown.code).toBe(1);
+    expect(shown.out).toMatch(/scanning: layer \d+\/11, [\d.]+ (B|KiB), \d+ files, \d+ findings?/);
+    const cleared = shown.out.lastIndexOf('\r\x1b[2K');
+    expect(cleared).toBeGreaterThan(-1);
+    expect(shown.out.indexOf('stratascan\x1b[0m 0.1.0') > cleared || shown.out.indexOf('\x1b[1mstratascan') > cleared).toBe(true);
+    expect(shown.out).toContain('\x1b[1;31mCRITICAL');
+    const quiet = tty('--quiet');
+    expect(quiet.out).not.toContain('scanning:');
+    expect(quiet.out).not.toContain('\x1b[2K');
+    const piped = run(['scan', leaky, '--jobs', '1']);
+    expect(piped.stderr).toBe('');
+    expect(piped.stdout).not.toMatch(/\x1b/);
+  });
+});

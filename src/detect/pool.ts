@@ -41,14 +41,24 @@ export class DetectionPool {
   private nextId = 1;
   private failure: Error | null = null;
   private closed = false;
+  private readonly rules: readonly RuleSpec[];
+  private readonly jobs: number;
 
   constructor(rules: readonly RuleSpec[], jobs: number) {
     this.maxInFlightBytes = Math.max(1, jobs) * 3 * BATCH_BYTES;
+    this.rules = rules;
+    this.jobs = jobs;
     if (jobs <= 0) {
       this.inline = new DetectionEngine(rules);
       return;
     }
     this.inline = null;
+  }
+
+  /** Workers start with the first batch: a scan served from the layer cache starts none. */
+  private start(): void {
+    if (this.workers.length > 0 || this.closed) return;
+    const { rules, jobs } = this;
     for (let i = 0; i < jobs; i++) {
       const worker = new Worker(fileURLToPath(workerScript()), { workerData: { rules } });
       const slot = { worker, inFlight: 0 };
@@ -90,6 +100,7 @@ export class DetectionPool {
   }
 
   private dispatch(): void {
+    this.start();
     const chunks = this.pending;
     this.pending = [];
     const total = this.pendingBytes;

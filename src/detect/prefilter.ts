@@ -63,6 +63,22 @@ export class KeywordPrefilter {
     this.outputs = out.map((o) => (o.length > 0 ? [...new Set(o)] : null));
   }
 
+  /**
+   * Every keyword occurrence: for hit i, keyword `hits[2i]` ends just before offset `hits[2i+1]`.
+   * One pass, like match(); used to run rules only near their keywords.
+   */
+  hits(bytes: Uint8Array): number[] {
+    const out: number[] = [];
+    const { delta, outputs } = this;
+    let state = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      state = delta[state * 256 + FOLD[bytes[i]!]!]!;
+      const hit = outputs[state];
+      if (hit !== null && hit !== undefined) for (const k of hit) out.push(k, i + 1);
+    }
+    return out;
+  }
+
   /** Indices of the keywords present in `bytes`. */
   match(bytes: Uint8Array): Set<number> {
     const found = new Set<number>();

@@ -37,7 +37,13 @@ export function defaultDetectorsDir(): string {
   return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'detectors');
 }
 
-export function loadRuleSet(dir: string = defaultDetectorsDir()): RuleSet {
+/** Parsed catalogues by hash, so an unchanged catalogue is not parsed again (the layer cache keeps one). */
+export interface RuleMemo {
+  get(hash: string): RuleSpec[] | null;
+  put(hash: string, rules: RuleSpec[]): void;
+}
+
+export function loadRuleSet(dir: string = defaultDetectorsDir(), memo?: RuleMemo): RuleSet {
   let names: string[];
   try {
     names = readdirSync(dir).filter((n) => (n.endsWith('.yaml') || n.endsWith('.yml')) && !n.startsWith('allowlist.')).sort();
@@ -46,17 +52,25 @@ export function loadRuleSet(dir: string = defaultDetectorsDir()): RuleSet {
   }
   if (names.length === 0) throw new Error(`no detector files (*.yaml) in ${dir}`);
   const hash = createHash('sha256');
-  const rules: RuleSpec[] = [];
-  const seen = new Set<string>();
-  for (const name of names) {
+  const texts = names.map((name) => {
     const text = readFileSync(join(dir, name), 'utf8');
     hash.update(name).update('\0').update(text).update('\0');
+    return text;
+  });
+  const digest = `sha256:${hash.digest('hex')}`;
+  const remembered = memo?.get(digest);
+  if (remembered) return { rules: remembered, hash: digest };
+  const rules: RuleSpec[] = [];
+  const seen = new Set<string>();
+  for (const [i, name] of names.entries()) {
+    const text = texts[i]!;
     const rule = parseRule(text, name);
     if (seen.has(rule.id)) throw new Error(`detector ${name}: duplicate id ${rule.id}`);
     seen.add(rule.id);
     rules.push(rule);
   }
-  return { rules, hash: `sha256:${hash.digest('hex')}` };
+  memo?.put(digest, rules);
+  return { rules, hash: digest };
 }
 
 export function parseRule(text: string, fileName: string): RuleSpec {

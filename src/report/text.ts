@@ -64,9 +64,9 @@ export function renderText(report: ScanReport, options: RenderOptions = {}): str
       out.push(bold('Image config (env, labels, commands, history)'));
     } else {
       const layer = group[0]!.layer!;
-      out.push(bold(`Layer ${layer.index}`) + `  ${shortStep(layer.createdBy)}  ` + dim(layer.diffId.slice(0, 19)));
+      out.push(bold(`Layer ${layer.index}`) + (layer.base ? ` ${paint('35', '(base image)')}` : '') + `  ${shortStep(layer.createdBy)}  ` + dim(layer.diffId.slice(0, 19)));
     }
-    for (const f of group) out.push(...renderFinding(f, paint, dim));
+    for (const f of group) out.push(...renderFinding(f, paint, dim, options.width ?? DEFAULT_WIDTH));
     out.push('');
   }
 
@@ -93,7 +93,54 @@ function where(f: Finding): string {
   }
 }
 
-function renderFinding(f: Finding, paint: (code: string, s: string) => string, dim: (s: string) => string): string[] {
+const DEFAULT_WIDTH = 100;
+
+/** Greedy word wrap; every line after the first starts with `indent`. */
+export function wrap(text: string, width: number, indent: string, firstIndent = indent): string[] {
+  const words = text.split(/\s+/).filter(Boolean);
+  const lines: string[] = [];
+  let line = firstIndent;
+  let empty = true;
+  for (const word of words) {
+    if (!empty && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = indent;
+      empty = true;
+    }
+    line += (empty ? '' : ' ') + word;
+    empty = false;
+  }
+  if (!empty || lines.length === 0) lines.push(line);
+  return lines;
+}
+
+/** What to do beyond revoking, from where the secret was found (shared by the other reporters). */
+export function advice(f: Pick<Finding, 'source' | 'inFinalImage' | 'layer'>): string[] {
+  const out: string[] = [];
+  if (!f.inFinalImage) {
+    out.push('Deleting a file in a later layer does not remove it: every layer ships with the image. Rebuild so the secret ' +
+      'never enters a layer (multi-stage build, or BuildKit RUN --mount=type=secret) and delete the old image tags.');
+  }
+  if (f.source === 'history') {
+    out.push('Build args are recorded in the image history: pass secrets with docker build --secret and RUN --mount=type=secret, never ARG.');
+  }
+  if (f.source === 'env' || f.source === 'label' || f.source === 'config') {
+    out.push('Image config values ship with every pull: give the new key to the container at run time (environment variable ' +
+      'from the orchestrator, or a secret manager) instead of ENV/LABEL in the Dockerfile.');
+  }
+  if (f.layer?.base) out.push('It comes from the base image: tell its maintainers, and move to a fixed base image.');
+  return out;
+}
+
+/** The remediation story that holds for every secret (used as rule help). */
+export const GENERAL_ADVICE: readonly string[] = [
+  'Revoke the secret at its provider first, then rotate: create a new one with the least scope the app needs.',
+  'Keep the new one out of the image: inject it at run time (environment variable, secret manager) or mount it during the build with BuildKit secrets.',
+  'Deleting it in a later layer does not help: rebuild so it never enters a layer, and delete the old image tags.',
+  "Check the provider's usage or audit logs for calls you did not make while it was exposed.",
+];
+
+function renderFinding(f: Finding, paint: (code: string, s: string) => string, dim: (s: string) => string, width: number): string[] {
   const sev = paint(SEVERITY_COLOR[f.severity], f.severity.toUpperCase().padEnd(8));
   const lines = [`  ${sev} ${where(f)}  ${f.title}  ${printable(f.secret ?? f.redacted)}`];
   const pad = '           ';
@@ -109,7 +156,14 @@ function renderFinding(f: Finding, paint: (code: string, s: string) => string, d
     lines.push(dim(`${pad}also in ${place}`));
   }
   if (f.alsoIn.length > 5) lines.push(dim(`${pad}also in ${f.alsoIn.length - 5} more places`));
-  lines.push(dim(`${pad}fix: ${f.remediation}${f.url ? ` ${f.url}` : ''}`));
+  const label = (name: string) => paint('1', name);
+  const wrapped = wrap(printable(f.remediation), width, `${pad}     `, `${pad}fix: `);
+  lines.push(wrapped[0]!.replace(`${pad}fix: `, `${pad}${label('fix:')} `), ...wrapped.slice(1));
+  if (f.url) lines.push(`${pad}     ${label('revoke at')} ${paint('4', printable(f.url))}`);
+  for (const a of advice(f)) {
+    const more = wrap(a, width, `${pad}       `, `${pad}     - `);
+    lines.push(...more.map(dim));
+  }
   return lines;
 }
 
@@ -120,6 +174,8 @@ function summary(report: ScanReport, paint: (code: string, s: string) => string)
     .filter(([, n]) => n > 0)
     .map(([s, n]) => `${n} ${s}`);
   const deleted = findings.filter((f) => !f.inFinalImage).length;
+  const base = findings.filter((f) => f.layer?.base).length;
   return paint('1', `${findings.length} secret${findings.length === 1 ? '' : 's'} found (${counts.join(', ')})`) +
-    (deleted > 0 ? `; ${deleted} deleted in a later layer but still recoverable from the image` : '') + '.';
+    (deleted > 0 ? `; ${deleted} deleted in a later layer but still recoverable from the image` : '') +
+    (base > 0 ? `; ${base} from base image layers` : '') + '.';
 }

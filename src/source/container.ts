@@ -10,7 +10,8 @@ import { indexTar, memberName, type TarMember } from './tar-index.js';
  * directory. Names are relative ("manifest.json", "blobs/sha256/…").
  */
 export interface ImageContainer {
-  readonly kind: 'tar' | 'directory' | 'stream';
+  /** Where the files come from; decides the report's image.format (see resolve.ts imageFormat). */
+  readonly kind: ContainerKind;
   readonly label: string;
   has(name: string): boolean;
   size(name: string): number;
@@ -19,6 +20,9 @@ export interface ImageContainer {
   open(name: string): Readable;
   close(): Promise<void>;
 }
+
+/** tar/directory/stream: a saved image; daemon: `docker save` streamed from a daemon; registry: fetched blob by blob. */
+export type ContainerKind = 'tar' | 'directory' | 'stream' | 'daemon' | 'registry';
 
 const MAX_METADATA = 64 * 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ScanError } from '../errors.js';
 import type { ImageFormat } from '../types.js';
-import type { ImageContainer } from './container.js';
+import type { ContainerKind, ImageContainer } from './container.js';
 
 /** The parts of an image config stratascan reads. Everything is optional: configs vary by builder. */
 export interface ImageConfig {
@@ -54,7 +54,7 @@ export interface ResolveOptions {
   /** Pick one image from an archive holding several (repo:tag). */
   image?: string;
   /** How the target was given, to tell an OCI archive from an OCI directory. */
-  containerFormat: 'tar' | 'directory' | 'stream';
+  containerFormat: ContainerKind;
 }
 
 const INDEX_TYPES = new Set([
@@ -89,6 +89,25 @@ async function readBlobJson<T>(container: ImageContainer, digest: string, what: 
     return JSON.parse(bytes.toString('utf8')) as T;
   } catch {
     throw new ScanError(`${container.label}: ${what} ${digest} is not valid JSON`);
+  }
+}
+
+/** The report's image.format: where the image came from, and for saved images which layout. */
+export function imageFormat(kind: ContainerKind, layout: 'docker' | 'oci'): ImageFormat {
+  switch (kind) {
+    case 'tar':
+    case 'stream':
+      return layout === 'docker' ? 'docker-archive' : 'oci-archive';
+    case 'directory':
+      return layout === 'docker' ? 'docker-archive' : 'oci-layout';
+    case 'daemon':
+      return 'docker-daemon';
+    case 'registry':
+      return 'registry';
+    default: {
+      const never: never = kind;
+      throw new Error(`unknown container kind ${String(never)}`);
+    }
   }
 }
 
@@ -167,7 +186,7 @@ async function resolveDockerArchive(container: ImageContainer, options: ResolveO
     };
   });
   return {
-    format: 'docker-archive',
+    format: imageFormat(options.containerFormat, 'docker'),
     reference: entry.RepoTags?.[0] ?? null,
     digest: await dockerArchiveDigest(container, entry),
     platform: platformOf(config),
@@ -248,7 +267,7 @@ async function resolveOciLayout(container: ImageContainer, options: ResolveOptio
     };
   });
   return {
-    format: options.containerFormat === 'directory' ? 'oci-layout' : 'oci-archive',
+    format: imageFormat(options.containerFormat, 'oci'),
     reference: chosen.reference,
     digest: chosen.descriptor.digest!,
     platform: platformOf(config),

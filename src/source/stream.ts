@@ -16,16 +16,25 @@ const MAX_METADATA = 64 * 1024 * 1024;
  * Afterwards the manifest decides which scans belong to the image.
  */
 export class StreamedImage implements ImageContainer {
-  readonly kind = 'stream';
+  /** 'daemon' when the tarball is a daemon's `GET /images/{name}/get` stream. */
+  readonly kind: 'stream' | 'daemon';
   private readonly json = new Map<string, Buffer>();
   private readonly scans = new Map<string, Promise<LayerScan>>();
   private readonly sizes = new Map<string, number>();
   private readonly links = new Map<string, string>();
 
-  private constructor(readonly label: string) {}
+  private constructor(readonly label: string, kind: 'stream' | 'daemon') {
+    this.kind = kind;
+  }
 
-  static async ingest(input: Readable, label: string, pool: DetectionPool, onLayerBytes?: (files: number, bytes: number) => void): Promise<StreamedImage> {
-    const image = new StreamedImage(label);
+  static async ingest(
+    input: Readable,
+    label: string,
+    pool: DetectionPool,
+    onLayerBytes?: (files: number, bytes: number) => void,
+    kind: 'stream' | 'daemon' = 'stream',
+  ): Promise<StreamedImage> {
+    const image = new StreamedImage(label, kind);
     const extract = tar.extract();
     input.on('error', (err) => extract.destroy(err));
     input.pipe(extract);

@@ -1,0 +1,167 @@
+#!/usr/bin/env node
+// Throughput and memory of a scan against its floor (not a test: no assertions).
+//
+//   npm run bench                      500 MiB image
+//   npm run bench -- --large           also a 2 GiB image (memory must not grow with size)
+//   npm run bench -- --mib 800 --repeat 3 --jobs 2
+//
+// Builds deterministic images (bench/build-image.mjs; kept in bench/results/images-*/ and reused),
+// then runs every variant in its own child process, so its peak RSS (getrusage maxrss: the main
+// thread and the detection workers together) is its own:
+//   floor      decompress + tar walk + digest checks of every layer, no detection:
+//              scanLayer(blob, null) under the same layer concurrency as a scan
+//   full       scanImage with an empty layer cache (includes writing the cache)
+//   cached     the same image again: every layer from the cache (blobs hashed, not decompressed)
+//   changed    the image with its last layer rebuilt: one layer scanned, the rest cached
+//   docker-*   the same image as an uncompressed docker save
+// Results: bench/results/bench-<time>.json (and latest.json), and a table on stdout.
+import { spawn } from 'node:child_process';
+import { createReadStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { buildBenchImages } from './build-image.mjs';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const RESULTS = join(ROOT, 'bench', 'results');
+
+const { values } = parseArgs({
+  options: {
+    child: { type: 'string' },
+    target: { type: 'string' },
+    'cache-dir': { type: 'string' },
+    jobs: { type: 'string' },
+    large: { type: 'boolean', default: false },
+    mib: { type: 'string' },
+    repeat: { type: 'string', default: '1' },
+  },
+});
+
+if (values.child) {
+  await child(values.child, values.target, values['cache-dir'], values.jobs === undefined ? undefined : Number(values.jobs));
+} else {
+  await main();
+}
+
+/** One variant, in this (child) process; prints one JSON line. */
+async function child(mode, target, cacheDir, jobs) {
+  const dist = (p) => pathToFileURL(join(ROOT, 'dist', p)).href;
+  const started = performance.now();
+  let stats;
+  if (mode === 'floor') {
+    const { default: pLimit } = await import('p-limit');
+    const { openContainer } = await import(dist('source/container.js'));
+    const { resolveImage } = await import(dist('source/resolve.js'));
+    const { scanLayer } = await import(dist('layer/walk.js'));
+    const { defaultJobs } = await import(dist('scan.js'));
+    const container = await openContainer(target);
+    const image = await resolveImage(container, { containerFormat: container.kind });
+    // The same layer concurrency as scanImage.
+    const limit = pLimit(Math.max(2, Math.min(jobs ?? defaultJobs(), 4)));
+    const scans = await Promise.all(image.layers.map((l) => limit(() => scanLayer(container.open(l.blob), null))));
+    for (const [i, s] of scans.entries()) if (s.diffId !== image.layers[i].diffId) throw new Error(`layer ${i}: diff_id mismatch`);
+    await container.close();
+    stats = { layers: scans.length, files: scans.reduce((n, s) => n + s.files, 0), bytes: scans.reduce((n, s) => n + s.bytes, 0) };
+  } else {
+    const { scanImage } = await import(dist('scan.js'));
+    const report = await scanImage(target, { cacheDir, jobs });
+    stats = { ...report.stats, findings: report.findings.length };
+  }
+  const wallMs = performance.now() - started;
+  const usage = process.resourceUsage();
+  const cpuMs = (usage.userCPUTime + usage.systemCPUTime) / 1000;
+  process.stdout.write(`${JSON.stringify({ mode, wallMs, cpuMs, maxRssKiB: usage.maxRSS, stats })}\n`);
+}
+
+function runChild(mode, target, cacheDir, jobs) {
+  return new Promise((resolvePromise, reject) => {
+    const args = [fileURLToPath(import.meta.url), '--child', mode, '--target', target];
+    if (cacheDir) args.push('--cache-dir', cacheDir);
+    if (jobs !== undefined) args.push('--jobs', String(jobs));
+    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (c) => (out += c));
+    p.on('error', reject);
+    p.on('close', (code) => {
+      if (code !== 0) reject(new Error(`${mode} ${target}: exit ${code}`));
+      else resolvePromise(JSON.parse(out.trim().split('\n').at(-1)));
+    });
+  });
+}
+
+async function warm(path) {
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 })) void chunk;
+}
+
+async function main() {
+  const sizes = values.mib ? [Number(values.mib)] : values.large ? [500, 2048] : [500];
+  const repeat = Math.max(1, Number(values.repeat));
+  const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
+  mkdirSync(RESULTS, { recursive: true });
+  const all = [];
+  for (const mib of sizes) {
+    const outDir = join(RESULTS, `images-${mib}`);
+    const t0 = performance.now();
+    const images = await buildBenchImages({ outDir, targetMiB: mib, root: ROOT, log: (s) => process.stderr.write(`bench: ${mib} MiB: ${s}\n`) });
+    process.stderr.write(`bench: ${mib} MiB image ready (${((performance.now() - t0) / 1000).toFixed(1)} s): ${(images.uncompressedBytes / 2 ** 20).toFixed(0)} MiB of tar in ${images.layers} layers, ${(images.gzipBytes / 2 ** 20).toFixed(0)} MiB gzip\n`);
+    for (const p of Object.values(images.archives)) await warm(p);
+
+    const cacheDir = join(outDir, 'cache');
+    const dockerCache = join(outDir, 'cache-docker');
+    /** @type {[string, string, string, string | undefined, () => void][]} */
+    const plan = [
+      ['floor', 'floor', images.archives.gzip, undefined, () => {}],
+      ['full', 'scan', images.archives.gzip, cacheDir, () => rmSync(cacheDir, { recursive: true, force: true })],
+      ['cached', 'scan', images.archives.gzip, cacheDir, () => {}],
+      ['changed', 'scan', images.archives['gzip-changed'], cacheDir, () => {}],
+      ['docker-floor', 'floor', images.archives.docker, undefined, () => {}],
+      ['docker-full', 'scan', images.archives.docker, dockerCache, () => rmSync(dockerCache, { recursive: true, force: true })],
+    ];
+    const runs = {};
+    for (let r = 0; r < repeat; r++) {
+      for (const [name, mode, target, dir, before] of plan) {
+        before();
+        const result = await runChild(mode, target, dir, jobs);
+        (runs[name] ??= []).push(result);
+        process.stderr.write(`bench: ${mib} MiB ${name}: ${(result.wallMs / 1000).toFixed(2)} s (CPU ${(result.cpuMs / 1000).toFixed(2)} s), ${(result.maxRssKiB / 1024).toFixed(0)} MiB peak RSS\n`);
+      }
+    }
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const rows = plan.map(([name]) => {
+      const rs = runs[name];
+      const wallMs = median(rs.map((x) => x.wallMs));
+      const floorName = name.startsWith('docker') ? 'docker-floor' : 'floor';
+      const floorMs = median(runs[floorName].map((x) => x.wallMs));
+      return {
+        variant: name,
+        wallMs: Math.round(wallMs),
+        mbPerS: +(images.uncompressedBytes / 1e6 / (wallMs / 1000)).toFixed(1),
+        ratioToFloor: +(wallMs / floorMs).toFixed(2),
+        ratioToFull: name === 'cached' || name === 'changed' ? +(wallMs / median(runs.full.map((x) => x.wallMs))).toFixed(3) : null,
+        cpuS: +(median(rs.map((x) => x.cpuMs)) / 1000).toFixed(2),
+        peakRssMiB: Math.round(Math.max(...rs.map((x) => x.maxRssKiB)) / 1024),
+        cachedLayers: rs[0].stats.cachedLayers ?? null,
+        findings: rs[0].stats.findings ?? null,
+        runs: rs.map((x) => Math.round(x.wallMs)),
+      };
+    });
+    all.push({ mib, image: images, rows });
+    printTable(mib, images, rows);
+  }
+  const result = { when: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model ?? null, repeat, jobs: jobs ?? null, results: all };
+  const file = join(RESULTS, `bench-${result.when.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify(result, null, 2));
+  writeFileSync(join(RESULTS, 'latest.json'), JSON.stringify(result, null, 2));
+  process.stdout.write(`\nwrote ${file}\n`);
+}
+
+function printTable(mib, images, rows) {
+  const head = ['variant', 'wall s', 'CPU s', 'MB/s', '× floor', '× full', 'peak RSS MiB', 'cached layers'];
+  const body = rows.map((r) => [r.variant, (r.wallMs / 1000).toFixed(2), r.cpuS.toFixed(2), r.mbPerS.toFixed(0), r.ratioToFloor.toFixed(2), r.ratioToFull === null ? '' : r.ratioToFull.toFixed(3), String(r.peakRssMiB), r.cachedLayers === null ? '' : `${r.cachedLayers}/${images.layers}`]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+  process.stdout.write(`\n${mib} MiB target: ${(images.uncompressedBytes / 1e6).toFixed(0)} MB uncompressed (${images.layers} layers), ${(images.gzipBytes / 1e6).toFixed(0)} MB gzip; MB/s = uncompressed MB / wall s\n`);
+  process.stdout.write(`${line(head)}\n|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|\n`);
+  for (const b of body) process.stdout.write(`${line(b)}\n`);
+}

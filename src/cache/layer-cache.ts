@@ -1,0 +1,259 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { homedir } from 'node:os';
+import { isAbsolute, join, dirname } from 'node:path';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { gunzip, gzip } from 'node:zlib';
+import type { EntryKind, LayerChanges } from '../layer/walk.js';
+import type { RuleMemo, RuleSpec } from '../detect/rules.js';
+
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+/**
+ * Bumped whenever the entry layout or anything that changes per-layer results without changing
+ * the detector catalogue changes (window sizes, binary sniffing, the walk itself).
+ */
+export const CACHE_FORMAT = 1;
+
+/** One match restored from the cache: identity by hash, never the raw value. */
+export interface CachedMatch {
+  ruleId: string;
+  secretHash: string;
+  redacted: string;
+  /** Length of the secret in characters: lets the build-arg scrubber find it by hash. */
+  length: number;
+  path: string;
+  line: number;
+  column: number;
+}
+
+/** A blob as stored: its digest, size and the sha256 of its first HEAD_BYTES (null when unknown). */
+export interface BlobRecord {
+  digest: string;
+  size: number;
+  head: string | null;
+}
+
+/** How much of a blob the cheap identity check (size + head hash) reads. */
+export const HEAD_BYTES = 1024 * 1024;
+
+/** What the cache holds for one layer: enough to attribute and report without reading the blob. */
+export interface CachedLayer {
+  format: number;
+  diffId: string;
+  rulesHash: string;
+  tool: string;
+  /**
+   * Blobs (as stored: compressed or not) that a full scan saw decompress to `diffId`. A cache hit
+   * needs the blob at hand to be one of these: see scanOneLayer in scan.ts.
+   */
+  blobs: BlobRecord[];
+  files: number;
+  bytes: number;
+  skipped: Record<string, number>;
+  changes: { entries: [string, EntryKind][]; whiteouts: string[]; opaqueDirs: string[] };
+  matches: CachedMatch[];
+}
+
+export interface LayerCacheKeyParts {
+  /** RuleSet.hash: every detector file's name and content. */
+  rulesHash: string;
+  /** stratascan's version: the walk and the engine can change between releases. */
+  toolVersion: string;
+}
+
+/** `$XDG_CACHE_HOME/stratascan` when that is an absolute path, else `~/.cache/stratascan`. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = env.XDG_CACHE_HOME;
+  const base = xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache');
+  return join(base, 'stratascan');
+}
+
+/**
+ * Per-layer scan results on disk, keyed by the layer's diff_id plus everything else that decides
+ * what a scan of that layer finds (detector catalogue hash, cache format, tool version). Entries
+ * are gzip'd JSON written atomically (temp file + rename), so concurrent scans never see half an
+ * entry; a missing, corrupt or foreign entry is a miss. The cache is best-effort: failing to read
+ * or write it never fails a scan.
+ */
+export class LayerCache {
+  readonly dir: string;
+  private readonly parts: LayerCacheKeyParts;
+
+  constructor(dir: string, parts: LayerCacheKeyParts) {
+    this.dir = dir;
+    this.parts = parts;
+  }
+
+  key(diffId: string): string {
+    return createHash('sha256')
+      .update(JSON.stringify({ what: 'stratascan-layer', format: CACHE_FORMAT, tool: this.parts.toolVersion, rules: this.parts.rulesHash, diffId }))
+      .digest('hex');
+  }
+
+  pathOf(diffId: string): string {
+    const key = this.key(diffId);
+    return join(this.dir, 'layers', `v${CACHE_FORMAT}`, key.slice(0, 2), `${key}.json.gz`);
+  }
+
+  async get(diffId: string): Promise<CachedLayer | null> {
+    let raw: Buffer;
+    try {
+      raw = await readFile(this.pathOf(diffId));
+    } catch {
+      return null;
+    }
+    try {
+      const entry = JSON.parse((await gunzipAsync(raw)).toString('utf8')) as CachedLayer;
+      if (
+        entry.format !== CACHE_FORMAT ||
+        entry.diffId !== diffId ||
+        entry.rulesHash !== this.parts.rulesHash ||
+        entry.tool !== this.parts.toolVersion ||
+        !Array.isArray(entry.blobs) ||
+        !Array.isArray(entry.matches) ||
+        !entry.changes ||
+        !Array.isArray(entry.changes.entries)
+      ) {
+        return null;
+      }
+      return entry;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Stores one layer's results; `blob` joins the blobs already recorded for this diff_id. */
+  async put(
+    diffId: string,
+    blob: BlobRecord,
+    result: { files: number; bytes: number; skipped: Record<string, number>; changes: LayerChanges; matches: CachedMatch[] },
+  ): Promise<void> {
+    const previous = await this.get(diffId);
+    const same = (b: BlobRecord) => b.digest === blob.digest && b.size === blob.size && b.head === blob.head;
+    if (previous?.blobs.some(same)) return;
+    // A record without a head hash (streamed blob) is superseded by one with it.
+    const blobs = [...(previous?.blobs ?? []).filter((b) => !(b.digest === blob.digest && b.head === null)), blob].slice(-8);
+    const entry: CachedLayer = {
+      format: CACHE_FORMAT,
+      diffId,
+      rulesHash: this.parts.rulesHash,
+      tool: this.parts.toolVersion,
+      blobs,
+      files: result.files,
+      bytes: result.bytes,
+      skipped: result.skipped,
+      changes: {
+        entries: [...result.changes.entries],
+        whiteouts: [...result.changes.whiteouts],
+        opaqueDirs: [...result.changes.opaqueDirs],
+      },
+      // Explicit fields: a raw value must never reach the disk, whatever the caller passed.
+      matches: result.matches.map((m) => ({
+        ruleId: m.ruleId,
+        secretHash: m.secretHash,
+        redacted: m.redacted,
+        length: m.length,
+        path: m.path,
+        line: m.line,
+        column: m.column,
+      })),
+    };
+    const path = this.pathOf(diffId);
+    const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    try {
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      await writeFile(temp, await gzipAsync(Buffer.from(JSON.stringify(entry)), { level: 1 }), { mode: 0o600 });
+      await rename(temp, path);
+    } catch {
+      await rm(temp, { force: true }).catch(() => {});
+    }
+  }
+}
+
+/** LayerChanges back from their JSON form. */
+export function changesOf(entry: CachedLayer): LayerChanges {
+  return {
+    entries: new Map(entry.changes.entries),
+    whiteouts: new Set(entry.changes.whiteouts),
+    opaqueDirs: new Set(entry.changes.opaqueDirs),
+  };
+}
+
+/** sha256 of a blob's first HEAD_BYTES; reads no further (the stream is destroyed). */
+export async function hashHead(blob: NodeJS.ReadableStream & { destroy(): void }): Promise<string> {
+  const hash = createHash('sha256');
+  let left = HEAD_BYTES;
+  try {
+    for await (const chunk of blob as AsyncIterable<Buffer>) {
+      const part = chunk.length > left ? chunk.subarray(0, left) : chunk;
+      hash.update(part);
+      left -= part.length;
+      if (left === 0) break;
+    }
+  } finally {
+    blob.destroy();
+  }
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/** sha256 and length of a blob as stored: what a cache hit costs instead of decompressing and walking it. */
+export async function hashBlob(blob: AsyncIterable<Buffer>): Promise<{ digest: string; bytes: number }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of blob) {
+    hash.update(chunk);
+    bytes += chunk.length;
+  }
+  return { digest: `sha256:${hash.digest('hex')}`, bytes };
+}
+
+/**
+ * Raw values inside `text` of secrets known only by hash (cached layers): each candidate substring
+ * of the right length that starts with the redacted form's visible prefix is hashed and compared.
+ * Used to scrub build arguments from history text; the values found never leave memory.
+ */
+export function findByHash(text: string, wanted: readonly Pick<CachedMatch, 'secretHash' | 'redacted' | 'length'>[]): string[] {
+  const found = new Set<string>();
+  for (const w of wanted) {
+    if (w.length <= 0 || w.length > text.length) continue;
+    const prefix = w.redacted.startsWith('-----BEGIN') ? '-----BEGIN' : w.redacted.slice(0, Math.max(0, w.redacted.indexOf('*')));
+    for (let i = prefix ? text.indexOf(prefix) : 0; i !== -1 && i + w.length <= text.length; i = prefix ? text.indexOf(prefix, i + 1) : i + 1) {
+      const candidate = text.slice(i, i + w.length);
+      if (`sha256:${createHash('sha256').update(candidate, 'utf8').digest('hex')}` === w.secretHash) found.add(candidate);
+    }
+  }
+  return [...found];
+}
+
+/**
+ * Parsed detector catalogues, by catalogue hash and tool version: parsing ~50 YAML files costs more
+ * than the rest of a fully cached rescan. Plain JSON; a damaged file is a miss.
+ */
+export function ruleMemo(dir: string, toolVersion: string): RuleMemo {
+  const pathOf = (hash: string) =>
+    join(dir, 'rules', `v${CACHE_FORMAT}`, `${createHash('sha256').update(`${toolVersion}\0${hash}`).digest('hex')}.json`);
+  return {
+    get(hash) {
+      try {
+        const rules = JSON.parse(readFileSync(pathOf(hash), 'utf8')) as RuleSpec[];
+        return Array.isArray(rules) && rules.length > 0 && rules.every((r) => typeof r.id === 'string' && Array.isArray(r.patterns)) ? rules : null;
+      } catch {
+        return null;
+      }
+    },
+    put(hash, rules) {
+      const path = pathOf(hash);
+      const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+      try {
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+        writeFileSync(temp, JSON.stringify(rules), { mode: 0o600 });
+        renameSync(temp, path);
+      } catch {
+        rmSync(temp, { force: true });
+      }
+    },
+  };
+}

@@ -1,0 +1,182 @@
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { buildImage } from '../fixtures/builder.mjs';
+import { scanImage, TOOL_VERSION } from '../src/scan.js';
+import { loadRuleSet } from '../src/detect/rules.js';
+import { defaultCacheDir, findByHash, LayerCache } from '../src/cache/layer-cache.js';
+import { secretHash } from '../src/attribute.js';
+import { redact } from '../src/redact.js';
+import { renderTemplate, seededRandom } from '../src/detect/template.js';
+import type { ScanReport } from '../src/types.js';
+import { leakySpec, makeSecrets } from './support/leaky-spec.js';
+
+const secrets = makeSecrets((Date.now() % 100000) + 31);
+const { spec, expected, hashOf } = leakySpec(secrets);
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'stratascan-cache-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function filesUnder(root: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(root)) {
+    const path = join(root, name);
+    if (statSync(path).isDirectory()) out.push(...filesUnder(path));
+    else out.push(path);
+  }
+  return out;
+}
+
+/** Everything but timings: a cached scan must give the very same report. */
+function stable(report: ScanReport) {
+  const { durationMs, cachedLayers, ...stats } = report.stats;
+  void durationMs;
+  void cachedLayers;
+  return { ...report, stats };
+}
+
+async function write(name: string, image: Parameters<typeof buildImage>[0], layout: 'oci-archive' | 'docker-legacy' = 'oci-archive') {
+  const path = join(dir, name);
+  writeFileSync(path, (await buildImage(image, { layout, compression: 'gzip', reference: 'example.com/leaky:1' }))!);
+  return path;
+}
+
+describe('layer cache', () => {
+  let cacheDir: string;
+  let image: string;
+  let first: ScanReport;
+  let second: ScanReport;
+  beforeAll(async () => {
+    cacheDir = join(dir, 'cache');
+    image = await write('leaky.tar', spec);
+    first = await scanImage(image, { jobs: 2, cacheDir });
+    second = await scanImage(image, { jobs: 2, cacheDir });
+  });
+
+  it('a first scan reads every layer and fills the cache', () => {
+    expect(first.stats.cachedLayers).toBe(0);
+    expect(first.findings.map((f) => f.secretHash).sort()).toEqual(expected.map((e) => hashOf(e.name)).sort());
+    expect(filesUnder(cacheDir).filter((p) => p.endsWith('.json.gz'))).toHaveLength(first.image.layers.length);
+  });
+
+  it('a second scan of the same image walks no layer and reports the same', () => {
+    expect(second.stats.cachedLayers).toBe(second.image.layers.length);
+    expect(stable(second)).toEqual(stable(first));
+  });
+
+  it('cached layers still redact build args in history and never carry raw values', () => {
+    const json = JSON.stringify(second);
+    for (const [name, value] of Object.entries(secrets)) expect(json.includes(value), `${name} in the cached report`).toBe(false);
+    expect(second.image.layers[7]!.createdBy).toMatch(/^\|1 GH_PAT=github\*+ \/bin\/sh/);
+  });
+
+  it('holds no raw secret on disk', () => {
+    const files = filesUnder(cacheDir);
+    expect(files.length).toBeGreaterThan(0);
+    for (const file of files) {
+      const raw = readFileSync(file);
+      const text = file.endsWith('.gz') ? gunzipSync(raw).toString('latin1') : raw.toString('latin1');
+      for (const [name, value] of Object.entries(secrets)) {
+        // Private keys: their body lines too, not only the whole block.
+        const pieces = value.split('\n').filter((l) => l.length >= 16 && !l.startsWith('-----'));
+        for (const piece of [value, ...pieces]) expect(text.includes(piece), `${name} stored raw in ${file}`).toBe(false);
+      }
+      if (file.endsWith('.json.gz')) expect(text).toContain('sha256:');
+    }
+  });
+
+  it('a rebuilt image rescans only its changed layer', async () => {
+    const token = renderTemplate('ghp_{{alnum:36}}', seededRandom(Date.now() % 1e6)).text;
+    const steps = spec.steps.map((s) => ({ ...s }));
+    const last = steps.length - 1;
+    steps[last] = { ...steps[last]!, files: [...steps[last]!.files!, { path: '/srv/new.env', content: `TOKEN=${token}\n` }] };
+    const rebuilt = await write('rebuilt.tar', { ...spec, steps });
+    const report = await scanImage(rebuilt, { jobs: 2, cacheDir });
+    expect(report.stats.cachedLayers).toBe(report.image.layers.length - 1);
+    const fresh = report.findings.find((f) => f.secretHash === secretHash(token));
+    expect(fresh).toMatchObject({ path: '/srv/new.env', layer: { index: 10 } });
+    expect(report.findings).toHaveLength(first.findings.length + 1);
+  });
+
+  it('--show-secrets reads no layer from the cache', async () => {
+    const report = await scanImage(image, { jobs: 0, cacheDir, showSecrets: true });
+    expect(report.stats.cachedLayers).toBe(0);
+    expect(report.findings.every((f) => typeof f.secret === 'string')).toBe(true);
+  });
+
+  it('cache: false neither reads nor writes', async () => {
+    const empty = join(dir, 'unused-cache');
+    const report = await scanImage(image, { jobs: 0, cacheDir: empty, cache: false });
+    expect(report.stats.cachedLayers).toBe(0);
+    expect(() => readdirSync(empty)).toThrow();
+  });
+
+  it('a cache hit still checks the blob against its digest', async () => {
+    // Same diff_ids (same tar), a blob that no longer matches the manifest: an error, not a cached result.
+    const bytes = readFileSync(image);
+    const layerDigest = first.image.layers[3]!.digest!;
+    const blobAt = bytes.indexOf(Buffer.from(`blobs/sha256/${layerDigest.slice(7)}`));
+    expect(blobAt).toBeGreaterThan(-1);
+    const copy = Buffer.from(bytes);
+    // The gzip header's MTIME: still decompresses to the same tar, only the digest can tell.
+    const gz = blobAt + 512;
+    expect(copy.subarray(gz, gz + 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    copy.writeUInt32LE((copy.readUInt32LE(gz + 4) + 1) >>> 0, gz + 4);
+    const path = join(dir, 'tampered.tar');
+    writeFileSync(path, copy);
+    await expect(scanImage(path, { jobs: 0, cacheDir })).rejects.toThrow(/does not match its digest/);
+  });
+
+  it('entries from another detector catalogue or a corrupt file are misses', async () => {
+    const cache = new LayerCache(cacheDir, { rulesHash: 'sha256:other', toolVersion: '0.1.0' });
+    expect(await cache.get(first.image.layers[0]!.diffId)).toBeNull();
+    const own = new LayerCache(cacheDir, { rulesHash: loadRuleSet().hash, toolVersion: TOOL_VERSION }).pathOf(first.image.layers[0]!.diffId);
+    const saved = readFileSync(own);
+    writeFileSync(own, Buffer.from('not gzip'));
+    const report = await scanImage(image, { jobs: 0, cacheDir });
+    expect(report.stats.cachedLayers).toBe(report.image.layers.length - 1);
+    expect(stable(report).findings).toEqual(first.findings);
+    writeFileSync(own, saved);
+  });
+});
+
+describe('cache location and hash lookups', () => {
+  it('follows XDG_CACHE_HOME, else ~/.cache', () => {
+    expect(defaultCacheDir({ XDG_CACHE_HOME: '/var/cache/ci' })).toBe('/var/cache/ci/stratascan');
+    expect(defaultCacheDir({ XDG_CACHE_HOME: 'relative' })).toMatch(/\.cache\/stratascan$/);
+    expect(defaultCacheDir({})).toMatch(/\.cache\/stratascan$/);
+  });
+
+  it('finds a value in text by its hash and redacted prefix', () => {
+    const value = renderTemplate('{{hex:32}}', seededRandom(7)).text;
+    const text = `|1 CFG=${value} /bin/sh -c make`;
+    const got = findByHash(text, [{ secretHash: secretHash(value), redacted: redact(value), length: value.length }]);
+    expect(got.map(secretHash)).toEqual([secretHash(value)]);
+    expect(findByHash('nothing here', [{ secretHash: secretHash(value), redacted: redact(value), length: value.length }])).toEqual([]);
+  });
+
+  it('scrubs a file secret from history text even when it comes from the cache', async () => {
+    const key = renderTemplate('{{hex:32}}', seededRandom((Date.now() % 1000) + 3)).text;
+    const image = await write('build-arg.tar', {
+      steps: [
+        { createdBy: '/bin/sh -c #(nop) ADD file:1 in / ', files: [{ path: '/etc/hostname', content: 'box\n' }] },
+        // The history text alone has no clarifai keyword: only the file finding knows the value.
+        { createdBy: `|1 CFG=${key} /bin/sh -c make`, files: [{ path: '/opt/clarifai.cfg', content: `[auth]\nclarifai_api_key = ${key}\n` }] },
+      ],
+    });
+    const cacheDir = join(dir, 'cache-build-arg');
+    const a = await scanImage(image, { jobs: 0, cacheDir });
+    const b = await scanImage(image, { jobs: 0, cacheDir });
+    expect(b.stats.cachedLayers).toBe(2);
+    for (const r of [a, b]) {
+      expect(r.findings.map((f) => f.secretHash)).toEqual([secretHash(key)]);
+      expect(JSON.stringify(r).includes(key)).toBe(false);
+      expect(r.image.layers[1]!.createdBy).toMatch(/^\|1 CFG=\w{4}\*+ \/bin\/sh -c make$/);
+    }
+  });
+});

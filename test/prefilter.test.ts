@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { loadRuleSet } from '../src/detect/rules.js';
+import { DetectionEngine } from '../src/detect/engine.js';
+import { KeywordPrefilter } from '../src/detect/prefilter.js';
+import { maxExtent } from '../src/detect/extent.js';
+import { fakePem, renderTemplate, seededRandom } from '../src/detect/template.js';
+import { secretHash } from '../src/attribute.js';
+import { redact } from '../src/redact.js';
+
+const { rules } = loadRuleSet();
+const byId = new Map(rules.map((r) => [r.id, r]));
+const seed = Date.now() % 100000;
+
+/** Filler that looks like code and logs, with none of the catalogue's keywords. */
+function filler(rand: () => number, bytes: number): string {
+  const words = ['request', 'served', 'in', 'ms', 'value', 'items', 'count', 'total', 'const', 'return', 'function', 'let', 'for', 'if', 'else'];
+  const prefilter = new KeywordPrefilter(rules.flatMap((r) => r.keywords));
+  const out: string[] = [];
+  let n = 0;
+  while (n < bytes) {
+    let line = '';
+    const w = 4 + Math.floor(rand() * 10);
+    for (let i = 0; i < w; i++) line += `${words[Math.floor(rand() * words.length)]}${Math.floor(rand() * 1000)} `;
+    if (prefilter.match(Buffer.from(line)).size > 0) continue;
+    out.push(line.trimEnd());
+    n += line.length;
+  }
+  return out.join('\n');
+}
+
+function summary(matches: { ruleId: string; secret: string; offset: number; line: number; column: number }[]) {
+  return matches.map((m) => `${m.ruleId}@${m.offset}:${m.line}:${m.column}:${secretHash(m.secret).slice(7, 19)}`).sort();
+}
+
+describe('region-limited prefiltering', () => {
+  it('derives a finite reach for bounded patterns and Infinity for unbounded ones', () => {
+    // Negative lookarounds need no room: region matches are confirmed in the whole buffer.
+    expect(maxExtent('(?<![A-Za-z0-9_])(?<secret>gh[pous]_[A-Za-z0-9]{36})(?![A-Za-z0-9_])')).toBe(40);
+    expect(maxExtent('(?<=auths":\\s{0,4})x(?![a-z]*@)')).toBe(7 + 4 + 1);
+    expect(maxExtent('a(?:bc|d){2,3}')).toBe(7);
+    expect(maxExtent('(?<tag>ab|c)x\\k<tag>')).toBe(5);
+    expect(maxExtent('key\\s+(?<secret>\\w{4})')).toBe(Infinity);
+    expect(maxExtent('[\\]a-z]{0,5}')).toBe(5);
+    expect(maxExtent('(unclosed')).toBe(Infinity);
+  });
+
+  it('finds the same secrets as whole-buffer scanning in a large buffer, running far less regex', () => {
+    const rand = seededRandom(seed);
+    const token = renderTemplate('ghp_{{alnum:36}}', rand).text;
+    const aws = renderTemplate('AKIA{{base32:16}}', rand).text;
+    const pem = fakePem(rand, 'RSA PRIVATE KEY', 12);
+    const text = `${filler(rand, 300_000)}\nauth token=${token}\n${filler(rand, 300_000)}\nid=${aws}\n${filler(rand, 300_000)}\n${pem}\n${filler(rand, 100_000)}`;
+    const bytes = Buffer.from(text, 'latin1');
+    const regional = new DetectionEngine(rules);
+    const whole = new DetectionEngine(rules, { regions: false });
+    const a = regional.scan(bytes);
+    const b = whole.scan(bytes);
+    expect(summary(a)).toEqual(summary(b));
+    expect([...new Set(a.map((m) => secretHash(m.secret)))].sort()).toEqual([token, aws, pem].map(secretHash).sort());
+    expect(regional.stats.regexChars).toBeLessThan(whole.stats.regexChars / 20);
+  });
+
+  it('files without a keyword cost one prefilter pass and no regex', () => {
+    const engine = new DetectionEngine(rules);
+    expect(engine.scan(Buffer.from(filler(seededRandom(seed + 1), 200_000), 'latin1'))).toEqual([]);
+    expect(engine.stats.regexRuns).toBe(0);
+  });
+
+  it('context rules still see a keyword far from the secret (within the rule reach)', () => {
+    const rand = seededRandom(seed + 2);
+    const auth = Buffer.from(`ci:${renderTemplate('{{alnum:20}}', rand).text}`).toString('base64');
+    // docker-config-auth: "auths" opens the object, the "auth" value comes ~2000 characters later.
+    const padding = Array.from({ length: 40 }, (_, i) => `"registry-${i}.example.com": {"email": "ci@example.com"},`).join('\n    ');
+    const json = `{\n  "auths": {\n    ${padding}\n    "ghcr.io": {"auth": "${auth}"}\n  }\n}\n`;
+    const text = `${filler(rand, 200_000)}\n${json}${filler(rand, 200_000)}`;
+    const bytes = Buffer.from(text, 'latin1');
+    expect(json.indexOf(auth) - json.indexOf('"auths"')).toBeGreaterThan(1500);
+    const found = new DetectionEngine(rules).scan(bytes);
+    const expected = new DetectionEngine(rules, { regions: false }).scan(bytes);
+    expect(summary(found)).toEqual(summary(expected));
+    expect(found.some((m) => m.ruleId === 'docker-config-auth' && secretHash(m.secret) === secretHash(auth)), `expected ${redact(auth)}`).toBe(true);
+  });
+
+  it('gives the same results as whole-buffer scanning on every positive example, scattered in filler', () => {
+    const rand = seededRandom(seed + 3);
+    const parts: string[] = [];
+    for (const rule of rules) {
+      for (const template of rule.examples.positive) {
+        parts.push(filler(rand, 500 + Math.floor(rand() * 5000)));
+        parts.push(renderTemplate(template, rand).text);
+      }
+    }
+    const bytes = Buffer.from(parts.join('\n'), 'latin1');
+    const regional = new DetectionEngine(rules);
+    const whole = new DetectionEngine(rules, { regions: false });
+    const a = summary(regional.scan(bytes));
+    const b = summary(whole.scan(bytes));
+    // Compare rule and position only: a failure must not print secrets (hash prefixes are fine).
+    expect(a).toEqual(b);
+    expect(regional.stats.regexChars).toBeLessThan(whole.stats.regexChars);
+    expect(byId.size).toBe(rules.length);
+  });
+});
