@@ -1,4 +1,5 @@
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { expectOneLineError } from './support/cli-run.js';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,15 +22,6 @@ function expectNoSecrets(text: string) {
   for (const [name, value] of Object.entries(secrets)) expect(text.includes(value), `${name} printed raw`).toBe(false);
 }
 
-function expectOneLineError(r: { code: number | null; stdout: string; stderr: string }, pattern: RegExp) {
-  expect(r.code).toBe(2);
-  expect(r.stdout).toBe('');
-  const lines = r.stderr.trimEnd().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^stratascan: error: /);
-  expect(lines[0]).toMatch(pattern);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-}
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'stratascan-cli-'));

@@ -3,12 +3,13 @@
 // (docker save tarball, the daemon's /images/{name}/get stream, the registry API), identical
 // findings. Also: the CLI's one-line errors for a daemon that is down, a socket we may not
 // open, an unknown image, and the "scan before push" CI gate from the README.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmod, chown, mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN as CLI_BIN, cli, expectOneLineError, type Run } from './support/cli-run.js';
 import { scanImage } from '../src/scan.js';
 import type { ScanReport } from '../src/types.js';
 import { daemonError } from '../src/source/daemon.js';
@@ -19,47 +20,13 @@ import { REGISTRY_BINS, startRegistry, type Registry } from './support/registry.
 // ENV, LABEL, a build arg in history. A fresh seed per run: no value is ever stored.
 import { BASE_TAG, makeFakeSecrets, renderBuild } from '../scripts/regen-real-fixtures.mjs';
 
-const BIN = join(__dirname, '..', 'dist', 'bin.js');
+const BIN = CLI_BIN;
 const IMAGE = 'stratascan-daemon/leaky:1';
 const secrets: Record<string, string> = makeFakeSecrets((Date.now() % 1_000_000) + 11);
 const secretValues = Object.values(secrets);
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-/** The CLI as a user runs it, asynchronously so the test process stays responsive. */
-function cli(args: string[], opts: { env?: Record<string, string | undefined>; input?: string; uid?: number; gid?: number } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, NO_COLOR: '1', ...opts.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-      uid: opts.uid,
-      gid: opts.gid,
-      cwd: opts.uid !== undefined ? '/' : undefined,
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
-  });
-}
 
-function expectOneLineError(r: Run, pattern: RegExp) {
-  expect(r.code, r.stderr).toBe(2);
-  expect(r.stdout).toBe('');
-  const lines = r.stderr.trimEnd().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^stratascan: error: /);
-  expect(lines[0]).toMatch(pattern);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-}
 
 function expectNoSecrets(text: string) {
   for (const value of secretValues) expect(text.includes(value), 'a raw secret was printed').toBe(false);

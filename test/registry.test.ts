@@ -2,13 +2,13 @@
 // (Bearer tokens, retries, resumed downloads, credentials from config.json and helpers), and
 // against a real docker-registry 2.8 on 127.0.0.1 (anonymous and htpasswd basic auth), fed by
 // the real skopeo: identical findings to the tarball, multi-platform indexes, a corrupted blob.
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, expectOneLineError, type Run } from './support/cli-run.js';
 import { buildImage } from '../fixtures/builder.mjs';
 import { scanImage } from '../src/scan.js';
 import { findCredentials, parseChallenge } from '../src/source/registry-auth.js';
@@ -19,7 +19,6 @@ import { leakySpec, makeSecrets } from './support/leaky-spec.js';
 import { REGISTRY_BINS, startRegistry, type Registry } from './support/registry.mjs';
 import { SKOPEO_BINS, skopeoCopy } from './support/skopeo.mjs';
 
-const BIN = join(__dirname, '..', 'dist', 'bin.js');
 const secrets = makeSecrets((Date.now() % 100000) + 3);
 const { spec } = leakySpec(secrets);
 /** A second platform: the same image plus one clean layer, so a wrong pick shows. */
@@ -31,33 +30,6 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-function cli(args: string[], opts: { env?: Record<string, string | undefined>; input?: string } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1', ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
-  });
-}
-function expectOneLineError(r: Run, pattern: RegExp) {
-  expect(r.code, r.stderr).toBe(2);
-  expect(r.stdout).toBe('');
-  const lines = r.stderr.trimEnd().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^stratascan: error: /);
-  expect(lines[0]).toMatch(pattern);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-}
 function expectNoSecrets(text: string) {
   for (const [name, value] of Object.entries(secrets)) expect(text.includes(value), `${name} printed raw`).toBe(false);
 }
