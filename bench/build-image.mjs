@@ -19,21 +19,13 @@ import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import * as tar from 'tar-stream';
+import { seededRandom } from '../dist/detect/template.js';
 
 const EPOCH = new Date(0);
 const MiB = 1024 * 1024;
 
-/** Mulberry32: small, fast, deterministic. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The project's seeded PRNG (mulberry32); the bench script builds the project first.
+const prng = seededRandom;
 
 const WORDS = 'request user order item account session cache index value result error config handler service client server token_count page limit offset status total queue worker retry timeout buffer stream parse render update delete create fetch load save build deploy'.split(' ');
 

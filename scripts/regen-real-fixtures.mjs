@@ -46,22 +46,10 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 // ---------------------------------------------------------------- fake secret generation
 
-/**
- * mulberry32: a 32-bit PRNG, tiny and good enough to make values look random; chosen
- * because its output is fully determined by the seed on every platform.
- * @param {number} seed
- * @returns {() => number} uniform in [0, 1)
- */
-export function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The project's own seeded PRNG (mulberry32), so fixtures and detector examples share one
+// generator; needs `npm run build` first (tests build before they run).
+import { seededRandom as mulberry32 } from '../dist/detect/template.js';
+export { mulberry32 };
 
 const DIGITS = '0123456789';
 const UPPER = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
