@@ -3,19 +3,22 @@ import { posix } from 'node:path';
 import type { RuleSpec } from './detect/rules.js';
 import type { LayerChanges } from './layer/walk.js';
 import { redact } from './redact.js';
+import type { Finding, FindingSource, LayerRef, Occurrence, Severity } from './types.js';
 
 /** A fresh match's identity for attribution: hash and redacted form, raw value kept alongside. */
 export function sightingValue(secret: string): Pick<Sighting, 'secretHash' | 'redacted' | 'secret'> {
   return { secretHash: secretHash(secret), redacted: redact(secret), secret };
 }
-import type { Finding, FindingSource, LayerRef, Occurrence, Severity } from './types.js';
+
+/** Where in the image a value was seen: an Occurrence before its fate is known. */
+type Place = Omit<Occurrence, 'inFinalImage'>;
 
 /**
  * One rule's match at one place in the image, before layers are replayed and values merged.
  * Values are identified by their hash, so sightings restored from the layer cache (which holds no
  * raw secret) attribute and merge exactly like fresh ones; `secret` is there only when known.
  */
-export interface Sighting {
+export interface Sighting extends Place {
   ruleId: string;
   /** secretHash(secret): what attribution and dedupe key on. */
   secretHash: string;
@@ -23,12 +26,6 @@ export interface Sighting {
   redacted: string;
   /** The raw value: present for fresh matches, absent for cached ones. Reported only with showSecrets. */
   secret?: string;
-  source: FindingSource;
-  layerIndex: number | null;
-  path: string | null;
-  line: number | null;
-  column: number | null;
-  key: string | null;
 }
 
 export interface AttributionInput {
@@ -133,13 +130,13 @@ export function attribute(input: AttributionInput): Finding[] {
   return findings.sort((a, b) => comparePlaces(placeOf(a), placeOf(b)) || a.secretHash.localeCompare(b.secretHash));
 }
 
-function placeOf(f: Finding): Pick<Sighting, 'source' | 'layerIndex' | 'path' | 'line' | 'column' | 'key'> {
+function placeOf(f: Finding): Place {
   return { source: f.source, layerIndex: f.layer?.index ?? null, path: f.path, line: f.line, column: f.column, key: f.key };
 }
 
 function comparePlaces(
-  a: Pick<Sighting, 'source' | 'layerIndex' | 'path' | 'line' | 'column' | 'key'>,
-  b: Pick<Sighting, 'source' | 'layerIndex' | 'path' | 'line' | 'column' | 'key'>,
+  a: Place,
+  b: Place,
 ): number {
   return (
     (a.layerIndex ?? -1) - (b.layerIndex ?? -1) ||
