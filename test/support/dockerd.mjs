@@ -24,7 +24,7 @@ import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http';
 import { dirname, join, normalize, isAbsolute } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execCapture, redact, tail } from './exec.mjs';
+import { execCapture, killOnExit, redact, tail } from './exec.mjs';
 import { packTar } from './tarball.mjs';
 import { which } from './real-tools.mjs';
 
@@ -184,25 +184,12 @@ async function launch(dir, readyTimeoutMs) {
   // An unref'd pipe does not keep the event loop alive, but stays open until we die.
   /** @type {any} */ (watchdog.stdin)?.unref?.();
 
-  let running = true;
-  exited.then(() => {
-    running = false;
-  });
-  const onExit = () => {
-    if (running && pid !== undefined) {
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    }
-  };
-  process.on('exit', onExit);
+  const guard = killOnExit(pid, exited, 'SIGTERM');
 
   /** @type {Promise<void> | undefined} */
   let stopping;
   const stop = () => {
-    stopping ??= shutdown({ dir, child, exited, isRunning: () => running, watchdogPid: watchdog.pid, onExit });
+    stopping ??= shutdown({ dir, child, exited, isRunning: guard.isRunning, watchdogPid: watchdog.pid, release: guard.release });
     return stopping;
   };
 
@@ -407,11 +394,11 @@ function ping(socketPath) {
  *   exited: Promise<unknown>,
  *   isRunning: () => boolean,
  *   watchdogPid: number | undefined,
- *   onExit: () => void,
+ *   release: () => void,
  * }} s
  */
-async function shutdown({ dir, child, exited, isRunning, watchdogPid, onExit }) {
-  process.off('exit', onExit);
+async function shutdown({ dir, child, exited, isRunning, watchdogPid, release }) {
+  release();
   // Watchdog first: once we stop dockerd ourselves its pid may be reused.
   if (watchdogPid !== undefined) signalGroup(watchdogPid, 'SIGKILL');
   const containerdPid = readPid(join(dir, 'exec', 'containerd', 'containerd.pid'));

@@ -17,3 +17,4 @@ export function execCapture(cmd: string, args: readonly string[], opts?: ExecOpt
 export function redact(text: string, secrets: readonly string[] | undefined): string;
 export function shortHash(value: string): string;
 export function tail(text: string, max?: number): string;
+export function killOnExit(pid: number | undefined, exited: Promise<unknown>, signal: NodeJS.Signals): { isRunning(): boolean; release(): void };

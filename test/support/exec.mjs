@@ -134,3 +134,27 @@ export function execCapture(cmd, args, opts = {}) {
 function quoteArg(arg) {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
+
+/**
+ * Kills a long-lived child (dockerd, registry) if the test process exits while it still runs, so a
+ * crashed run leaves no daemon behind. `release()` drops the hook once the caller stops it itself.
+ * @param {number | undefined} pid
+ * @param {Promise<unknown>} exited resolves when the child has exited
+ * @param {NodeJS.Signals} signal
+ */
+export function killOnExit(pid, exited, signal) {
+  let running = true;
+  exited.then(() => {
+    running = false;
+  });
+  const onExit = () => {
+    if (!running || pid === undefined) return;
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  };
+  process.on('exit', onExit);
+  return { isRunning: () => running, release: () => process.off('exit', onExit) };
+}

@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import { which } from './real-tools.mjs';
+import { killOnExit } from './exec.mjs';
 
 /** The binaries startRegistry() needs; suites pass this to describeReal(). */
 export const REGISTRY_BINS = Object.freeze(['docker-registry']);
@@ -142,26 +143,13 @@ async function launch(bin, dir, opts) {
     watchdog.unref();
     /** @type {any} */ (watchdog.stdin)?.unref?.();
 
-    let running = true;
-    exited.then(() => {
-      running = false;
-    });
-    const onExit = () => {
-      if (running && pid !== undefined) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
-    };
-    process.on('exit', onExit);
+    const guard = killOnExit(pid, exited, 'SIGKILL');
 
     /** @type {Promise<void> | undefined} */
     let stopping;
     const stop = () => {
       stopping ??= (async () => {
-        process.off('exit', onExit);
+        guard.release();
         if (watchdog.pid !== undefined) {
           try {
             process.kill(-watchdog.pid, 'SIGKILL');
@@ -169,7 +157,7 @@ async function launch(bin, dir, opts) {
             // gone
           }
         }
-        if (running) {
+        if (guard.isRunning()) {
           child.kill('SIGTERM');
           const done = await Promise.race([exited.then(() => true), sleep(STOP_TIMEOUT_MS).then(() => false)]);
           if (!done) {
@@ -192,11 +180,11 @@ async function launch(bin, dir, opts) {
       ]);
     } catch (cause) {
       const log = await readFile(logPath, 'utf8').catch(() => '(no log)');
-      if (running) {
+      if (guard.isRunning()) {
         child.kill('SIGKILL');
         await exited;
       }
-      process.off('exit', onExit);
+      guard.release();
       if (watchdog.pid !== undefined) {
         try {
           process.kill(-watchdog.pid, 'SIGKILL');
