@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import type { RuleSpec } from './detect/rules.js';
 import type { LayerChanges } from './layer/walk.js';
+import { layerPathOf } from './layer/nested.js';
+import { pairSightings, type PartnerSighting } from './pairs.js';
 import { redact } from './redact.js';
 import type { Finding, FindingSource, LayerRef, Occurrence, Severity } from './types.js';
 
@@ -56,6 +58,7 @@ export function betterRule(a: RuleSpec, b: RuleSpec): RuleSpec {
 interface Placed extends Sighting {
   inFinalImage: boolean;
   removedBy: number | null;
+  partner: PartnerSighting | null;
 }
 
 export function attribute(input: AttributionInput): Finding[] {
@@ -66,6 +69,7 @@ export function attribute(input: AttributionInput): Finding[] {
     if (s.source === 'file' && s.layerIndex !== null && s.path !== null) holds[s.layerIndex]?.add(`${s.path}\0${s.secretHash}`);
   }
 
+  const partners = pairSightings(input.sightings, rules);
   const byPlace = new Map<string, Placed>();
   for (const s of input.sightings) {
     const place = [s.source, s.layerIndex, s.path, s.line, s.column, s.key, s.secretHash].join('\0');
@@ -73,12 +77,13 @@ export function attribute(input: AttributionInput): Finding[] {
     if (existing) {
       existing.ruleId = betterRule(rules.get(existing.ruleId)!, rules.get(s.ruleId)!).id;
       existing.secret ??= s.secret;
+      existing.partner ??= partners.get(s) ?? null;
       continue;
     }
     const fate = s.source === 'file' && s.layerIndex !== null && s.path !== null
       ? replay(s.path, s.secretHash, s.layerIndex, layers.map((l) => l.changes), holds)
       : { inFinalImage: true, removedBy: null };
-    byPlace.set(place, { ...s, ...fate });
+    byPlace.set(place, { ...s, ...fate, partner: partners.get(s) ?? null });
   }
 
   const bySecret = new Map<string, Placed[]>();
@@ -107,6 +112,7 @@ export function attribute(input: AttributionInput): Finding[] {
       key: primary.key,
       inFinalImage: primary.inFinalImage,
       removedBy: removedBy ? { index: removedBy.index, createdBy: removedBy.createdBy } : null,
+      pairedWith: null,
       redacted: primary.redacted,
       secretHash: hash,
       alsoIn: places.slice(1).map(
@@ -125,9 +131,26 @@ export function attribute(input: AttributionInput): Finding[] {
     };
     const secret = places.find((p) => p.secret !== undefined)?.secret;
     if (input.showSecrets && secret !== undefined) finding.secret = secret;
+    const partner = primary.partner ?? places.find((p) => p.partner !== null)?.partner ?? null;
+    if (partner !== null) {
+      const partnerRule = rules.get(partner.ruleId)!;
+      finding.pairedWith = {
+        ruleId: partner.ruleId,
+        title: partnerRule.title,
+        redacted: partner.redacted,
+        secretHash: partner.secretHash,
+        line: partner.line,
+        key: partner.key,
+        ...(input.showSecrets && partner.secret !== undefined ? { secret: partner.secret } : {}),
+      };
+    }
     findings.push(finding);
   }
-  return findings.sort((a, b) => comparePlaces(placeOf(a), placeOf(b)) || a.secretHash.localeCompare(b.secretHash));
+  // An identifier is reported with its secret, not again on its own; a bare identifier rule never alone.
+  const paired = new Set(findings.flatMap((f) => (f.pairedWith ? [f.pairedWith.secretHash] : [])));
+  return findings
+    .filter((f) => !paired.has(f.secretHash) && !rules.get(f.ruleId)!.identifier)
+    .sort((a, b) => comparePlaces(placeOf(a), placeOf(b)) || a.secretHash.localeCompare(b.secretHash));
 }
 
 function placeOf(f: Finding): Place {
@@ -162,17 +185,19 @@ export function replay(
 ): { inFinalImage: boolean; removedBy: number | null } {
   let present = true;
   let removedBy: number | null = null;
+  // A member of an archive lives and dies with the archive file; `holds` still keys on the member.
+  const filePath = layerPathOf(path);
   const ancestors: string[] = [];
-  for (let dir = posix.dirname(path); dir !== '/' && dir !== '.'; dir = posix.dirname(dir)) ancestors.push(dir);
+  for (let dir = posix.dirname(filePath); dir !== '/' && dir !== '.'; dir = posix.dirname(dir)) ancestors.push(dir);
   for (let j = from + 1; j < layers.length; j++) {
     const changes = layers[j]!;
-    const written = changes.entries.get(path);
+    const written = changes.entries.get(filePath);
     let stillHeld: boolean;
     if (written !== undefined) {
       stillHeld = (written === 'file' || written === 'hardlink') && holds[j]!.has(`${path}\0${secretHash}`);
     } else {
       const removed =
-        changes.whiteouts.has(path) ||
+        changes.whiteouts.has(filePath) ||
         ancestors.some((a) => changes.whiteouts.has(a) || changes.opaqueDirs.has(a) || isNonDirectory(changes.entries.get(a)));
       if (!removed) continue;
       stillHeld = false;

@@ -1,9 +1,15 @@
 import { rename, writeFile, rm } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import yargs from 'yargs';
 import { describeError, ScanError } from './errors.js';
+import { defaultCacheDir, ruleMemo } from './cache/layer-cache.js';
+import { DetectionEngine } from './detect/engine.js';
+import { loadRuleSet } from './detect/rules.js';
+import { redact, redactWithin } from './redact.js';
+import { withoutSecrets } from './report/sarif.js';
 import { REPORT_FORMATS, renderReport, type ReportFormat } from './report/index.js';
-import { scanImage, TOOL_VERSION } from './scan.js';
+import { ScanAbortedError, scanImage, TOOL_VERSION } from './scan.js';
 import { PULL_POLICIES, type PullPolicy, type ScanOptions } from './types.js';
 import { SEVERITIES, type Severity } from './types.js';
 import { applyLoadedPolicy, findConfigFile, loadConfigFile, loadPolicy, type LoadedConfig } from './policy/index.js';
@@ -16,12 +22,23 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
   /** Where the config file search and `.stratascanignore` start (default: process.cwd()). */
   cwd?: string;
+  /** Aborted on SIGINT/SIGTERM (bin.ts), with the signal's name as its reason. */
+  signal?: AbortSignal;
 }
 
 /** Exit codes: 0 no secrets, 1 secrets found, 2 the scan could not be completed. */
 export const EXIT_CLEAN = 0;
 export const EXIT_FINDINGS = 1;
 export const EXIT_ERROR = 2;
+
+/** The one stderr line of an interrupted scan. */
+export const INTERRUPTED_MESSAGE = 'stratascan: interrupted';
+
+/** 128 + the signal's number, as shells report a command a signal ended: 130 SIGINT, 143 SIGTERM. */
+export function interruptedExitCode(reason: unknown): number {
+  const number = typeof reason === 'string' ? (osConstants.signals as Record<string, number | undefined>)[reason] : undefined;
+  return 128 + (number ?? osConstants.signals.SIGINT);
+}
 
 interface ScanArgs {
   target: string;
@@ -45,9 +62,12 @@ interface ScanArgs {
   base?: string;
   'exclude-base': boolean;
   quiet: boolean;
+  progress?: boolean;
   config?: string | false;
   cache: boolean;
   'cache-dir'?: string;
+  archives: boolean;
+  'archive-depth'?: number;
 }
 
 /** Parses arguments, runs the scan, writes the report; everything else lives in the library. */
@@ -55,10 +75,13 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   let exitCode = EXIT_CLEAN;
   let usageError: string | null = null;
   let config: LoadedConfig | null;
+  const scrub = new StderrScrubber();
+  // Until the arguments are parsed (usage and config errors): the default detectors and cache.
+  scrub.configure(undefined, argv.includes('--no-cache') ? null : defaultCacheDir(io.env));
   try {
     config = await readConfig(argv, io.cwd ?? process.cwd());
   } catch (err) {
-    io.stderr.write(`stratascan: ${describeError(err)}\n`);
+    io.stderr.write(`stratascan: ${scrub.error(err)}\n`);
     return EXIT_ERROR;
   }
   const parser = yargs(argv)
@@ -77,6 +100,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           .option('show-secrets', { type: 'boolean', default: false, describe: 'print secret values instead of redacted forms' })
           .option('jobs', { alias: 'j', type: 'number', describe: 'detection worker threads (default: one per CPU; 0 = none)' })
           .option('detectors', { type: 'string', describe: 'directory of detector rule files (default: the shipped set)' })
+          .option('archives', { type: 'boolean', default: true, describe: 'scan inside zip/jar/war/whl/tar/tar.gz/.gz files in layers (--no-archives: leave them closed)' })
+          .option('archive-depth', { type: 'number', describe: 'how many archives deep to open (default 3)' })
           .option('cache', { type: 'boolean', default: true, describe: 'reuse per-layer results from the layer cache (--no-cache: scan every layer)' })
           .option('cache-dir', { type: 'string', describe: 'layer cache directory (default: $XDG_CACHE_HOME/stratascan or ~/.cache/stratascan)' })
           .option('pull', { choices: PULL_POLICIES, default: 'missing' as PullPolicy, describe: 'bare image references: never = local daemon only, missing = daemon, else registry, always = registry' })
@@ -93,12 +118,14 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           .option('base', { type: 'string', describe: 'base image tarball or OCI layout whose layers prefix the scanned image' })
           .option('exclude-base', { type: 'boolean', default: false, describe: 'drop findings that live only in base layers' })
           .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress display and no notes on stderr' })
+          .option('progress', { type: 'boolean', describe: 'progress on stderr (default: on a terminal, unless --quiet); into a pipe or log, one plain line every 2 s' })
           .option('config', { type: 'string', describe: 'config file (default: stratascan.config.{json,yaml,yml} found upwards from the working directory; --no-config for none)' })
           .config(config?.options ?? {}),
       async (args) => {
         // yargs-parser reads a lone "-" as an empty value; "-" is the conventional name for stdin.
         if (args.target === '' && argv.includes('-')) args.target = '-';
-        exitCode = await runScan(args, io, config);
+        scrub.configure(args.detectors, args.cache ? (args['cache-dir'] ?? defaultCacheDir(io.env)) : null);
+        exitCode = await runScan(args, io, config, scrub);
       },
     )
     .demandCommand(1, 'name a command: scan')
@@ -107,13 +134,15 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .help()
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .fail((message, err) => {
-      usageError = message || describeError(err);
+      usageError = message ? scrub.text(scrubUsage(message)) : scrub.error(err);
+      // Returning would let yargs run the command anyway (a whole scan for a mistyped --fail-on).
+      throw new Error(usageError);
     })
     .exitProcess(false);
   try {
     await parser.parseAsync();
   } catch (err) {
-    usageError ??= describeError(err);
+    usageError ??= scrub.error(err);
   }
   if (usageError !== null) {
     io.stderr.write(`stratascan: ${usageError}\nRun "stratascan --help" for usage.\n`);
@@ -134,7 +163,7 @@ async function readConfig(argv: string[], cwd: string): Promise<LoadedConfig | n
   return path ? loadConfigFile(path) : null;
 }
 
-async function runScan(args: ScanArgs, io: CliIo, config: LoadedConfig | null = null): Promise<number> {
+async function runScan(args: ScanArgs, io: CliIo, config: LoadedConfig | null, scrub: StderrScrubber): Promise<number> {
   if (args.jobs !== undefined && (!Number.isInteger(args.jobs) || args.jobs < 0)) {
     io.stderr.write('stratascan: --jobs takes a whole number of 0 or more\n');
     return EXIT_ERROR;
@@ -146,7 +175,8 @@ async function runScan(args: ScanArgs, io: CliIo, config: LoadedConfig | null = 
     }
   }
   const quiet = args.quiet === true;
-  const progress = createProgress(io.stderr, { enabled: io.stderr.isTTY === true && !quiet });
+  const tty = io.stderr.isTTY === true;
+  const progress = createProgress(io.stderr, { enabled: args.progress ?? (tty && !quiet), tty });
   const options: ScanOptions = {
     platform: args.platform,
     image: args.image,
@@ -157,6 +187,8 @@ async function runScan(args: ScanArgs, io: CliIo, config: LoadedConfig | null = 
     cacheDir: args['cache-dir'],
     pull: args.pull,
     insecureRegistries: args['insecure-registry'],
+    signal: io.signal,
+    archives: args.archives === false ? false : args['archive-depth'] !== undefined ? { maxDepth: args['archive-depth'] } : undefined,
   };
   if (args.target === '-') options.stdin = io.stdin;
   const auth = await registryAuth(args, io);
@@ -180,24 +212,118 @@ async function runScan(args: ScanArgs, io: CliIo, config: LoadedConfig | null = 
     });
     const scanned = await scanImage(args.target, options);
     progress.clear();
-    const { report, suppressed, warnings, failed } = applyLoadedPolicy(scanned, policy);
-    for (const w of warnings) io.stderr.write(`stratascan: warning: ${w}\n`);
+    // CI formats never carry raw values. Scrubbed before the policy runs, because a finding the
+    // policy drops can still be the only one that knows a value in some layer's created_by.
+    const { report, suppressed, warnings, failed } = applyLoadedPolicy(neverShowsSecrets(args.format) ? withoutSecrets(scanned) : scanned, policy);
+    for (const w of warnings) io.stderr.write(`stratascan: warning: ${scrub.text(w)}\n`);
     if (suppressed.length > 0 && !quiet) {
       const by = (k: string) => suppressed.filter((s) => s.by === k).length;
       io.stderr.write(`stratascan: ${suppressed.length} finding${suppressed.length === 1 ? '' : 's'} not reported (${by('baseline')} in the baseline, ${by('ignore')} ignored, ${by('base')} base-only)\n`);
     }
     const color = args.color ?? (args.output === undefined && io.stdout.isTTY === true && !io.env.NO_COLOR);
     const text = renderReport(report, args.format, { color, now: new Date(), width: Math.min(100, (io.stdout as { columns?: number }).columns ?? 100) });
-    if (args.output) await writeAtomically(args.output, text);
+    if (args.output) await writeAtomically(args.output, text, io.signal);
     else io.stdout.write(text);
     return failed ? (args['exit-code'] ?? EXIT_FINDINGS) : EXIT_CLEAN;
   } catch (err) {
     progress.clear();
+    // Whatever failed after a signal (policy files, the scan, the report file) failed because of it.
+    if (err instanceof ScanAbortedError || io.signal?.aborted) {
+      io.stderr.write(`${INTERRUPTED_MESSAGE}\n`);
+      return interruptedExitCode(io.signal?.reason);
+    }
     const known = err instanceof ScanError;
-    io.stderr.write(`stratascan: error: ${describeError(err)}\n`);
-    if (!known && io.env.STRATASCAN_DEBUG && err instanceof Error) io.stderr.write(`${err.stack}\n`);
+    io.stderr.write(`stratascan: error: ${scrub.error(err)}\n`);
+    if (!known && io.env.STRATASCAN_DEBUG && err instanceof Error) io.stderr.write(`${scrub.text(err.stack ?? '')}\n`);
     return EXIT_ERROR;
   }
+}
+
+/** The CI formats end up in dashboards and artifacts: no raw value, even with --show-secrets. */
+function neverShowsSecrets(format: ReportFormat): boolean {
+  switch (format) {
+    case 'sarif':
+    case 'gitlab':
+    case 'github':
+      return true;
+    case 'text':
+    case 'json':
+      return false;
+    default: {
+      const never: never = format;
+      throw new Error(`unknown report format ${String(never)}`);
+    }
+  }
+}
+
+// V8's JSON.parse quotes the text it failed on: `Unexpected token 'g', "{"k": ghp_…" is not valid JSON`.
+const JSON_EXCERPT = /, (?:\.\.\.)?".*?"(?:\.\.\.)? is not valid JSON/gs;
+
+/**
+ * Stderr text that may quote input the user pointed at: a config, baseline or ignore file is where
+ * a pasted token ends up, and parsers quote the text they failed on (V8's JSON.parse an excerpt,
+ * the yaml library a code frame). Excerpts are dropped, and whatever a detector calls a secret is
+ * redacted; the detectors load only when there is something to write.
+ */
+class StderrScrubber {
+  private engine: DetectionEngine | null | undefined;
+  private detectorsDir: string | undefined;
+  private memoDir: string | null = null;
+
+  configure(detectorsDir: string | undefined, memoDir: string | null): void {
+    this.detectorsDir = detectorsDir;
+    this.memoDir = memoDir;
+    this.engine = undefined;
+  }
+
+  text(text: string): string {
+    const out = text.replace(JSON_EXCERPT, ' (not valid JSON)');
+    if (out.trim() === '') return out;
+    const engine = this.load();
+    if (!engine) return out;
+    return redactWithin(out, engine.scan(Buffer.from(out, 'utf8')).map((m) => m.secret));
+  }
+
+  /** describeError with each message scrubbed before it is joined (and possibly shortened). */
+  error(err: unknown): string {
+    const chain: unknown[] = [];
+    for (let current = err; current !== undefined && current !== null && chain.length < 8; current = current instanceof Error ? current.cause : undefined) {
+      chain.push(current);
+    }
+    let rebuilt: Error | undefined;
+    for (const e of chain.reverse()) {
+      const message = e instanceof Error ? e.message : String(e);
+      // The first line says what and where (line, column); the rest is a frame of the input.
+      const own = e instanceof Error && e.name.startsWith('YAML') ? message.split('\n', 1)[0]!.replace(/:$/, '') : message;
+      rebuilt = new Error(this.text(own), rebuilt === undefined ? undefined : { cause: rebuilt });
+    }
+    return describeError(rebuilt);
+  }
+
+  private load(): DetectionEngine | null {
+    if (this.engine !== undefined) return this.engine;
+    try {
+      const memo = this.memoDir === null ? undefined : ruleMemo(this.memoDir, TOOL_VERSION);
+      this.engine = new DetectionEngine(loadRuleSet(this.detectorsDir, memo).rules);
+    } catch {
+      // Broken detectors are themselves the error being reported: scrub without them.
+      this.engine = null;
+    }
+    return this.engine;
+  }
+}
+
+/**
+ * yargs repeats what it rejected (`Given: "…"`, `Unknown arguments: …`), which may be a value
+ * from a config file. One long enough, with letters and digits, and not a mistyped flag name
+ * (lower-case words and dashes), could be a pasted secret of a format no detector knows.
+ */
+function scrubUsage(message: string): string {
+  const secretLike = (v: string) => v.length >= 16 && /\d/.test(v) && /[A-Za-z]/.test(v) && !/^[a-z]+(?:-[a-z0-9]+)*$/.test(v);
+  const hide = (value: string) => (secretLike(value) ? redact(value) : value);
+  return message
+    .replace(/Given: "([^"]*)"/g, (_m, value: string) => `Given: "${hide(value)}"`)
+    .replace(/^(Unknown arguments?: )(.*)$/gm, (_m, head: string, list: string) => head + list.split(', ').map(hide).join(', '));
 }
 
 /** --username with --password-stdin; a string is a usage error. The password is never echoed. */
@@ -213,10 +339,12 @@ async function registryAuth(args: ScanArgs, io: CliIo): Promise<ScanOptions['reg
 }
 
 /** A report file is either complete or absent: never half-written after a crash or Ctrl-C. */
-async function writeAtomically(path: string, text: string): Promise<void> {
+async function writeAtomically(path: string, text: string, signal?: AbortSignal): Promise<void> {
   const temp = `${path}.${process.pid}.tmp`;
   try {
-    await writeFile(temp, text);
+    await writeFile(temp, text, { signal });
+    // Interrupted while writing: the report is dropped whole rather than left for a reader to trust.
+    signal?.throwIfAborted();
     await rename(temp, path);
   } catch (cause) {
     await rm(temp, { force: true });

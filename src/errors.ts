@@ -6,14 +6,25 @@ export class ScanError extends Error {
   override name = 'ScanError';
 }
 
-/** One line, outermost context first: "reading layer 2: unexpected end of file". */
+// Messages quote the image (names, tags, platforms): no part may run on for pages.
+const MAX_PART = 500;
+
+/**
+ * One line, outermost context first: "reading layer 2: unexpected end of file". Messages quote
+ * strings from the image, so line breaks become spaces and every other control (C0, DEL, C1 such
+ * as the one-byte CSI, bidi overrides) becomes "?": nothing can move the cursor or reorder text.
+ */
 export function describeError(err: unknown): string {
   const parts: string[] = [];
   let current: unknown = err;
   for (let depth = 0; current !== undefined && current !== null && depth < 8; depth++) {
     const message = current instanceof Error ? current.message : String(current);
-    if (message && !parts.includes(message)) parts.push(message);
+    const part = message.length > MAX_PART ? `${message.slice(0, MAX_PART - 1)}…` : message;
+    if (part && !parts.includes(part)) parts.push(part);
     current = current instanceof Error ? current.cause : undefined;
   }
-  return parts.join(': ').replace(/[\r\n\t]+/g, ' ').replace(/[\x00-\x1f\x7f]/g, '?');
+  return parts
+    .join(': ')
+    .replace(/[\r\n\t\v\f\u0085\u2028\u2029]+/g, ' ')
+    .replace(/[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '?');
 }

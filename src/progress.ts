@@ -25,36 +25,45 @@ export function progressLine(p: ScanProgress): string {
 }
 
 /**
- * One self-overwriting status line on a terminal (stderr): layers, bytes, files and findings so
- * far. Disabled (a no-op) unless `enabled`; the CLI enables it only for a TTY without --quiet.
+ * Progress on stderr: layers, bytes, files and findings so far. On a terminal (`tty`, the default)
+ * one self-overwriting line, at most one redraw per `intervalMs` (100); elsewhere (a CI log,
+ * `--progress` into a pipe) one plain line per `intervalMs` (default 2000), since a log cannot
+ * overwrite. Disabled (a no-op) unless `enabled`; the CLI enables it for a terminal without
+ * --quiet, or with --progress.
  */
 export function createProgress(
   stream: NodeJS.WritableStream & { columns?: number },
-  options: { enabled: boolean; intervalMs?: number; now?: () => number },
+  options: { enabled: boolean; tty?: boolean; intervalMs?: number; now?: () => number },
 ): ProgressDisplay {
   if (!options.enabled) return NONE;
-  const interval = options.intervalMs ?? 100;
+  const tty = options.tty ?? true;
+  const interval = options.intervalMs ?? (tty ? 100 : 2000);
   const now = options.now ?? (() => Date.now());
   let last = -Infinity;
   let shown = false;
   let pending: ScanProgress | null = null;
   const draw = (p: ScanProgress) => {
-    const width = Math.max(20, (stream.columns || 80) - 1);
     const line = progressLine(p);
-    stream.write(`\r\x1b[2K${line.length > width ? line.slice(0, width) : line}`);
+    if (tty) {
+      const width = Math.max(20, (stream.columns || 80) - 1);
+      stream.write(`\r\x1b[2K${line.length > width ? line.slice(0, width) : line}`);
+    } else {
+      stream.write(`${line}\n`);
+    }
     shown = true;
     last = now();
     pending = null;
   };
   return {
     update(p) {
-      // Always draw the first and the final state; in between at most one line per interval.
-      if (!shown || p.layersDone === p.layersTotal || now() - last >= interval) draw(p);
+      // The first state always shows, then at most one per interval; a terminal also redraws the
+      // final state at once, a log gets it from clear() (the findings count comes last).
+      if (!shown || now() - last >= interval || (tty && p.layersDone === p.layersTotal)) draw(p);
       else pending = p;
     },
     clear() {
-      void pending;
-      if (shown) stream.write('\r\x1b[2K');
+      if (!tty && pending) draw(pending);
+      if (shown && tty) stream.write('\r\x1b[2K');
       shown = false;
       pending = null;
     },

@@ -3,8 +3,12 @@
  * -----BEGIN), never enough to use it.
  */
 export function redact(secret: string): string {
-  const firstLine = secret.split(/\r?\n|\\n/, 1)[0]!;
-  if (secret.startsWith('-----BEGIN')) return `${firstLine}…(${secret.length} chars)`;
+  if (secret.startsWith('-----BEGIN')) {
+    // Only the armour line: splitting on line breaks would keep a whole key whose lines end in a
+    // bare CR (or any separator the detector accepts that is not LF) as its "first line".
+    const armour = /^-----BEGIN [A-Z0-9 ]{0,60}-----/.exec(secret)?.[0] ?? '-----BEGIN';
+    return `${armour}…(${secret.length} chars)`;
+  }
   const visible = secret.length >= 40 ? 6 : secret.length >= 16 ? 4 : secret.length >= 10 ? 2 : 0;
   return `${secret.slice(0, visible)}${'*'.repeat(Math.min(12, Math.max(4, secret.length - visible)))}`;
 }

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
 import pLimit from 'p-limit';
 import { attribute, sightingValue, type Sighting } from './attribute.js';
-import { changesOf, defaultCacheDir, findByHash, hashBlob, hashHead, LayerCache, ruleMemo, type CachedMatch } from './cache/layer-cache.js';
+import { type LayerCacheKeyParts, changesOf, defaultCacheDir, findByHash, hashBlob, hashHead, LayerCache, ruleMemo, type CachedMatch } from './cache/layer-cache.js';
 import { configItems } from './config-items.js';
 import { DetectionPool } from './detect/pool.js';
 import { DetectionEngine } from './detect/engine.js';
@@ -10,6 +10,8 @@ import { defaultDetectorsDir, loadRuleSet, type RuleSpec } from './detect/rules.
 import { isAllowlisted, loadAllowlist } from './detect/allowlist.js';
 import { ScanError } from './errors.js';
 import { scanLayer, type LayerChanges, type LayerScan } from './layer/walk.js';
+import { archiveLimits, type ArchiveLimits } from './layer/nested.js';
+import type { Readable } from 'node:stream';
 import type { ImageContainer } from './source/container.js';
 import { openSource } from './source/open.js';
 import { resolveImage, type ResolvedImage, type ResolvedLayer } from './source/resolve.js';
@@ -26,8 +28,22 @@ export const TOOL_VERSION: string = (() => {
   }
 })();
 
+/** What a layer's cached results depend on besides its content: the catalogue, the tool, the options that change results. */
+export function layerCacheKeyParts(rulesHash: string, options: Pick<ScanOptions, 'archives'>): LayerCacheKeyParts {
+  return { rulesHash, toolVersion: TOOL_VERSION, settings: JSON.stringify({ archives: archiveLimits(options) }) };
+}
+
 export function defaultJobs(): number {
   return Math.max(1, availableParallelism());
+}
+
+/**
+ * How scanImage rejects when its `signal` aborts. Named "AbortError" with code ABORT_ERR like
+ * Node's own cancellations, so `err.name === 'AbortError'` works too; `cause` is the signal's reason.
+ */
+export class ScanAbortedError extends Error {
+  override name = 'AbortError';
+  readonly code = 'ABORT_ERR';
 }
 
 /**
@@ -37,45 +53,54 @@ export function defaultJobs(): number {
  */
 export async function scanImage(target: string, options: ScanOptions = {}): Promise<ScanReport> {
   const started = performance.now();
+  if (options.signal?.aborted) throw new ScanAbortedError(`scan of ${target} cancelled`, { cause: options.signal.reason });
   const cacheDir = options.cache === false ? null : (options.cacheDir ?? defaultCacheDir());
   const ruleSet = loadRuleSet(options.detectorsDir, cacheDir === null ? undefined : ruleMemo(cacheDir, TOOL_VERSION));
   const rules = new Map(ruleSet.rules.map((r) => [r.id, r] as const));
   const jobs = options.jobs ?? defaultJobs();
+  const limits = archiveLimits(options);
   const pool = new DetectionPool(ruleSet.rules, jobs);
   const progress = { layersDone: 0, layersTotal: 0, files: 0, bytes: 0, findings: 0 };
   const report = () => options.onProgress?.({ ...progress });
   // Cached results hold no raw value, so --show-secrets reads no layer from the cache (it still writes).
   const cache = cacheDir === null
     ? null
-    : { store: new LayerCache(cacheDir, { rulesHash: ruleSet.hash, toolVersion: TOOL_VERSION }), read: options.showSecrets !== true };
+    : { store: new LayerCache(cacheDir, layerCacheKeyParts(ruleSet.hash, options)), read: options.showSecrets !== true };
   let container: ImageContainer | null = null;
+  const cancel = new Cancellation(target, options, pool);
   try {
-    container = await openSource(target, options, pool);
-    const image = await resolveImage(container, {
+    const opening = openSource(target, options, pool);
+    // A source that finishes opening after the scan was cancelled has nobody left to close it.
+    opening.then((c) => (cancel.error ? c.close() : undefined)).catch(() => {});
+    container = await cancel.race(opening);
+    const source = cancel.tracking(container);
+    const image = await cancel.race(resolveImage(container, {
       platform: options.platform,
       image: options.image,
       containerFormat: container.kind,
-    });
+    }));
     progress.layersTotal = image.layers.length;
     report();
 
     const layerFiles = new Map<number, { files: number; bytes: number }>();
     const limit = pLimit(Math.max(2, Math.min(jobs, 4)));
-    const scans = await Promise.all(
+    const scans = await cancel.race(Promise.all(
       image.layers.map((layer) =>
         limit(async () => {
-          const scan = await scanOneLayer(container!, layer, pool, cache, (files, bytes) => {
+          const scan = await scanOneLayer(source, layer, pool, limits, cache, (files, bytes) => {
             const before = layerFiles.get(layer.index) ?? { files: 0, bytes: 0 };
             progress.files += files - before.files;
             progress.bytes += bytes - before.bytes;
             layerFiles.set(layer.index, { files, bytes });
+            // A big layer takes a while: the display should move within it, not only between layers.
+            report();
           });
           progress.layersDone++;
           report();
           return scan;
         }),
       ),
-    );
+    ));
 
     const allowlist = loadAllowlist(options.detectorsDir ?? defaultDetectorsDir());
     let allowlisted = 0;
@@ -139,9 +164,80 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
         cachedLayers: scans.filter((s) => s.cached).length,
       },
     };
+  } catch (err) {
+    // After a cancel, whatever failed downstream (a destroyed stream, a rejected batch) is the cancel.
+    throw cancel.error ?? err;
   } finally {
+    cancel.dispose();
     await pool.close();
+    // Never return (and let the CLI exit) between a cache entry's temp file and its rename.
+    await cache?.store.settled();
     await container?.close();
+  }
+}
+
+/**
+ * Ties one scan to `options.signal`. On abort the detection pool is aborted (its workers end),
+ * every blob stream opened through `tracking` and the image on `stdin` are destroyed, and `race`
+ * rejects at once, also for waits nothing can interrupt (a registry request in flight).
+ */
+class Cancellation {
+  error: ScanAbortedError | null = null;
+  private readonly streams = new Set<Readable>();
+  private readonly aborted: Promise<never>;
+  private readonly onAbort: () => void;
+
+  constructor(
+    private readonly target: string,
+    private readonly options: ScanOptions,
+    private readonly pool: DetectionPool,
+  ) {
+    let reject!: (err: Error) => void;
+    this.aborted = new Promise<never>((_resolve, rej) => {
+      reject = rej;
+    });
+    this.aborted.catch(() => {});
+    this.onAbort = () => {
+      const err = new ScanAbortedError(`scan of ${this.target} cancelled`, { cause: this.options.signal?.reason });
+      this.error = err;
+      void this.pool.abort(err).catch(() => {});
+      for (const s of this.streams) s.destroy(err);
+      const input = this.options.stdin ?? (this.target === '-' ? process.stdin : undefined);
+      (input as Readable | undefined)?.destroy(err);
+      reject(err);
+    };
+    this.options.signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  race<T>(work: Promise<T>): Promise<T> {
+    return this.options.signal ? Promise.race([work, this.aborted]) : work;
+  }
+
+  /** The container, with each blob stream it opens destroyed on abort (at once if already aborted). */
+  tracking(container: ImageContainer): ImageContainer {
+    // A streamed image's layers were consumed while ingesting: its input is destroyed instead.
+    if (!this.options.signal || container instanceof StreamedImage) return container;
+    const track = (stream: Readable): Readable => {
+      if (this.error) stream.destroy(this.error);
+      else {
+        this.streams.add(stream);
+        stream.once('close', () => this.streams.delete(stream));
+      }
+      return stream;
+    };
+    return {
+      kind: container.kind,
+      label: container.label,
+      has: (name) => container.has(name),
+      size: (name) => container.size(name),
+      read: (name, maxBytes) => container.read(name, maxBytes),
+      open: (name) => track(container.open(name)),
+      close: () => container.close(),
+    };
+  }
+
+  dispose(): void {
+    this.options.signal?.removeEventListener('abort', this.onAbort);
   }
 }
 
@@ -165,6 +261,7 @@ async function scanOneLayer(
   container: ImageContainer,
   layer: ResolvedLayer,
   pool: DetectionPool,
+  limits: ArchiveLimits,
   cache: { store: LayerCache; read: boolean } | null,
   onFiles: (files: number, bytes: number) => void,
 ): Promise<LayerOutcome> {
@@ -210,7 +307,7 @@ async function scanOneLayer(
   try {
     scan = container instanceof StreamedImage
       ? await container.scanOf(layer.blob)!
-      : await scanLayer(container.open(layer.blob), pool, (p) => onFiles(p.files, p.bytes));
+      : await scanLayer(container.open(layer.blob), pool, (p) => onFiles(p.files, p.bytes), limits);
   } catch (cause) {
     throw new ScanError(`reading ${where}`, { cause });
   }

@@ -1,3 +1,5 @@
+import type { ArchiveLimits } from './layer/nested.js';
+
 export type Severity = 'critical' | 'high' | 'medium' | 'low';
 export const SEVERITIES: readonly Severity[] = ['critical', 'high', 'medium', 'low'];
 
@@ -65,6 +67,8 @@ export interface Finding {
   key: string | null;
   inFinalImage: boolean;
   removedBy: { index: number; createdBy: string | null } | null;
+  /** The identifier this secret is used with (an AWS key id, a Twilio account SID), found beside it. */
+  pairedWith: PairedIdentifier | null;
   redacted: string;
   secretHash: string;
   /** Present only with showSecrets. */
@@ -72,6 +76,17 @@ export interface Finding {
   alsoIn: Occurrence[];
   remediation: string;
   url: string | null;
+}
+
+export interface PairedIdentifier {
+  ruleId: string;
+  title: string;
+  redacted: string;
+  secretHash: string;
+  line: number | null;
+  key: string | null;
+  /** Present only with showSecrets. */
+  secret?: string;
 }
 
 export interface ScanStats {
@@ -118,6 +133,11 @@ export interface ScanOptions {
   /** Read the image from this stream instead of opening `target` (used for `-`). */
   stdin?: NodeJS.ReadableStream;
   onProgress?: (progress: ScanProgress) => void;
+  /**
+   * Cancels the scan: detection workers are terminated, layer streams (and `stdin`) destroyed, and
+   * scanImage rejects with a ScanAbortedError (`name` "AbortError", `cause` the signal's reason).
+   */
+  signal?: AbortSignal;
   /** Reuse and store per-layer results in the layer cache (default true; see README "Performance"). */
   cache?: boolean;
   /** Layer cache directory; default $XDG_CACHE_HOME/stratascan or ~/.cache/stratascan. */
@@ -128,4 +148,9 @@ export interface ScanOptions {
   registryAuth?: RegistryCredentials;
   /** Registry hosts (host[:port]) that may be reached over plain HTTP or with an unverified certificate. */
   insecureRegistries?: string[];
+  /**
+   * Archives inside layers (zip, jar, war, whl, tar, tar.gz, .gz) are opened and their members
+   * scanned as `archive!/member`; `false` leaves them closed, an object adjusts the bounds.
+   */
+  archives?: Partial<ArchiveLimits> | false;
 }

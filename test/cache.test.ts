@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { buildImage } from '../fixtures/builder.mjs';
-import { scanImage, TOOL_VERSION } from '../src/scan.js';
+import { layerCacheKeyParts, scanImage, TOOL_VERSION } from '../src/scan.js';
 import { loadRuleSet } from '../src/detect/rules.js';
 import { defaultCacheDir, findByHash, LayerCache } from '../src/cache/layer-cache.js';
 import { secretHash } from '../src/attribute.js';
@@ -109,6 +109,13 @@ describe('layer cache', () => {
     expect(report.findings.every((f) => typeof f.secret === 'string')).toBe(true);
   });
 
+  it('other archive limits are another cache entry', async () => {
+    const other = join(dir, 'limits-cache');
+    await scanImage(image, { jobs: 0, cacheDir: other });
+    expect((await scanImage(image, { jobs: 0, cacheDir: other })).stats.cachedLayers).toBe(first.image.layers.length);
+    expect((await scanImage(image, { jobs: 0, cacheDir: other, archives: false })).stats.cachedLayers).toBe(0);
+  });
+
   it('cache: false neither reads nor writes', async () => {
     const empty = join(dir, 'unused-cache');
     const report = await scanImage(image, { jobs: 0, cacheDir: empty, cache: false });
@@ -135,7 +142,7 @@ describe('layer cache', () => {
   it('entries from another detector catalogue or a corrupt file are misses', async () => {
     const cache = new LayerCache(cacheDir, { rulesHash: 'sha256:other', toolVersion: '0.1.0' });
     expect(await cache.get(first.image.layers[0]!.diffId)).toBeNull();
-    const own = new LayerCache(cacheDir, { rulesHash: loadRuleSet().hash, toolVersion: TOOL_VERSION }).pathOf(first.image.layers[0]!.diffId);
+    const own = new LayerCache(cacheDir, layerCacheKeyParts(loadRuleSet().hash, {})).pathOf(first.image.layers[0]!.diffId);
     const saved = readFileSync(own);
     writeFileSync(own, Buffer.from('not gzip'));
     const report = await scanImage(image, { jobs: 0, cacheDir });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadRuleSet } from '../src/detect/rules.js';
 import { DetectionEngine } from '../src/detect/engine.js';
 import { KeywordPrefilter } from '../src/detect/prefilter.js';
-import { maxExtent } from '../src/detect/extent.js';
+import { keywordAnchor, maxExtent } from '../src/detect/extent.js';
 import { fakePem, renderTemplate, seededRandom } from '../src/detect/template.js';
 import { secretHash } from '../src/attribute.js';
 import { redact } from '../src/redact.js';
@@ -42,6 +42,48 @@ describe('region-limited prefiltering', () => {
     expect(maxExtent('key\\s+(?<secret>\\w{4})')).toBe(Infinity);
     expect(maxExtent('[\\]a-z]{0,5}')).toBe(5);
     expect(maxExtent('(unclosed')).toBe(Infinity);
+  });
+
+  it('pins patterns to their keywords: how far before a keyword a match starts, what must follow it', () => {
+    expect(keywordAnchor('(?<![A-Za-z0-9_])(?<secret>gh[pous]_[A-Za-z0-9]{36})', ['ghp_', 'gho_', 'ghu_', 'ghs_'])).toMatchObject({ lead: 0, caret: false });
+    // A bounded prefix before the keyword; ':' and '@' must follow it within the bounds.
+    const url = keywordAnchor('(?<![a-z])[a-z]{1,20}://[a-z]{1,100}:(?<secret>[a-z]{6,200})@[a-z]+', ['://']);
+    expect(url).toMatchObject({ lead: 20, keywords: ['://'] });
+    expect(url!.follow).toEqual([{ chars: ':', within: 101 }, { chars: '@', within: 302 }]);
+    expect(keywordAnchor('^[ \t]{0,4}https?://(?<secret>x+)', ['http://', 'https://'])).toMatchObject({ lead: 4, caret: true });
+    // The keyword is context, not part of the match: nothing to pin (the pattern runs on the whole buffer).
+    expect(keywordAnchor('(?<secret>AC[0-9a-f]{32})', ['twilio'])).toBeNull();
+    // Spelled out, but only after an unbounded part: regions, not anchored starts.
+    expect(keywordAnchor('\w+token=(?<secret>\w{8})', ['token'])!.lead).toBe(Infinity);
+    // Negative lookarounds count when they hold an assertion or another negative one.
+    expect(maxExtent('a(?!bc)', { negative: 'assertions' })).toBe(1);
+    expect(maxExtent('a(?!b$)', { negative: 'assertions' })).toBe(3);
+    expect(maxExtent('a(?!b(?!c))', { negative: 'assertions' })).toBe(3);
+    expect(maxExtent('a(?!b[a-z]*)', { negative: true })).toBe(Infinity);
+  });
+
+  it('gives the same results as whole-buffer scanning on keyword-dense text (segments, local texts, seams)', () => {
+    const rand = seededRandom(seed + 4);
+    const keywords = [...new Set(rules.flatMap((r) => r.keywords))];
+    const examples = rules.flatMap((r) => [...r.examples.positive, ...r.examples.negative]);
+    const pick = <T>(list: readonly T[]) => list[Math.floor(rand() * list.length)]!;
+    const punctuation = [':', '=', '@', '"', "'", '/', ' ', '\n', '\t', '-', '_', '.', ':=', '=>', '://', '\r\n', '{', ',', ';', '$'];
+    const parts: string[] = [];
+    for (let n = 0; n < 400_000; ) {
+      const x = rand();
+      let part: string;
+      if (x < 0.25) part = rand() < 0.5 ? pick(keywords) : pick(keywords).toUpperCase();
+      else if (x < 0.5) part = pick(punctuation);
+      else if (x < 0.82) part = renderTemplate(`{{alnum:${1 + Math.floor(rand() * 60)}}}`, rand).text;
+      else part = renderTemplate(pick(examples), rand).text;
+      parts.push(part);
+      n += part.length;
+    }
+    const bytes = Buffer.from(parts.join(''), 'latin1');
+    const found = summary(new DetectionEngine(rules).scan(bytes));
+    const expected = summary(new DetectionEngine(rules, { regions: false }).scan(bytes));
+    expect(expected.length).toBeGreaterThan(100);
+    expect(found).toEqual(expected);
   });
 
   it('finds the same secrets as whole-buffer scanning in a large buffer, running far less regex', () => {

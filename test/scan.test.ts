@@ -70,10 +70,12 @@ describe('attribution on a synthetic multi-layer image', () => {
   });
 
   it('lists copies, hard links and config duplicates under alsoIn', () => {
-    const id = report.findings.find((f) => f.secretHash === hashOf('awsKeyId'))!;
-    expect(id.alsoIn.map((o) => `${o.layerIndex}:${o.path}:${o.inFinalImage}`)).toEqual(
-      ['1:/srv/app/.env.bak:false', '10:/backup/aws.env:true'],
+    const aws = report.findings.find((f) => f.secretHash === hashOf('awsSecret'))!;
+    expect(aws.alsoIn.map((o) => `${o.layerIndex}:${o.path}:${o.inFinalImage}`)).toEqual(
+      ['1:/srv/app/.env.bak:false'],
     );
+    expect(aws.pairedWith).toMatchObject({ ruleId: 'aws-access-key-id', secretHash: hashOf('awsKeyId'), line: 2 });
+    expect(report.findings.some((f) => f.secretHash === hashOf('awsKeyId'))).toBe(false);
     const env = report.findings.find((f) => f.secretHash === hashOf('ghEnv'))!;
     expect(env.alsoIn).toEqual([expect.objectContaining({ source: 'history', layerIndex: null })]);
     const arg = report.findings.find((f) => f.secretHash === hashOf('ghArg'))!;

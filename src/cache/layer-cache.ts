@@ -62,6 +62,8 @@ export interface LayerCacheKeyParts {
   rulesHash: string;
   /** stratascan's version: the walk and the engine can change between releases. */
   toolVersion: string;
+  /** The scan options that change a layer's results (archive limits), serialised. */
+  settings?: string;
 }
 
 /** `$XDG_CACHE_HOME/stratascan` when that is an absolute path, else `~/.cache/stratascan`. */
@@ -81,6 +83,7 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 export class LayerCache {
   readonly dir: string;
   private readonly parts: LayerCacheKeyParts;
+  private readonly writing = new Set<Promise<void>>();
 
   constructor(dir: string, parts: LayerCacheKeyParts) {
     this.dir = dir;
@@ -89,7 +92,7 @@ export class LayerCache {
 
   key(diffId: string): string {
     return createHash('sha256')
-      .update(JSON.stringify({ what: 'stratascan-layer', format: CACHE_FORMAT, tool: this.parts.toolVersion, rules: this.parts.rulesHash, diffId }))
+      .update(JSON.stringify({ what: 'stratascan-layer', format: CACHE_FORMAT, tool: this.parts.toolVersion, rules: this.parts.rulesHash, settings: this.parts.settings ?? '', diffId }))
       .digest('hex');
   }
 
@@ -126,11 +129,21 @@ export class LayerCache {
   }
 
   /** Stores one layer's results; `blob` joins the blobs already recorded for this diff_id. */
-  async put(
-    diffId: string,
-    blob: BlobRecord,
-    result: { files: number; bytes: number; skipped: Record<string, number>; changes: LayerChanges; matches: CachedMatch[] },
-  ): Promise<void> {
+  put(diffId: string, blob: BlobRecord, result: LayerResult): Promise<void> {
+    const writing: Promise<void> = this.write(diffId, blob, result).finally(() => this.writing.delete(writing));
+    this.writing.add(writing);
+    return writing;
+  }
+
+  /**
+   * Resolves when no entry is being written. A cancelled scan waits for this before it returns, so
+   * the process never exits between writing a temp file and renaming (or removing) it.
+   */
+  async settled(): Promise<void> {
+    while (this.writing.size > 0) await Promise.allSettled(this.writing);
+  }
+
+  private async write(diffId: string, blob: BlobRecord, result: LayerResult): Promise<void> {
     const previous = await this.get(diffId);
     const same = (b: BlobRecord) => b.digest === blob.digest && b.size === blob.size && b.head === blob.head;
     if (previous?.blobs.some(same)) return;
@@ -171,6 +184,15 @@ export class LayerCache {
       await rm(temp, { force: true }).catch(() => {});
     }
   }
+}
+
+/** What a scan of one layer gives the cache (raw values, if any, are dropped by `put`). */
+export interface LayerResult {
+  files: number;
+  bytes: number;
+  skipped: Record<string, number>;
+  changes: LayerChanges;
+  matches: CachedMatch[];
 }
 
 /** LayerChanges back from their JSON form. */

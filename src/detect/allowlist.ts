@@ -12,22 +12,43 @@ export interface AllowEntry {
 /** Glob to RegExp: "*" stays within a path segment, "**" crosses segments. */
 export function globToRegExp(glob: string): RegExp {
   let out = '';
+  let groups = 0;
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i]!;
     if (c === '*' && glob[i + 1] === '*') {
       // "/**/" also matches a single "/": a/**/b covers a/b.
       if (glob[i + 2] === '/') {
+        // "**/" + whole segments + "/**": the leftmost place those segments occur is always a right
+        // one (what follows them skips anything), so it is taken atomically (a lookahead and a
+        // backreference). Letting the engine retry every later place is quadratic in the path.
+        const end = glob.indexOf('/**', i + 3);
+        const chunk = end === -1 ? '' : glob.slice(i + 3, end);
+        if (chunk !== '' && !chunk.includes('**')) {
+          groups++;
+          out += `(?=((?:.*?/)??${segments(chunk)}/))\\${groups}`;
+          i = end; // the loop steps onto the "**" of "/**"
+          continue;
+        }
         out += '(?:.*/)?';
         i += 2;
       } else {
         out += '.*';
         i += 1;
       }
-    } else if (c === '*') out += '[^/]*';
+    } else out += segments(c);
+  }
+  return new RegExp(`^${out}$`);
+}
+
+/** Glob text without "**": "*" and "?" stay within a path segment. */
+function segments(glob: string): string {
+  let out = '';
+  for (const c of glob) {
+    if (c === '*') out += '[^/]*';
     else if (c === '?') out += '[^/]';
     else out += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
   }
-  return new RegExp(`^${out}$`);
+  return out;
 }
 
 export function loadAllowlist(detectorsDir: string): AllowEntry[] {

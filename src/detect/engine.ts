@@ -1,7 +1,7 @@
 import type { RuleSpec } from './rules.js';
 import { KeywordPrefilter } from './prefilter.js';
 import { isPlaceholder, shannonEntropy } from './filters.js';
-import { maxExtent } from './extent.js';
+import { keywordAnchor, maxExtent, type KeywordAnchor } from './extent.js';
 
 /** One secret a rule found in one buffer; offsets are byte offsets into that buffer. */
 export interface RawMatch {
@@ -14,34 +14,119 @@ export interface RawMatch {
   column: number;
 }
 
+interface CompiledPattern {
+  /** Global, for a region or the whole buffer. */
+  regex: RegExp;
+  /** The same pattern, sticky: to confirm a match found in a region against the whole buffer. */
+  sticky: RegExp;
+  /** Set when the pattern is pinned to keywords (see keywordAnchor). */
+  anchor: AnchoredPattern | null;
+}
+
+interface AnchoredPattern {
+  rule: CompiledRule;
+  /** Which pattern of the rule: anchored patterns run in rule and pattern order. */
+  index: number;
+  /** Sticky, led by a lazy [\s\S]{0,lead}: one exec tries every start from lastIndex to lastIndex + lead. */
+  regex: RegExp;
+  lead: number;
+  /**
+   * Runs on segments: all a match tried from one start must examine, except what negative
+   * lookarounds read, lies within SEGMENT_MARGIN of that start.
+   */
+  segmented: boolean;
+  /**
+   * Its negative lookarounds may read past the margin: on a segment they see less and may pass
+   * where the whole buffer would not, so a match on a cut segment is redone on the whole buffer.
+   */
+  confirm: boolean;
+  /** How far around a start a match examines (but for negative lookarounds, see `confirm`). */
+  margin: number;
+  /** Characters a match needs after its keyword (see KeywordAnchor.follow), as char codes. */
+  follow: { codes: number[]; within: number }[];
+  /** Starts only at the start of the buffer, or of a line when `multiline`. */
+  caret: boolean;
+  multiline: boolean;
+  /** Dense id: where its start windows collect during a scan. */
+  slot: number;
+}
+
 interface CompiledRule {
   spec: RuleSpec;
-  patterns: RegExp[];
-  /** The same patterns, sticky: to confirm a match found in a region against the whole buffer. */
-  sticky: RegExp[];
+  patterns: CompiledPattern[];
   allow: RegExp[];
   /**
-   * How far from a keyword occurrence a match (with its lookarounds) can reach: the longest any
-   * pattern can examine plus the longest keyword. Infinity: the rule runs on the whole buffer.
+   * How far from a keyword occurrence a match of an unanchored pattern (with its lookarounds) can
+   * reach: the longest any such pattern can examine plus the longest keyword. Infinity: those
+   * patterns run on the whole buffer.
    */
   reach: number;
+  /** Some pattern is not anchored: the rule collects regions around its keywords. */
+  regional: boolean;
+  /** Dense id: where its regions collect during a scan. */
+  slot: number;
+}
+
+/** What one keyword hit asks for: a start window for an anchored pattern, or a region for a rule. */
+// One shape for both kinds, so the hit loop sees a single object map.
+interface Target {
+  anchored: AnchoredPattern | null;
+  /** Keyword length plus lead: from a hit's end back to the first start to try. */
+  back: number;
+  /** For a rule with unanchored patterns: collect a region. */
+  rule: CompiledRule | null;
 }
 
 export interface EngineOptions {
-  /** Run rules only in regions around their keyword hits (default true); false: whole buffer. */
+  /** Run rules only around their keyword hits (default true); false: whole buffer. */
   regions?: boolean;
+  /** planPatterns(rules), when already at hand (the worker pool computes it once for all workers). */
+  plan?: readonly (readonly PatternPlan[])[];
+}
+
+/** What the engine derives from one pattern's source: plain data, so it can go to the workers. */
+export interface PatternPlan {
+  anchor: KeywordAnchor | null;
+  /** maxExtent counting negative lookarounds that hold assertions: what a cut text must hold. */
+  margin: number;
+  /** maxExtent counting every negative lookaround. */
+  strict: number;
+}
+
+export function planPatterns(rules: readonly RuleSpec[]): PatternPlan[][] {
+  return rules.map((spec) =>
+    spec.patterns.map((p) => ({
+      anchor: keywordAnchor(p.regex, spec.keywords),
+      margin: maxExtent(p.regex, { negative: 'assertions' }),
+      strict: maxExtent(p.regex, { negative: true }),
+    })),
+  );
 }
 
 /** Counters for tests and tuning: how much text the regular expressions were run over. */
 export interface EngineStats {
-  /** Characters handed to regular expressions (region length × patterns). */
+  /** Characters handed to regular expressions (region length × patterns; start positions tried for anchored patterns). */
   regexChars: number;
-  /** Pattern executions started on a region or a whole buffer. */
+  /** Pattern executions started on a region or a whole buffer, or on a window of anchored starts. */
   regexRuns: number;
+  /** Bytes converted to strings for the regular expressions (segments count their margins). */
+  textChars: number;
 }
 
 // When a rule's regions cover more than this share of the buffer, it runs on the whole buffer.
 const REGION_SHARE = 0.5;
+
+// Anchored patterns run on strings cut from the buffer in segments (each with a margin on both
+// sides) instead of one string of the whole buffer: strings this small live in the young
+// generation and reuse its memory, where a 1 MiB string takes fresh pages each time (costly
+// page faults on a VM), and a buffer with a few hits converts only the segments around them.
+// Segment plus margins stays under V8's largest regular (non large-object) heap object, 128 KiB.
+const SEGMENT = 88 * 1024;
+const SEGMENT_MARGIN = 16 * 1024;
+// Up to this size, a buffer seen before any bigger one is scanned whole (see prepare()).
+const SMALL_BUFFER = 16 * 1024;
+// Start windows shorter than this get a string of their own instead of a segment.
+const LOCAL_WINDOW = 8 * 1024;
 
 /**
  * Runs every rule whose keyword occurs in a buffer. Pure and synchronous: the worker pool runs one
@@ -51,9 +136,16 @@ export class DetectionEngine {
   private readonly prefilter: KeywordPrefilter;
   /** For each keyword index, the rules that list it. */
   private readonly rulesByKeyword: CompiledRule[][];
+  private readonly keywordIndex: Map<string, number>;
+  /** For each keyword index, what a hit of it asks for; null until prepare(). */
+  private targetsByKeyword: Target[][] | null = null;
+  private readonly targetsByState: (Target[] | undefined)[] = [];
+  private readonly next = new Int32Array(256);
+  private readonly anchored: AnchoredPattern[] = [];
+  private readonly compiled: CompiledRule[] = [];
   readonly rules: readonly RuleSpec[];
 
-  readonly stats: EngineStats = { regexChars: 0, regexRuns: 0 };
+  readonly stats: EngineStats = { regexChars: 0, regexRuns: 0, textChars: 0 };
   private readonly regions: boolean;
 
   constructor(rules: readonly RuleSpec[], options: EngineOptions = {}) {
@@ -62,14 +154,15 @@ export class DetectionEngine {
     const keywordIndex = new Map<string, number>();
     const rulesByKeyword: CompiledRule[][] = [];
     for (const spec of rules) {
-      const longestKeyword = Math.max(...spec.keywords.map((k) => k.length));
-      const compiled: CompiledRule = {
+      const rule: CompiledRule = {
         spec,
-        patterns: spec.patterns.map((p) => new RegExp(p.regex, p.flags + 'gd')),
-        sticky: spec.patterns.map((p) => new RegExp(p.regex, p.flags + 'dy')),
+        patterns: spec.patterns.map((p) => ({ regex: new RegExp(p.regex, p.flags + 'gd'), sticky: new RegExp(p.regex, p.flags + 'dy'), anchor: null })),
         allow: spec.allow.map((a) => new RegExp(a)),
-        reach: Math.max(...spec.patterns.map((p) => maxExtent(p.regex))) + longestKeyword,
+        reach: 0,
+        regional: false,
+        slot: this.compiled.length,
       };
+      this.compiled.push(rule);
       for (const keyword of spec.keywords) {
         let index = keywordIndex.get(keyword);
         if (index === undefined) {
@@ -77,11 +170,70 @@ export class DetectionEngine {
           keywordIndex.set(keyword, index);
           rulesByKeyword.push([]);
         }
-        rulesByKeyword[index]!.push(compiled);
+        rulesByKeyword[index]!.push(rule);
       }
     }
+    this.keywordIndex = keywordIndex;
     this.prefilter = new KeywordPrefilter([...keywordIndex.keys()]);
     this.rulesByKeyword = rulesByKeyword;
+    if (options.plan) this.prepare(options.plan);
+  }
+
+  /**
+   * Sets up keyword-anchored and region scanning from a plan (computed here when not given):
+   * done on the first buffer big enough to need it, so an engine that only ever sees a few KiB
+   * (the image config) never pays for the analysis.
+   */
+  private prepare(plan: readonly (readonly PatternPlan[])[] = planPatterns(this.rules)): void {
+    const targetsByKeyword: Target[][] = this.rulesByKeyword.map(() => []);
+    const indexOf = (keyword: string) => this.keywordIndex.get(keyword)!;
+    for (const rule of this.compiled) {
+      const spec = rule.spec;
+      const longestKeyword = Math.max(...spec.keywords.map((k) => k.length));
+      let reach = 0;
+      spec.patterns.forEach((p, index) => {
+        const planned = plan[rule.slot]![index]!;
+        const anchor = planned.anchor;
+        if (anchor && Number.isFinite(anchor.lead)) {
+          const confirm = !(anchor.lead + planned.strict <= SEGMENT_MARGIN);
+          const source = anchor.lead > 0 ? `[\\s\\S]{0,${anchor.lead}}?(?:${p.regex})` : p.regex;
+          const anchored: AnchoredPattern = {
+            rule,
+            index,
+            regex: new RegExp(source, p.flags + 'dy'),
+            lead: anchor.lead,
+            segmented: anchor.lead + planned.margin <= SEGMENT_MARGIN,
+            confirm,
+            // Cut texts hold everything a match examines when that fits; else all but what
+            // negative lookarounds read, and matches on cut text are confirmed (see `confirm`).
+            margin: confirm ? planned.margin : planned.strict,
+            follow: anchor.follow.map((f) => ({ codes: [...f.chars].map((c) => c.charCodeAt(0)), within: f.within })),
+            caret: anchor.caret,
+            multiline: p.flags.includes('m'),
+            slot: this.anchored.length,
+          };
+          this.anchored.push(anchored);
+          rule.patterns[index]!.anchor = anchored;
+          // Keyword lengths in bytes: the prefilter reports where a keyword ends.
+          for (const k of anchor.keywords) targetsByKeyword[indexOf(k)]!.push({ anchored, back: Buffer.byteLength(k, 'latin1') + anchor.lead, rule: null });
+        } else {
+          // A region around a keyword only holds the match when the keyword is part of it; a keyword
+          // that may be context elsewhere in the buffer (no anchor) needs the whole buffer.
+          reach = anchor ? Math.max(reach, planned.margin + longestKeyword) : Infinity;
+          rule.regional = true;
+        }
+      });
+      rule.reach = reach;
+      if (rule.regional) for (const keyword of spec.keywords) targetsByKeyword[indexOf(keyword)]!.push({ anchored: null, back: 0, rule });
+    }
+    this.targetsByKeyword = targetsByKeyword;
+  }
+
+  /** What a hit in an automaton state asks for: the targets of every keyword ending there. */
+  private targetsOf(state: number): Target[] {
+    const targets = this.prefilter.keywordsEndingAt(state).flatMap((k) => this.targetsByKeyword![k]!);
+    this.targetsByState[state] = targets;
+    return targets;
   }
 
   /** Rules whose keywords occur in `bytes`: what the prefilter lets through. */
@@ -96,79 +248,251 @@ export class DetectionEngine {
   }
 
   /**
-   * Each rule whose keywords occur runs its patterns only on the regions within `reach` of those
-   * occurrences (merged), or on the whole buffer when they cover most of it or reach is unbounded.
-   * A region is cut out of the buffer, so assertions at its edges (lookbehind, ^, $, \b) see
-   * less context than in the buffer and can only match more, never less; every match found in a
-   * region is therefore confirmed by running the sticky pattern at the same place in the whole
-   * buffer, and an unconfirmed one is skipped one character at a time, as the engine itself would.
+   * Anchored patterns (the keyword is spelled out in every match, at most `lead` characters in)
+   * are tried only at the starts that can reach a keyword hit, on the whole buffer, so they find
+   * exactly what a whole-buffer run finds. A rule with other patterns runs those only on the
+   * regions within `reach` of its keyword occurrences (merged), or on the whole buffer when they
+   * cover most of it or reach is unbounded. A region is cut out of the buffer, so assertions at
+   * its edges (lookbehind, ^, $, \b) see less context than in the buffer and can only match more,
+   * never less; every match found in a region is therefore confirmed by running the sticky
+   * pattern at the same place in the whole buffer, and an unconfirmed one is skipped one character
+   * at a time, as the engine itself would.
    */
   scan(bytes: Uint8Array): RawMatch[] {
-    const hits = this.regions ? this.prefilter.hits(bytes) : null;
-    const regions = new Map<CompiledRule, number[]>();
-    if (hits) {
-      for (let i = 0; i < hits.length; i += 2) {
-        const end = hits[i + 1]!;
-        for (const rule of this.rulesByKeyword[hits[i]!]!) {
-          let list = regions.get(rule);
-          if (!list) regions.set(rule, (list = []));
-          list.push(Math.max(0, end - rule.reach), Math.min(bytes.length, end + rule.reach));
+    if (!this.regions) return this.scanWhole(bytes);
+    if (this.targetsByKeyword === null) {
+      // A few KiB cost little either way, and the result is the same.
+      if (bytes.byteLength <= SMALL_BUFFER) return this.scanWhole(bytes);
+      this.prepare();
+    }
+    const hits = this.prefilter.ends(bytes);
+    if (hits.length === 0) return [];
+    const windows: (number[] | undefined)[] = new Array(this.anchored.length);
+    const spans: (number[] | undefined)[] = new Array(this.compiled.length);
+    const touched: AnchoredPattern[] = [];
+    const regional: CompiledRule[] = [];
+    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    // For each byte value: where it next occurs at or after the hit being looked at (-1: nowhere).
+    // Hits come in order of their end, so each is found by one forward search at most.
+    const next = this.next.fill(-2);
+    for (let i = 0; i < hits.length; i += 2) {
+      const end = hits[i + 1]!;
+      const targets = this.targetsByState[hits[i]!] ?? this.targetsOf(hits[i]!);
+      for (let t = 0; t < targets.length; t++) {
+        const target = targets[t]!;
+        const a = target.anchored;
+        if (a !== null) {
+          if (a.follow.length > 0 && !follows(a.follow, buf, end, next)) continue;
+          let list = windows[a.slot];
+          if (list === undefined) {
+            windows[a.slot] = list = [];
+            touched.push(a);
+          }
+          // Starts from (keyword start - lead) to the keyword start.
+          const first = end - target.back;
+          list.push(first < 0 ? 0 : first, first + a.lead);
+        } else {
+          const rule = target.rule!;
+          let list = spans[rule.slot];
+          if (list === undefined) {
+            spans[rule.slot] = list = [];
+            regional.push(rule);
+          }
+          if (rule.reach === Infinity) {
+            if (list.length === 0) list.push(0, bytes.length);
+          } else list.push(Math.max(0, end - rule.reach), Math.min(bytes.length, end + rule.reach));
         }
       }
-    } else {
-      for (const r of this.candidates(bytes)) regions.set(r, [0, bytes.length]);
     }
-    if (regions.size === 0) return [];
-    // latin1 maps each byte to one UTF-16 unit, so string indices are byte offsets.
-    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
-    const found: { ruleId: string; secret: string; offset: number }[] = [];
+    if (touched.length === 0 && regional.length === 0) return [];
+    const text = new BufferText(bytes, this.stats);
+    const found: Found[] = [];
     const seen = new Set<string>();
-    for (const [rule, spans] of regions) {
-      const merged = mergeSpans(spans);
-      let covered = 0;
-      for (let i = 0; i < merged.length; i += 2) covered += merged[i + 1]! - merged[i]!;
-      const whole = !Number.isFinite(rule.reach) || covered >= text.length * REGION_SHARE;
-      const todo = whole ? [0, text.length] : merged;
-      for (let i = 0; i < todo.length; i += 2) {
-        const start = todo[i]!;
-        const end = todo[i + 1]!;
-        const sub = start === 0 && end === text.length ? text : text.slice(start, end);
-        rule.patterns.forEach((pattern, p) => {
-          this.stats.regexRuns++;
-          this.stats.regexChars += sub.length;
-          pattern.lastIndex = 0;
-          for (let m = pattern.exec(sub); m !== null; m = pattern.exec(sub)) {
-            let match: RegExpExecArray = m;
-            let shift = start;
-            if (sub !== text) {
-              // Confirm in the whole buffer; an edge artefact moves on by one character.
-              const sticky = rule.sticky[p]!;
-              sticky.lastIndex = start + m.index;
-              const confirmed = sticky.exec(text);
-              if (!confirmed) {
-                pattern.lastIndex = m.index + 1;
-                continue;
-              }
-              match = confirmed;
-              shift = 0;
-              pattern.lastIndex = Math.max(m.index + 1, confirmed.index + confirmed[0].length - start);
-            } else if (m[0].length === 0) {
-              pattern.lastIndex++;
-            }
-            const secret = match.groups?.secret;
-            const span = match.indices?.groups?.secret;
-            if (!secret || !span) continue;
-            if (!this.accept(rule, secret)) continue;
-            const offset = span[0] + shift;
-            const key = `${rule.spec.id}\0${offset}`;
-            if (seen.has(key)) continue;
-            seen.add(key);
-            found.push({ ruleId: rule.spec.id, secret, offset });
-          }
-        });
+    const take = (rule: CompiledRule, match: RegExpExecArray, shift: number) => {
+      const secret = match.groups?.secret;
+      const span = match.indices?.groups?.secret;
+      if (!secret || !span) return;
+      if (!this.accept(rule, secret)) return;
+      const offset = span[0] + shift;
+      const key = `${rule.spec.id}\0${offset}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      found.push({ ruleId: rule.spec.id, secret, offset });
+    };
+    // Rule by rule, each rule's patterns in order, as a whole-buffer run: where two patterns of a
+    // rule match at one offset, the first one's match is the one kept.
+    const rules = new Set<CompiledRule>(regional);
+    for (const a of touched) rules.add(a.rule);
+    for (const rule of [...rules].sort((x, y) => x.slot - y.slot)) {
+      const todo = spans[rule.slot] === undefined ? null : this.regionsOf(rule, spans[rule.slot]!, bytes.length);
+      for (const compiled of rule.patterns) {
+        const a = compiled.anchor;
+        if (a !== null) {
+          if (windows[a.slot] !== undefined) this.runAnchored(a, windows[a.slot]!, text, take);
+        } else if (todo !== null) this.runRegions(rule, compiled, todo, text.whole(), take);
       }
     }
-    return withLineNumbers(text, found);
+    return withLineNumbers(bytes, found);
+  }
+
+  /** Tries an anchored pattern at every start in the windows, left to right, as a global exec would. */
+  private runAnchored(
+    a: AnchoredPattern,
+    list: number[],
+    texts: BufferText,
+    take: (rule: CompiledRule, m: RegExpExecArray, shift: number) => void,
+  ): void {
+    if (!isSortedPairs(list)) list = sortPairs(list);
+    const re = a.regex;
+    const step = a.lead + 1;
+    const last = texts.length;
+    let cursor = 0;
+    for (let i = 0; i < list.length; ) {
+      const from = list[i]!;
+      let to = list[i + 1]!;
+      i += 2;
+      while (i < list.length && list[i]! <= to + 1) {
+        if (list[i + 1]! > to) to = list[i + 1]!;
+        i += 2;
+      }
+      let pos = from > cursor ? from : cursor;
+      if (to > last) to = last;
+      while (pos <= to) {
+        if (a.caret) {
+          const found = lineStart(texts.bytes, pos, pos + a.lead, a.multiline);
+          if (found < 0) {
+            pos += step;
+            continue;
+          }
+          pos = found;
+        }
+        // Text from `margin` before the first start to `margin` after the last holds all these
+        // execs examine: a short window gets a string of its own; a long one, or execs beyond
+        // the margin's reach, the segment strings (execs start only in a segment's core).
+        let text: string;
+        let base: number;
+        let limit: number;
+        if (!a.segmented) {
+          text = texts.whole();
+          base = 0;
+          limit = to;
+        } else if (to - pos < LOCAL_WINDOW) {
+          base = Math.max(0, pos - a.margin);
+          text = texts.slice(base, Math.min(last, to + a.lead + a.margin + 1));
+          limit = to;
+        } else {
+          const segment = (pos / SEGMENT) | 0;
+          text = texts.segment(segment);
+          base = texts.segmentBase(segment);
+          limit = Math.min(to, (segment + 1) * SEGMENT - 1);
+        }
+        const cut = a.segmented && a.confirm && (base > 0 || base + text.length < last);
+        while (pos <= limit) {
+          if (a.caret) {
+            // No exec where no start is at a line start (or the buffer start).
+            const found = lineStart(texts.bytes, pos, pos + a.lead, a.multiline);
+            if (found < 0) {
+              pos += step;
+              continue;
+            }
+            pos = found;
+          }
+          re.lastIndex = pos - base;
+          this.stats.regexRuns++;
+          this.stats.regexChars += step;
+          let m = re.exec(text);
+          let shift = base;
+          if (m !== null && cut) {
+            re.lastIndex = pos;
+            m = re.exec(texts.whole());
+            shift = 0;
+          }
+          if (m === null) {
+            pos += step;
+            continue;
+          }
+          take(a.rule, m, shift);
+          // A global exec goes on from the end of the match (one further after an empty one).
+          const end = shift + re.lastIndex;
+          cursor = end > pos ? end : pos + 1;
+          pos = cursor;
+        }
+      }
+    }
+  }
+
+  /** A rule's merged regions, or the whole buffer when they cover most of it or reach is unbounded. */
+  private regionsOf(rule: CompiledRule, spans: number[], length: number): number[] {
+    const merged = mergeSpans(spans);
+    let covered = 0;
+    for (let i = 0; i < merged.length; i += 2) covered += merged[i + 1]! - merged[i]!;
+    return !Number.isFinite(rule.reach) || covered >= length * REGION_SHARE ? [0, length] : merged;
+  }
+
+  private runRegions(
+    rule: CompiledRule,
+    compiled: CompiledPattern,
+    todo: number[],
+    text: string,
+    take: (rule: CompiledRule, m: RegExpExecArray, shift: number) => void,
+  ): void {
+    for (let i = 0; i < todo.length; i += 2) {
+      const start = todo[i]!;
+      const end = todo[i + 1]!;
+      const sub = start === 0 && end === text.length ? text : text.slice(start, end);
+      const pattern = compiled.regex;
+      this.stats.regexRuns++;
+      this.stats.regexChars += sub.length;
+      pattern.lastIndex = 0;
+      for (let m = pattern.exec(sub); m !== null; m = pattern.exec(sub)) {
+        let match: RegExpExecArray = m;
+        let shift = start;
+        if (sub !== text) {
+          // Confirm in the whole buffer; an edge artefact moves on by one character.
+          const sticky = compiled.sticky;
+          sticky.lastIndex = start + m.index;
+          const confirmed = sticky.exec(text);
+          if (!confirmed) {
+            pattern.lastIndex = m.index + 1;
+            continue;
+          }
+          match = confirmed;
+          shift = 0;
+          pattern.lastIndex = Math.max(m.index + 1, confirmed.index + confirmed[0].length - start);
+        } else if (m[0].length === 0) {
+          pattern.lastIndex++;
+        }
+        take(rule, match, shift);
+      }
+    }
+  }
+
+  /** Every candidate rule's patterns over the whole buffer: the reference the regions must equal. */
+  private scanWhole(bytes: Uint8Array): RawMatch[] {
+    const rules = this.candidates(bytes);
+    if (rules.length === 0) return [];
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+    const found: Found[] = [];
+    const seen = new Set<string>();
+    for (const rule of rules) {
+      for (const compiled of rule.patterns) {
+        const pattern = compiled.regex;
+        this.stats.regexRuns++;
+        this.stats.regexChars += text.length;
+        pattern.lastIndex = 0;
+        for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
+          if (m[0].length === 0) pattern.lastIndex++;
+          const secret = m.groups?.secret;
+          const span = m.indices?.groups?.secret;
+          if (!secret || !span || !this.accept(rule, secret)) continue;
+          const key = `${rule.spec.id}\0${span[0]}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          found.push({ ruleId: rule.spec.id, secret, offset: span[0] });
+        }
+      }
+    }
+    return withLineNumbers(bytes, found);
   }
 
   private accept(rule: CompiledRule, secret: string): boolean {
@@ -176,6 +500,50 @@ export class DetectionEngine {
     if (rule.allow.some((a) => a.test(secret))) return false;
     return !isPlaceholder(secret);
   }
+}
+
+interface Found {
+  ruleId: string;
+  secret: string;
+  offset: number;
+}
+
+/** Whether every required character class occurs close enough after a keyword ending at `end`. */
+function follows(follow: AnchoredPattern['follow'], buf: Buffer, end: number, next: Int32Array): boolean {
+  for (const f of follow) {
+    let nearest = Infinity;
+    for (const c of f.codes) {
+      let at = next[c]!;
+      if (at !== -1 && at < end) next[c] = at = buf.indexOf(c, end);
+      if (at !== -1 && at - end < nearest) nearest = at - end;
+    }
+    if (nearest >= f.within) return false;
+  }
+  return true;
+}
+
+/** The first position in [from, to] where ^ can hold (-1: none). */
+function lineStart(bytes: Uint8Array, from: number, to: number, multiline: boolean): number {
+  if (from === 0) return 0;
+  if (!multiline) return -1;
+  const last = Math.min(to, bytes.length);
+  for (let s = from; s <= last; s++) {
+    const b = bytes[s - 1]!;
+    if (b === 10 || b === 13) return s;
+  }
+  return -1;
+}
+
+function isSortedPairs(list: number[]): boolean {
+  for (let i = 2; i < list.length; i += 2) if (list[i]! < list[i - 2]!) return false;
+  return true;
+}
+
+function sortPairs(list: number[]): number[] {
+  const pairs: [number, number][] = [];
+  for (let i = 0; i < list.length; i += 2) pairs.push([list[i]!, list[i + 1]!]);
+  pairs.sort((a, b) => a[0] - b[0]);
+  return pairs.flat();
 }
 
 /** Sorted, merged [start, end) pairs from possibly overlapping ones. */
@@ -191,17 +559,68 @@ function mergeSpans(spans: number[]): number[] {
   return out;
 }
 
-function withLineNumbers(text: string, found: { ruleId: string; secret: string; offset: number }[]): RawMatch[] {
+function withLineNumbers(bytes: Uint8Array, found: Found[]): RawMatch[] {
   found.sort((a, b) => a.offset - b.offset);
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let line = 1;
   let lineStart = 0;
   let cursor = 0;
   return found.map((f) => {
-    for (let nl = text.indexOf('\n', cursor); nl !== -1 && nl < f.offset; nl = text.indexOf('\n', nl + 1)) {
+    for (let nl = buf.indexOf(10, cursor); nl !== -1 && nl < f.offset; nl = buf.indexOf(10, nl + 1)) {
       line++;
       lineStart = nl + 1;
     }
     cursor = lineStart;
-    return { ...f, line, column: f.offset - lineStart + 1 };
+    return { ruleId: f.ruleId, secret: f.secret, offset: f.offset, line, column: f.offset - lineStart + 1 };
   });
+}
+
+/** The buffer as latin1 text (one UTF-16 unit per byte, so indices are byte offsets), made on demand. */
+class BufferText {
+  private readonly buf: Buffer;
+  readonly bytes: Uint8Array;
+  private full: string | null = null;
+  private readonly segments: (string | undefined)[] = [];
+  readonly length: number;
+
+  constructor(
+    bytes: Uint8Array,
+    private readonly stats: EngineStats,
+  ) {
+    this.buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.bytes = bytes;
+    this.length = bytes.byteLength;
+  }
+
+  whole(): string {
+    if (this.full === null) {
+      this.full = this.buf.toString('latin1');
+      this.stats.textChars += this.length;
+    }
+    return this.full;
+  }
+
+  /** Bytes [start, end) as a string. */
+  slice(start: number, end: number): string {
+    this.stats.textChars += end - start;
+    return this.full !== null ? this.full.slice(start, end) : this.buf.toString('latin1', start, end);
+  }
+
+  /** Where segment k's string starts in the buffer. */
+  segmentBase(k: number): number {
+    return Math.max(0, k * SEGMENT - SEGMENT_MARGIN);
+  }
+
+  /** Segment k: bytes [k·SEGMENT, (k+1)·SEGMENT) with SEGMENT_MARGIN more on each side. */
+  segment(k: number): string {
+    let text: string | undefined = this.segments[k];
+    if (text === undefined) {
+      text = this.full !== null
+        ? this.full.slice(this.segmentBase(k), Math.min(this.length, (k + 1) * SEGMENT + SEGMENT_MARGIN))
+        : this.buf.toString('latin1', this.segmentBase(k), Math.min(this.length, (k + 1) * SEGMENT + SEGMENT_MARGIN));
+      this.segments[k] = text;
+      this.stats.textChars += text.length;
+    }
+    return text;
+  }
 }

@@ -11,9 +11,10 @@ export function shannonEntropy(value: string): number {
   return bits;
 }
 
-// Values that only look like secrets: documentation stand-ins and template variables.
+// Values that only look like secrets: documentation stand-ins and template variables. Template
+// bodies are bounded: an unbounded [^}]* rescans to the end from every "${" or "{{" (quadratic).
 const PLACEHOLDER_WORDS = /example|placeholder|xxxxx|\*\*\*\*|your[_-]?(api[_-]?)?(key|token|secret|password)|changeme|redacted|dummy|sample|insert[_-]?here|replace[_-]?me/i;
-const TEMPLATE_SYNTAX = /\$\{[^}]*\}|\{\{[^}]*\}\}|^\$[A-Z_][A-Z0-9_]*$|^%[A-Z_]+%$|^<[^>]+>$|process\.env\.|os\.environ/;
+const TEMPLATE_SYNTAX = /\$\{[^}]{0,256}\}|\{\{[^}]{0,256}\}\}|^\$[A-Z_][A-Z0-9_]*$|^%[A-Z_]+%$|^<[^>]+>$|process\.env\.|os\.environ/;
 const REPEATED = /^(.)\1+$/;
 const SEQUENCES = /0123456789|abcdefghij|1234567890/i;
 

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { DetectionEngine, type RawMatch } from './engine.js';
+import { DetectionEngine, planPatterns, type PatternPlan, type RawMatch } from './engine.js';
 import type { RuleSpec } from './rules.js';
 import type { BatchRequest, BatchResponse } from './worker.js';
 
@@ -10,13 +10,20 @@ export interface Submitted {
 }
 
 interface PendingChunk {
-  data: Uint8Array;
+  /** The chunk's bytes, in parts; dropped once copied into a batch. */
+  parts: readonly Uint8Array[] | null;
+  bytes: number;
   resolve: (m: RawMatch[]) => void;
   reject: (e: Error) => void;
 }
 
 const BATCH_BYTES = 512 * 1024;
 const BATCH_CHUNKS = 256;
+// Batch buffers come back from the workers and are reused: allocating (and zero-filling) a fresh
+// ArrayBuffer per batch made the main thread's garbage collector work through every scanned byte.
+// A batch is under BATCH_BYTES plus one window, so most fit; a bigger one gets its own buffer.
+const SPARE_BYTES = 2 * 1024 * 1024;
+const SPARE_COUNT = 16;
 
 function workerScript(): URL {
   // Under the test runner this module is TypeScript source; workers need the compiled file.
@@ -39,10 +46,12 @@ export class DetectionPool {
   private readonly maxInFlightBytes: number;
   private readonly waiters: (() => void)[] = [];
   private nextId = 1;
+  private readonly spare: ArrayBuffer[] = [];
   private failure: Error | null = null;
   private closed = false;
   private readonly rules: readonly RuleSpec[];
   private readonly jobs: number;
+  private plan: PatternPlan[][] | null = null;
 
   constructor(rules: readonly RuleSpec[], jobs: number) {
     this.maxInFlightBytes = Math.max(1, jobs) * 3 * BATCH_BYTES;
@@ -60,7 +69,9 @@ export class DetectionPool {
     if (this.workers.length > 0 || this.closed) return;
     const { rules, jobs } = this;
     for (let i = 0; i < jobs; i++) {
-      const worker = new Worker(fileURLToPath(workerScript()), { workerData: { rules } });
+      // The pattern analysis is done once here, not again in every worker.
+      this.plan ??= planPatterns(rules);
+      const worker = new Worker(fileURLToPath(workerScript()), { workerData: { rules, plan: this.plan } });
       const slot = { worker, inFlight: 0 };
       worker.on('message', (res: BatchResponse) => this.onResult(slot, res));
       worker.on('error', (err) => this.fail(new Error('a detection worker crashed', { cause: err })));
@@ -71,10 +82,15 @@ export class DetectionPool {
     }
   }
 
-  async submit(data: Uint8Array): Promise<Submitted> {
+  /**
+   * `data` may come in parts (a window spanning several decompressed chunks): they are copied
+   * once, into the batch, rather than joined by the caller first.
+   */
+  async submit(data: Uint8Array | readonly Uint8Array[]): Promise<Submitted> {
     if (this.failure) throw this.failure;
+    const parts = data instanceof Uint8Array ? [data] : data;
     if (this.inline) {
-      return { result: Promise.resolve(this.inline.scan(data)) };
+      return { result: Promise.resolve(this.inline.scan(parts.length === 1 ? parts[0]! : Buffer.concat(parts))) };
     }
     while (this.inFlightBytes + this.pendingBytes >= this.maxInFlightBytes && !this.failure) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
@@ -88,8 +104,9 @@ export class DetectionPool {
     });
     // Callers may await results late; a rejection is still surfaced through submit/flush.
     result.catch(() => {});
-    this.pending.push({ data, resolve, reject });
-    this.pendingBytes += data.byteLength;
+    const bytes = parts.reduce((n, p) => n + p.byteLength, 0);
+    this.pending.push({ parts, bytes, resolve, reject });
+    this.pendingBytes += bytes;
     if (this.pendingBytes >= BATCH_BYTES || this.pending.length >= BATCH_CHUNKS) this.dispatch();
     return { result };
   }
@@ -105,14 +122,18 @@ export class DetectionPool {
     this.pending = [];
     const total = this.pendingBytes;
     this.pendingBytes = 0;
-    const buffer = new ArrayBuffer(total);
+    const buffer = total <= SPARE_BYTES ? (this.spare.pop() ?? new ArrayBuffer(SPARE_BYTES)) : new ArrayBuffer(total);
     const view = new Uint8Array(buffer);
     const spans: number[] = [];
     let pos = 0;
     for (const c of chunks) {
-      view.set(c.data, pos);
-      spans.push(pos, pos + c.data.byteLength);
-      pos += c.data.byteLength;
+      spans.push(pos, pos + c.bytes);
+      for (const part of c.parts!) {
+        view.set(part, pos);
+        pos += part.byteLength;
+      }
+      // The decompressed chunks can go as soon as they are copied.
+      c.parts = null;
     }
     const id = this.nextId++;
     this.callbacks.set(id, chunks);
@@ -124,10 +145,11 @@ export class DetectionPool {
   }
 
   private onResult(slot: { inFlight: number }, res: BatchResponse): void {
+    if (res.buffer && res.buffer.byteLength === SPARE_BYTES && this.spare.length < SPARE_COUNT) this.spare.push(res.buffer);
     const chunks = this.callbacks.get(res.id);
     if (!chunks) return;
     this.callbacks.delete(res.id);
-    const bytes = chunks.reduce((n, c) => n + c.data.byteLength, 0);
+    const bytes = chunks.reduce((n, c) => n + c.bytes, 0);
     slot.inFlight -= bytes;
     this.inFlightBytes -= bytes;
     if (res.error) {
@@ -147,6 +169,15 @@ export class DetectionPool {
     this.pending.forEach((c) => c.reject(err));
     this.pending = [];
     this.waiters.splice(0).forEach((w) => w());
+  }
+
+  /**
+   * Cancels everything: queued and future submits reject with `reason` (which unblocks the walkers
+   * waiting on back-pressure) and the workers are terminated, even mid-batch.
+   */
+  abort(reason: Error): Promise<void> {
+    this.fail(reason);
+    return this.close();
   }
 
   async close(): Promise<void> {

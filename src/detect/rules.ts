@@ -18,6 +18,14 @@ export interface RuleSpec {
   generic: boolean;
   /** Rules this one beats when both report the same value (e.g. a service-account rule over private-key). */
   overrides: string[];
+  /**
+   * The rule finding the identifier this secret is used with (an AWS key id for a secret key, a
+   * Twilio account SID for an auth token): the nearest such match in the same file is reported
+   * with the secret as one pair.
+   */
+  pair: string | null;
+  /** An identifier, not a secret: reported only as the partner of a secret, never on its own. */
+  identifier: boolean;
   allow: string[];
   remediation: string;
   url: string | null;
@@ -68,6 +76,9 @@ export function loadRuleSet(dir: string = defaultDetectorsDir(), memo?: RuleMemo
     if (seen.has(rule.id)) throw new Error(`detector ${name}: duplicate id ${rule.id}`);
     seen.add(rule.id);
     rules.push(rule);
+  }
+  for (const rule of rules) {
+    if (rule.pair !== null && !seen.has(rule.pair)) throw new Error(`detector ${rule.id}: pair names no detector "${rule.pair}"`);
   }
   memo?.put(digest, rules);
   return { rules, hash: digest };
@@ -147,6 +158,8 @@ export function parseRule(text: string, fileName: string): RuleSpec {
     entropy: typeof entropy === 'number' ? entropy : null,
     generic: raw.generic === true,
     overrides,
+    pair: str('pair', false),
+    identifier: raw.identifier === true,
     allow,
     remediation: str('remediation')!.replace(/\s+/g, ' '),
     url: str('url', false),

@@ -1,6 +1,7 @@
 import { Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Decompress } from 'fzstd';
+import { ZstdFrameGuard } from './zstd-frames.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -14,7 +15,9 @@ export function sniffCompression(head: Uint8Array): Compression {
 export function decompressor(kind: Compression): Transform | null {
   switch (kind) {
     case 'gzip':
-      return createGunzip({ chunkSize: 256 * 1024 });
+      // Output in 1 MiB pieces: every piece is a trip from the zlib thread back to the main
+      // thread and through the hashing and tar stages, so fewer, larger pieces cost less there.
+      return createGunzip({ chunkSize: 1024 * 1024 });
     case 'zstd':
       return zstdTransform();
     case 'none':
@@ -34,8 +37,15 @@ function zstdTransform(): Transform {
     if (chunk.length > 0) transform.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     if (final) finished = true;
   });
+  const guard = new ZstdFrameGuard();
   transform = new Transform({
     transform(chunk: Buffer, _enc, callback) {
+      try {
+        guard.push(chunk);
+      } catch (err) {
+        callback(err as Error);
+        return;
+      }
       try {
         stream.push(chunk);
         callback();

@@ -1,11 +1,16 @@
 import { createHash, type Hash } from 'node:crypto';
 import { posix } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import type { DetectionPool } from '../detect/pool.js';
 import type { RawMatch } from '../detect/engine.js';
 import { decompressor, peek, sniffCompression } from './decompress.js';
+import {
+  ArchiveStop, archiveKind, binaryByName, DEFAULT_ARCHIVE_LIMITS, expandArchive, gunzippedName, hasZipDirectory, isBinary,
+  layerPathOf, mayBePrefixedZip, memberPath, NESTED_SEPARATOR, newBudget, RATIO_FLOOR_BYTES, type ArchiveKind, type ArchiveLimits,
+} from './nested.js';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
 
@@ -63,15 +68,11 @@ function hashTap(hash: Hash, counter?: { bytes: number }): Transform {
   });
 }
 
-/** Looks like text: no NUL byte in the first few KiB. */
-function isBinary(head: Uint8Array): boolean {
-  return head.subarray(0, SNIFF_BYTES).includes(0);
-}
-
 export async function scanLayer(
   blob: Readable,
   pool: DetectionPool | null,
   onProgress?: (p: WalkProgress) => void,
+  limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
 ): Promise<LayerScan> {
   const blobHash = createHash('sha256');
   const tarHash = createHash('sha256');
@@ -80,8 +81,8 @@ export async function scanLayer(
   const inflate = decompressor(sniffCompression(head));
   const extract = tar.extract();
   const stages: NodeJS.ReadWriteStream[] = [hashTap(blobHash, stored)];
-  if (inflate) stages.push(inflate);
-  stages.push(hashTap(tarHash));
+  // An uncompressed blob is the tar itself: one hash gives both digests (hashing is main-thread work).
+  if (inflate) stages.push(inflate, hashTap(tarHash));
   const piping = (pipeline as (...s: unknown[]) => Promise<void>)(stream, ...stages, extract);
   // Surfaced through the iterator below; this only stops an unhandled rejection.
   piping.catch(() => {});
@@ -97,7 +98,15 @@ export async function scanLayer(
   try {
     for await (const entry of extract) {
       const header = entry.header;
-      const path = imagePath(header.name);
+      const pax = (header.pax ?? {}) as Record<string, string>;
+      // GNU sparse 1.0 keeps the real name in a PAX record; the header holds a placeholder.
+      const path = imagePath(pax['GNU.sparse.name'] ?? header.name);
+      const size = header.size ?? 0;
+      // tar-stream reads "1e3" as 1; Go's archive/tar (what dockerd extracts with) rejects it.
+      if (pax.size !== undefined && !/^\d{1,16}$/.test(pax.size)) throw new Error(`${path} has an invalid PAX size`);
+      // Go's archive/tar reads no data for these whatever their size says, tar-stream reads it: a
+      // size there would let the two disagree on where the next entry starts, and hide it from one.
+      if (size > 0 && HEADER_ONLY.has(header.type ?? '')) throw new Error(`${header.type} ${path} declares ${size} bytes of data`);
       const base = posix.basename(path);
       if (base.startsWith('.wh.')) {
         const dir = posix.dirname(path);
@@ -106,13 +115,18 @@ export async function scanLayer(
         entry.resume();
         continue;
       }
-      switch (header.type) {
+      // An unknown typeflag with data is above all GNU's old sparse format ('S'), which dockerd
+      // extracts as a file: its stored bytes are the file's data segments.
+      switch (header.type === null && size > 0 ? 'file' : header.type) {
         case 'file':
         case 'contiguous-file': {
           changes.entries.set(path, 'file');
           files++;
           bytes += header.size ?? 0;
-          if (pool) await scanFile(entry as unknown as AsyncIterable<Buffer>, path, pool, matches, results, skipped);
+          const data = pax['GNU.sparse.major'] === '1'
+            ? sparseSegments(entry as unknown as AsyncIterable<Buffer>, () => count(skipped, 'sparse-map'))
+            : (entry as unknown as AsyncIterable<Buffer>);
+          if (pool) await scanFile(data, path, header.size ?? 0, { pool, out: matches, results, skipped, limits });
           else entry.resume();
           onProgress?.({ files, bytes });
           break;
@@ -145,11 +159,12 @@ export async function scanLayer(
 
   // A hard link shares its target's bytes: the secret is reachable under both names.
   for (const [link, target] of hardlinks) {
-    for (const m of matches.filter((x) => x.path === target)) matches.push({ ...m, path: link });
+    for (const m of matches.filter((x) => layerPathOf(x.path) === target)) matches.push({ ...m, path: link + m.path.slice(target.length) });
   }
+  const blobDigest = blobHash.digest('hex');
   return {
-    blobDigest: `sha256:${blobHash.digest('hex')}`,
-    diffId: `sha256:${tarHash.digest('hex')}`,
+    blobDigest: `sha256:${blobDigest}`,
+    diffId: `sha256:${inflate ? tarHash.digest('hex') : blobDigest}`,
     storedBytes: stored.bytes,
     changes,
     matches,
@@ -159,80 +174,417 @@ export async function scanLayer(
   };
 }
 
-/** Streams one file through detection in overlapping windows, translating positions back. */
-async function scanFile(
-  entry: AsyncIterable<Buffer>,
-  path: string,
-  pool: DetectionPool,
-  out: FileMatch[],
-  results: Promise<void>[],
-  skipped: Record<string, number>,
-): Promise<void> {
-  let parts: Buffer[] = [];
-  let buffered = 0;
-  let sniffed = false;
-  let binary = false;
-  let windowStart = 0; // file offset of parts[0]
-  let line = 1; // line number at windowStart
-  let lineStart = 0; // file offset where that line begins
+const HEADER_ONLY = new Set(['symlink', 'link', 'character-device', 'block-device', 'fifo']);
+const MAX_SPARSE_MAP = 1024 * 1024;
 
-  const emit = async (window: Buffer, final: boolean) => {
-    const start = windowStart;
-    const startLine = line;
-    const startLineOffset = lineStart;
-    const submitted = await pool.submit(window);
-    results.push(
-      submitted.result.then((found) => {
-        for (const m of found) {
-          // The overlap is scanned again as the head of the next window.
-          if (!final && m.offset >= WINDOW_BYTES) continue;
-          out.push({
-            ...m,
-            path,
-            offset: start + m.offset,
-            line: startLine + m.line - 1,
-            column: m.line === 1 ? m.column + (start - startLineOffset) : m.column,
-          });
+/**
+ * The stored data segments of a GNU sparse 1.0 file: its data starts with the sparse map (a count,
+ * then offset and length per segment, in decimal lines, padded to a block), not with file content.
+ * A map that cannot be read makes the file one skipped file, not a failed layer.
+ */
+async function* sparseSegments(entry: AsyncIterable<Buffer>, onBadMap: () => void): AsyncGenerator<Buffer> {
+  let head = Buffer.alloc(0);
+  let dataStart: number | null = null;
+  let bad = false;
+  for await (const chunk of entry) {
+    if (bad) continue;
+    if (dataStart === null) {
+      head = Buffer.concat([head, chunk]);
+      const end = sparseMapEnd(head);
+      if (end === 'bad' || (end === null && head.length > MAX_SPARSE_MAP)) {
+        bad = true;
+        onBadMap();
+        continue;
+      }
+      if (end === null || head.length < end) continue;
+      dataStart = end;
+      if (head.length > end) yield head.subarray(end);
+      head = Buffer.alloc(0);
+      continue;
+    }
+    yield chunk;
+  }
+  // The entry ended inside its map.
+  if (dataStart === null && !bad && typeof sparseMapEnd(head) !== 'number') onBadMap();
+}
+
+/** Where the segments start after a sparse 1.0 map: null while the map is incomplete. */
+function sparseMapEnd(buf: Buffer): number | 'bad' | null {
+  let pos = 0;
+  let expected: number | null = null;
+  for (let lines = 0; expected === null || lines < expected; lines++) {
+    const nl = buf.indexOf(10, pos);
+    if (nl === -1) return buf.length - pos > 20 ? 'bad' : null;
+    const text = buf.toString('latin1', pos, nl);
+    if (!/^\d{1,20}$/.test(text)) return 'bad';
+    if (expected === null) expected = 1 + 2 * Number(text);
+    pos = nl + 1;
+  }
+  return Math.ceil(pos / 512) * 512;
+}
+
+/**
+ * Cuts one file into overlapping windows for detection and translates match positions back to
+ * the file. Fed chunk by chunk, so memory is one window whatever the file's size.
+ */
+class FileWindows {
+  private parts: Buffer[] = [];
+  private buffered = 0;
+  private windowStart = 0; // file offset of parts[0]
+  private line = 1; // line number at windowStart
+  private lineStart = 0; // file offset where that line begins
+
+  constructor(
+    private readonly path: string,
+    private readonly sink: ScanSink,
+  ) {}
+
+  async push(chunk: Buffer): Promise<void> {
+    this.parts.push(chunk);
+    this.buffered += chunk.length;
+    while (this.buffered >= WINDOW_BYTES + OVERLAP_BYTES) {
+      // A window goes to the pool as the parts it spans, never joined here: the pool copies them
+      // once into its batch (a joined copy per window was most of the main thread's garbage).
+      await this.emit(headOf(this.parts, WINDOW_BYTES + OVERLAP_BYTES), false);
+      let at = this.windowStart;
+      for (const part of headOf(this.parts, WINDOW_BYTES)) {
+        for (let nl = part.indexOf(10); nl !== -1; nl = part.indexOf(10, nl + 1)) {
+          this.line++;
+          this.lineStart = at + nl + 1;
         }
-      }),
-    );
+        at += part.length;
+      }
+      this.windowStart += WINDOW_BYTES;
+      this.parts = tailOf(this.parts, WINDOW_BYTES);
+      this.buffered -= WINDOW_BYTES;
+    }
+  }
+
+  async end(): Promise<void> {
+    if (this.buffered === 0) return;
+    await this.emit(this.parts, true);
+    this.parts = [];
+    this.buffered = 0;
+  }
+
+  private async emit(window: readonly Buffer[], final: boolean): Promise<void> {
+    const { path, sink } = this;
+    const start = this.windowStart;
+    const startLine = this.line;
+    const startLineOffset = this.lineStart;
+    const submitted = await sink.pool.submit(window);
+    const delivered = submitted.result.then((found) => {
+      for (const m of found) {
+        // The overlap is scanned again as the head of the next window.
+        if (!final && m.offset >= WINDOW_BYTES) continue;
+        sink.out.push({
+          ...m,
+          path,
+          offset: start + m.offset,
+          line: startLine + m.line - 1,
+          column: m.line === 1 ? m.column + (start - startLineOffset) : m.column,
+        });
+      }
+    });
+    // A failed pool (a crash, a cancel) rejects this, possibly after the walk itself has failed and
+    // will never reach the layer's Promise.all; when the walk does reach it, that still rejects.
+    delivered.catch(() => {});
+    sink.results.push(delivered);
+  }
+}
+
+/** The first `n` bytes of `parts`, as views. */
+function headOf(parts: readonly Buffer[], n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const part of parts) {
+    if (n <= 0) break;
+    out.push(part.length <= n ? part : part.subarray(0, n));
+    n -= part.length;
+  }
+  return out;
+}
+
+/** `parts` without their first `n` bytes, as views. */
+function tailOf(parts: readonly Buffer[], n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const part of parts) {
+    if (n >= part.length) {
+      n -= part.length;
+      continue;
+    }
+    out.push(n > 0 ? part.subarray(n) : part);
+    n = 0;
+  }
+  return out;
+}
+
+/** Where one layer's file scans deliver: the pool, the matches and the pending results. */
+interface ScanSink {
+  pool: DetectionPool;
+  out: FileMatch[];
+  results: Promise<void>[];
+  skipped: Record<string, number>;
+  limits: ArchiveLimits;
+}
+
+function count(skipped: Record<string, number>, reason: string): void {
+  skipped[reason] = (skipped[reason] ?? 0) + 1;
+}
+
+/**
+ * Streams one file through detection. The first bytes decide: an archive is read whole (up to a
+ * bound) and its members scanned; a binary file is drained unread; text goes out in windows.
+ */
+async function scanFile(entry: AsyncIterable<Buffer>, path: string, declaredSize: number, sink: ScanSink): Promise<void> {
+  const head: Buffer[] = [];
+  let headBytes = 0;
+  // Declared through `as`: `decide` changes both, which narrowing would not see.
+  let mode = 'sniffing' as 'sniffing' | 'text' | 'archive' | 'gzip' | 'drain';
+  let gzip = null as GzipFileScan | null;
+  let kind = null as ArchiveKind | null;
+  let prefixed = false;
+  const windows = new FileWindows(path, sink);
+
+  const decide = async (first: Buffer): Promise<void> => {
+    kind = sink.limits.maxDepth > 0 ? archiveKind(first) : null;
+    if (kind === null && sink.limits.maxDepth > 0 && mayBePrefixedZip(path)) {
+      kind = 'zip';
+      prefixed = true;
+    }
+    if (kind === 'gzip') {
+      mode = 'gzip';
+      gzip = new GzipFileScan(path, sink);
+      for (const part of head) await gzip.write(part);
+      head.length = 0;
+      return;
+    }
+    if (kind !== null) {
+      if (declaredSize <= sink.limits.maxArchiveBytes) {
+        mode = 'archive';
+        return;
+      }
+      count(sink.skipped, 'archive-too-large');
+      mode = 'drain';
+      return;
+    }
+    if (isBinary(first)) {
+      count(sink.skipped, 'binary');
+      mode = 'drain';
+      return;
+    }
+    mode = 'text';
+    for (const part of head) await windows.push(part);
   };
 
   for await (const chunk of entry) {
-    if (binary) continue;
-    parts.push(chunk);
-    buffered += chunk.length;
-    if (!sniffed && buffered >= SNIFF_BYTES) {
-      sniffed = true;
-      if (isBinary(parts.length === 1 ? parts[0]! : Buffer.concat(parts))) {
-        binary = true;
-        parts = [];
+    switch (mode) {
+      case 'drain':
         continue;
+      case 'text':
+        await windows.push(chunk);
+        continue;
+      case 'gzip':
+        await gzip!.write(chunk);
+        continue;
+      case 'sniffing':
+      case 'archive':
+        head.push(chunk);
+        headBytes += chunk.length;
+        if (mode === 'sniffing' && headBytes >= SNIFF_BYTES) await decide(Buffer.concat(head));
+        continue;
+      default: {
+        const never: never = mode;
+        throw new Error(`unknown file mode ${String(never)}`);
       }
     }
-    while (buffered >= WINDOW_BYTES + OVERLAP_BYTES) {
-      const joined = Buffer.concat(parts);
-      const window = joined.subarray(0, WINDOW_BYTES + OVERLAP_BYTES);
-      await emit(window, false);
-      const advanced = joined.subarray(0, WINDOW_BYTES);
-      for (let nl = advanced.indexOf(10); nl !== -1; nl = advanced.indexOf(10, nl + 1)) {
-        line++;
-        lineStart = windowStart + nl + 1;
+  }
+  if (mode === 'sniffing') {
+    if (headBytes === 0) return;
+    await decide(Buffer.concat(head));
+  }
+  switch (mode) {
+    case 'text':
+      await windows.end();
+      return;
+    case 'gzip':
+      await gzip!.end();
+      return;
+    case 'archive': {
+      const data = head.length === 1 ? head[0]! : Buffer.concat(head);
+      head.length = 0;
+      if (prefixed && !hasZipDirectory(data)) {
+        // Named like a zip, but is not one: scan it as the file it is.
+        if (isBinary(data)) count(sink.skipped, 'binary');
+        else {
+          await windows.push(data);
+          await windows.end();
+        }
+        return;
       }
-      windowStart += WINDOW_BYTES;
-      parts = [joined.subarray(WINDOW_BYTES)];
-      buffered = parts[0]!.length;
+      const budget = newBudget(sink.limits);
+      for await (const member of expandArchive(data, kind!, path, 1, sink.limits, budget, (why) => count(sink.skipped, why))) {
+        const memberWindows = new FileWindows(member.path, sink);
+        await memberWindows.push(member.data);
+        await memberWindows.end();
+      }
+      return;
+    }
+    case 'drain':
+    case 'sniffing':
+      return;
+    default: {
+      const never: never = mode;
+      throw new Error(`unknown file mode ${String(never)}`);
     }
   }
-  if (binary) {
-    skipped.binary = (skipped.binary ?? 0) + 1;
-    return;
+}
+
+/** Waits until a writable can take more, or is gone. */
+function drainOrClose(stream: Transform): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      stream.off('error', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+    stream.on('error', done);
+  });
+}
+
+/**
+ * A gzip file in a layer is inflated as it streams past, so a 2 GB rotated log costs a window of
+ * memory, not its size: a tar inside is walked member by member, anything else is scanned as the
+ * text it holds. Inflation is bounded by the archive budget and the ratio; a bomb or corrupt data
+ * ends this file's scan (counted in `stats.skipped`), never the layer's.
+ */
+class GzipFileScan {
+  private readonly gunzip = createGunzip({ chunkSize: 256 * 1024 });
+  private written = 0;
+  private stopped = false;
+  private readonly done: Promise<void>;
+
+  constructor(
+    private readonly path: string,
+    private readonly sink: ScanSink,
+  ) {
+    // Errors surface through the consumer's iterator; this keeps an early one from going unhandled.
+    this.gunzip.on('error', () => {});
+    this.done = this.consume()
+      .catch((err: unknown) => count(sink.skipped, err instanceof ArchiveStop ? err.reason : 'archive-corrupt'))
+      .finally(() => {
+        this.stopped = true;
+        this.gunzip.destroy();
+      });
   }
-  if (buffered === 0) return;
-  const rest = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-  if (!sniffed && isBinary(rest)) {
-    skipped.binary = (skipped.binary ?? 0) + 1;
-    return;
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.stopped || this.gunzip.destroyed) return;
+    this.written += chunk.length;
+    if (!this.gunzip.write(chunk)) await drainOrClose(this.gunzip);
   }
-  await emit(rest, true);
+
+  async end(): Promise<void> {
+    if (!this.stopped && !this.gunzip.destroyed) this.gunzip.end();
+    await this.done;
+  }
+
+  private async *inflated(): AsyncGenerator<Buffer> {
+    const { limits } = this.sink;
+    let total = 0;
+    for await (const chunk of this.gunzip as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      // Compressed bytes written so far run ahead of what has come out, so this ratio errs low.
+      if (total > limits.maxTotalBytes || total > Math.max(RATIO_FLOOR_BYTES, this.written * limits.maxRatio)) {
+        throw new ArchiveStop('archive-bomb');
+      }
+      yield chunk;
+    }
+  }
+
+  private async consume(): Promise<void> {
+    const source = this.inflated();
+    const head: Buffer[] = [];
+    let headBytes = 0;
+    while (headBytes < SNIFF_BYTES) {
+      const next = await source.next();
+      if (next.done) break;
+      head.push(next.value);
+      headBytes += next.value.length;
+    }
+    if (headBytes === 0) return;
+    const first = Buffer.concat(head);
+    async function* rest(): AsyncGenerator<Buffer> {
+      yield first;
+      yield* source;
+    }
+    if (archiveKind(first) === 'tar') return this.members(rest());
+    if (isBinary(first)) {
+      count(this.sink.skipped, 'binary');
+      return;
+    }
+    const windows = new FileWindows(`${this.path}${NESTED_SEPARATOR}${gunzippedName(this.path)}`, this.sink);
+    for await (const chunk of rest()) await windows.push(chunk);
+    await windows.end();
+  }
+
+  /** A .tar.gz: each member read whole (up to the member bound) and scanned like a zip's. */
+  private async members(tarStream: AsyncGenerator<Buffer>): Promise<void> {
+    const { sink, path } = this;
+    const limits = sink.limits;
+    const budget = newBudget(limits);
+    const skip = (why: string) => count(sink.skipped, why);
+    const extract = tar.extract();
+    const feeding = Readable.from(tarStream);
+    feeding.on('error', (err) => extract.destroy(err));
+    feeding.pipe(extract);
+    try {
+      for await (const entry of extract) {
+        const header = entry.header;
+        if (header.type !== 'file' && header.type !== 'contiguous-file') {
+          entry.resume();
+          continue;
+        }
+        if (budget.entries-- <= 0) throw new ArchiveStop('archive-too-many-entries');
+        const name = memberPath(header.name);
+        if (binaryByName(name) || (header.size ?? 0) > limits.maxEntryBytes) {
+          entry.resume();
+          skip(binaryByName(name) ? 'binary' : 'archive-entry-too-large');
+          continue;
+        }
+        const parts: Buffer[] = [];
+        for await (const chunk of entry as AsyncIterable<Buffer>) parts.push(chunk);
+        const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+        const inner = `${path}${NESTED_SEPARATOR}${name}`;
+        const kind = archiveKind(data.subarray(0, 512));
+        if (kind !== null) {
+          if (limits.maxDepth < 2) skip('archive-too-deep');
+          else {
+            for await (const member of expandArchive(data, kind, inner, 2, limits, budget, skip)) {
+              const memberWindows = new FileWindows(member.path, sink);
+              await memberWindows.push(member.data);
+              await memberWindows.end();
+            }
+          }
+          continue;
+        }
+        if (isBinary(data)) {
+          skip('binary');
+          continue;
+        }
+        const windows = new FileWindows(inner, sink);
+        await windows.push(data);
+        await windows.end();
+      }
+    } catch (err) {
+      if (err instanceof ArchiveStop) throw err;
+      throw new ArchiveStop('archive-corrupt');
+    } finally {
+      feeding.unpipe(extract);
+      feeding.destroy();
+      extract.destroy();
+    }
+  }
 }

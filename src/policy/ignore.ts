@@ -1,8 +1,10 @@
+import { globToRegExp as anchoredGlob } from '../detect/allowlist.js';
 import { readFile } from 'node:fs/promises';
 import { isMap, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import { ScanError } from '../errors.js';
 import type { Finding } from '../types.js';
 import { fingerprintOf, isFingerprint } from './baseline.js';
+import { redact } from '../redact.js';
 
 /**
  * One ignore entry. Exactly one of `fingerprint`, `rule` or `path` says what it matches; `reason`
@@ -21,6 +23,9 @@ export interface IgnoreEntry {
 export const IGNORE_FILE_NAME = '.stratascanignore';
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** A value quoted in an error: the entry's line says where, and a long value may be a pasted secret. */
+const quoted = (value: string) => `"${value.length < 16 ? value : redact(value)}"`;
 
 /**
  * Parses an ignore file: YAML, either a list of entries or a mapping with an `ignore:` list.
@@ -61,21 +66,21 @@ export function validateEntry(raw: unknown, origin: string): IgnoreEntry {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('an ignore entry must be a mapping');
   const r = raw as Record<string, unknown>;
   for (const key of Object.keys(r)) {
-    if (!['fingerprint', 'rule', 'path', 'reason', 'expires'].includes(key)) fail(`unknown key "${key}" (use fingerprint, rule or path, with reason and optional expires)`);
+    if (!['fingerprint', 'rule', 'path', 'reason', 'expires'].includes(key)) fail(`unknown key ${quoted(key)} (use fingerprint, rule or path, with reason and optional expires)`);
   }
   const kinds = (['fingerprint', 'rule', 'path'] as const).filter((k) => r[k] !== undefined);
   if (kinds.length !== 1) fail('an ignore entry needs exactly one of fingerprint, rule or path');
   const kind = kinds[0]!;
   const value = r[kind];
   if (typeof value !== 'string' || value.trim() === '') return fail(`"${kind}" must be a non-empty string`);
-  if (kind === 'fingerprint' && !isFingerprint(value.trim())) fail(`fingerprint "${value}" is not <ruleId>:sha256:<64 hex> (see "fingerprint" in the JSON report docs)`);
+  if (kind === 'fingerprint' && !isFingerprint(value.trim())) fail(`fingerprint ${quoted(value)} is not <ruleId>:sha256:<64 hex> (see "fingerprint" in the JSON report docs)`);
   if (typeof r.reason !== 'string' || r.reason.trim() === '') fail('every ignore entry needs a "reason"');
   let expires: string | undefined;
   if (r.expires !== undefined && r.expires !== null) {
     const text = r.expires instanceof Date ? r.expires.toISOString().slice(0, 10) : String(r.expires);
     const m = DATE.exec(text);
     const valid = m && new Date(`${text}T00:00:00Z`).toISOString().slice(0, 10) === text;
-    if (!valid) fail(`"expires" must be a date written YYYY-MM-DD (got "${text}")`);
+    if (!valid) fail(`"expires" must be a date written YYYY-MM-DD (got ${quoted(text)})`);
     expires = text;
   }
   const entry: IgnoreEntry = { [kind]: value.trim(), reason: (r.reason as string).trim(), origin } as IgnoreEntry;
@@ -107,29 +112,9 @@ export function isExpired(entry: IgnoreEntry, now: Date): boolean {
  */
 export function globToRegExp(glob: string): RegExp {
   const pattern = glob.replace(/^\/+/, '');
-  const anyDepth = !glob.includes('/');
-  let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '*') {
-      if (pattern[i + 1] === '*') {
-        i++;
-        if (pattern[i + 1] === '/') {
-          i++;
-          re += '(?:.*/)?';
-        } else {
-          re += '.*';
-        }
-      } else {
-        re += '[^/]*';
-      }
-    } else if (c === '?') {
-      re += '[^/]';
-    } else {
-      re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-    }
-  }
-  return new RegExp(anyDepth ? `^(?:.*/)?${re}$` : `^${re}$`);
+  // A bare name matches at any depth, like .gitignore. The translation is the allowlist's, which
+  // stays linear on the long, repetitive paths a hostile image can hold.
+  return anchoredGlob(glob.includes('/') ? pattern : `**/${pattern}`);
 }
 
 function pathMatches(glob: string, path: string): boolean {

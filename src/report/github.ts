@@ -41,10 +41,11 @@ export function renderGithub(input: ScanReport, _options: RenderOptions = {}): s
       ? `layer ${f.layer.index}${f.layer.base ? ' (base image)' : ''}: ${shortStep(f.layer.createdBy, 80)}`
       : 'image config';
     const deleted = !f.inFinalImage && f.removedBy ? ` Deleted in layer ${f.removedBy.index}, still recoverable from the image.` : '';
-    const msg = `${f.title} in ${where(f)} (${layer}): ${f.redacted}.${deleted}\n${f.remediation}${f.url ? `\nRevoke it at ${f.url}` : ''}`;
+    const pair = f.pairedWith ? ` Used with ${printable(f.pairedWith.title)} ${printable(f.pairedWith.redacted)}: revoke them as a pair.` : '';
+    const msg = `${f.title} in ${where(f)} (${layer}): ${printable(f.redacted)}.${pair}${deleted}\n${f.remediation}${f.url ? `\nRevoke it at ${f.url}` : ''}`;
     return `::${COMMAND[f.severity]} ${props.join(',')}::${escapeData(msg)}`;
   });
   const n = report.findings.length;
-  lines.push(`::notice title=stratascan::${escapeData(`${n} secret${n === 1 ? '' : 's'} found in ${report.image.reference ?? report.target}`)}`);
+  lines.push(`::notice title=stratascan::${escapeData(`${n} secret${n === 1 ? '' : 's'} found in ${printable(report.image.reference ?? report.target)}`)}`);
   return `${lines.join('\n')}\n`;
 }

@@ -40,6 +40,7 @@ export function renderGitlab(input: ScanReport, options: RenderOptions = {}): st
       source: text('Found in', f.source === 'file' ? `file ${f.path ?? ''}` : `${f.source} ${f.key ?? ''}`.trim()),
       in_final_image: text('In the final image', f.inFinalImage ? 'yes' : `no: deleted in layer ${f.removedBy?.index ?? '?'}, still recoverable from the layer blob`),
       redacted: text('Value (redacted)', f.redacted),
+      ...(f.pairedWith ? { paired_with: text('Used with', `${f.pairedWith.title} ${f.pairedWith.redacted}`) } : {}),
       fingerprint: text('Fingerprint', fingerprintOf(f)),
     };
     if (f.alsoIn.length > 0) {

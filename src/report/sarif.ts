@@ -16,7 +16,11 @@ export const SARIF_FINGERPRINT_KEY = 'stratascanSecret/v1';
  * (whose build steps are not scrubbed either), since they end up in dashboards and artifacts.
  */
 export function withoutSecrets(report: ScanReport): ScanReport {
-  const secrets = report.findings.map((f) => f.secret).filter((s): s is string => typeof s === 'string' && s !== '');
+  // A paired identifier's raw value (an AWS key id) rides on its secret's finding and can sit in
+  // the same build-arg created_by.
+  const secrets = report.findings
+    .flatMap((f) => [f.secret, f.pairedWith?.secret])
+    .filter((s): s is string => typeof s === 'string' && s !== '');
   if (secrets.length === 0) return report;
   const scrub = (t: string | null) => (t === null ? null : redactWithin(t, secrets));
   return {
@@ -24,6 +28,7 @@ export function withoutSecrets(report: ScanReport): ScanReport {
     image: { ...report.image, layers: report.image.layers.map((l) => ({ ...l, createdBy: scrub(l.createdBy) })) },
     findings: report.findings.map(({ secret: _secret, ...f }) => ({
       ...f,
+      pairedWith: f.pairedWith && (({ secret: _paired, ...p }) => p)(f.pairedWith),
       layer: f.layer && { ...f.layer, createdBy: scrub(f.layer.createdBy) },
       removedBy: f.removedBy && { ...f.removedBy, createdBy: scrub(f.removedBy.createdBy) },
     })),
@@ -82,7 +87,8 @@ function message(f: Finding): string {
     ? `; deleted in layer ${f.removedBy.index} but still recoverable from ${f.layer ? `layer ${f.layer.index}` : 'the image'}`
     : '';
   const more = f.alsoIn.length > 0 ? `; also in ${f.alsoIn.length} other place${f.alsoIn.length === 1 ? '' : 's'}` : '';
-  return `${f.title} in ${place(f)} (${layerText(f)})${removed}${more}. Value: ${f.redacted}`;
+  const pair = f.pairedWith ? ` (with ${f.pairedWith.title} ${f.pairedWith.redacted}: revoke them as a pair)` : '';
+  return `${f.title} in ${place(f)} (${layerText(f)})${removed}${more}. Value: ${f.redacted}${pair}`;
 }
 
 function logicalLocation(f: Finding) {
@@ -162,6 +168,7 @@ export function renderSarif(input: ScanReport, _options: RenderOptions = {}): st
       removedByLayer: f.removedBy?.index ?? null,
       secretHash: f.secretHash,
       redacted: f.redacted,
+      pairedWith: f.pairedWith && { ruleId: f.pairedWith.ruleId, redacted: f.pairedWith.redacted, secretHash: f.pairedWith.secretHash },
     },
   }));
   const log = {

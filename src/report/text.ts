@@ -4,12 +4,16 @@ import type { RenderOptions } from './index.js';
 const SEVERITY_ORDER: Severity[] = ['critical', 'high', 'medium', 'low'];
 const SEVERITY_COLOR: Record<Severity, string> = { critical: '1;31', high: '31', medium: '33', low: '36' };
 
-/** Strings from the image can hold terminal escapes aimed at whoever reads the report. */
+/**
+ * Strings from the image can hold terminal escapes aimed at whoever reads the report, and bidi
+ * controls that make a path read differently from what it is.
+ */
 export function printable(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (c) => {
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
     if (c === '\n') return '\\n';
     if (c === '\t') return '\\t';
-    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+    const code = c.charCodeAt(0);
+    return code > 0xff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\x${code.toString(16).padStart(2, '0')}`;
   });
 }
 
@@ -47,7 +51,7 @@ export function renderText(report: ScanReport, options: RenderOptions = {}): str
   const out: string[] = [];
 
   const name = image.reference ? printable(image.reference) : printable(report.target);
-  out.push(`${bold('stratascan')} ${report.tool.version}: ${name} (${image.format}, ${image.platform})`);
+  out.push(`${bold('stratascan')} ${report.tool.version}: ${name} (${image.format}, ${printable(image.platform)})`);
   const skippedTotal = Object.values(stats.skipped).reduce((a, b) => a + b, 0);
   out.push(dim(`${stats.layers} layers, ${stats.files} files, ${bytes(stats.bytes)} scanned in ${stats.durationMs} ms` +
     (skippedTotal > 0 ? `; ${skippedTotal} files skipped (${Object.entries(stats.skipped).map(([k, v]) => `${v} ${k}`).join(', ')})` : '') +
@@ -144,6 +148,11 @@ function renderFinding(f: Finding, paint: (code: string, s: string) => string, d
   const sev = paint(SEVERITY_COLOR[f.severity], f.severity.toUpperCase().padEnd(8));
   const lines = [`  ${sev} ${where(f)}  ${f.title}  ${printable(f.secret ?? f.redacted)}`];
   const pad = '           ';
+  if (f.pairedWith) {
+    const p = f.pairedWith;
+    const at = p.line !== null ? ` (line ${p.line})` : p.key !== null ? ` (${printable(p.key)})` : '';
+    lines.push(`${pad}with ${printable(p.title)} ${printable(p.secret ?? p.redacted)}${at}: one credential, revoke it as a pair`);
+  }
   if (!f.inFinalImage && f.removedBy && f.layer) {
     lines.push(`${pad}${paint('33', `deleted in layer ${f.removedBy.index} (${shortStep(f.removedBy.createdBy, 60)}) — still recoverable from layer ${f.layer.index}`)}`);
   }

@@ -6,6 +6,7 @@ import type Dockerode from 'dockerode';
 import type { DetectionPool } from '../detect/pool.js';
 import { ScanError } from '../errors.js';
 import { StreamedImage } from './stream.js';
+import { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from '../layer/nested.js';
 
 /**
  * Images in a local Docker daemon, or any daemon speaking the Docker Engine API (Podman's
@@ -92,7 +93,12 @@ export async function probeDaemon(name: string, env: NodeJS.ProcessEnv = process
 }
 
 /** Streams `name` out of the daemon into the scanner. */
-export async function openDaemonImage(name: string, pool: DetectionPool, env: NodeJS.ProcessEnv = process.env): Promise<StreamedImage> {
+export async function openDaemonImage(
+  name: string,
+  pool: DetectionPool,
+  env: NodeJS.ProcessEnv = process.env,
+  limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
+): Promise<StreamedImage> {
   const { docker, where } = await connect(env);
   const image = docker.getImage(name);
   try {
@@ -108,7 +114,7 @@ export async function openDaemonImage(name: string, pool: DetectionPool, env: No
     throw daemonError(err, where, name);
   }
   try {
-    return await StreamedImage.ingest(stream, `docker-daemon:${name}`, pool, undefined, 'daemon');
+    return await StreamedImage.ingest(stream, `docker-daemon:${name}`, pool, undefined, 'daemon', limits);
   } finally {
     stream.destroy();
   }

@@ -6,6 +6,7 @@ import { openContainer, type ImageContainer } from './container.js';
 import { openDaemonImage, probeDaemon } from './daemon.js';
 import { RegistryContainer, type RegistrySourceOptions } from './registry.js';
 import { StreamedImage } from './stream.js';
+import { archiveLimits } from '../layer/nested.js';
 import { parseTarget, type ImageReference } from './target.js';
 
 /**
@@ -15,16 +16,16 @@ import { parseTarget, type ImageReference } from './target.js';
 export async function openSource(target: string, options: ScanOptions, pool: DetectionPool): Promise<ImageContainer> {
   if (target === '-' || options.stdin) {
     const input = (options.stdin ?? process.stdin) as Readable;
-    return StreamedImage.ingest(input, target === '-' ? 'standard input' : target, pool);
+    return StreamedImage.ingest(input, target === '-' ? 'standard input' : target, pool, undefined, 'stream', archiveLimits(options));
   }
   const parsed = parseTarget(target);
   switch (parsed.kind) {
     case 'stdin':
-      return StreamedImage.ingest(process.stdin, 'standard input', pool);
+      return StreamedImage.ingest(process.stdin, 'standard input', pool, undefined, 'stream', archiveLimits(options));
     case 'path':
       return openContainer(parsed.path);
     case 'daemon':
-      return openDaemonImage(parsed.name, pool);
+      return openDaemonImage(parsed.name, pool, process.env, archiveLimits(options));
     case 'registry':
       return RegistryContainer.open(parsed.ref, registryOptions(options));
     case 'reference':
@@ -45,7 +46,7 @@ async function openReference(target: string, ref: ImageReference, options: ScanO
   const pull = options.pull ?? 'missing';
   if (pull === 'always') return RegistryContainer.open(ref, registryOptions(options));
   const probe = await probeDaemon(target);
-  if (probe.state === 'present') return openDaemonImage(target, pool);
+  if (probe.state === 'present') return openDaemonImage(target, pool, process.env, archiveLimits(options));
   if (pull === 'never') {
     if (probe.state === 'unreachable') throw probe.error;
     throw new ScanError(`the Docker daemon at ${probe.where} has no image ${target}, and --pull never forbids fetching it from ${ref.registry}`);

@@ -68,13 +68,26 @@ export async function resolveImage(container: ImageContainer, options: ResolveOp
   throw new ScanError(`${container.label} is not a container image: it has neither manifest.json (docker save) nor index.json (OCI layout)`);
 }
 
-async function readJson<T>(container: ImageContainer, name: string, what: string): Promise<T> {
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+// JSON that parses is still only a claim about its shape: checked here, so code further on can
+// trust the declared types instead of failing on `null` with a message nobody can act on.
+function expectShape(value: unknown, shape: 'object' | 'array', message: () => string): void {
+  if (shape === 'object' ? !isObject(value) : !Array.isArray(value)) throw new ScanError(message());
+}
+
+async function readJson<T>(container: ImageContainer, name: string, what: string, shape: 'object' | 'array' = 'object'): Promise<T> {
   const bytes = await container.read(name);
+  let value: unknown;
   try {
-    return JSON.parse(bytes.toString('utf8')) as T;
+    value = JSON.parse(bytes.toString('utf8'));
   } catch {
     throw new ScanError(`${container.label}: ${what} (${name}) is not valid JSON`);
   }
+  expectShape(value, shape, () => `${container.label}: ${what} (${name}) is not a JSON ${shape}`);
+  return value as T;
 }
 
 async function readBlobJson<T>(container: ImageContainer, digest: string, what: string): Promise<T> {
@@ -85,11 +98,61 @@ async function readBlobJson<T>(container: ImageContainer, digest: string, what: 
   if (digest.startsWith('sha256:') && actual !== digest) {
     throw new ScanError(`${container.label}: ${what} blob ${digest} does not match its digest (got ${actual})`);
   }
+  let value: unknown;
   try {
-    return JSON.parse(bytes.toString('utf8')) as T;
+    value = JSON.parse(bytes.toString('utf8'));
   } catch {
     throw new ScanError(`${container.label}: ${what} ${digest} is not valid JSON`);
   }
+  expectShape(value, 'object', () => `${container.label}: ${what} ${digest} is not a JSON object`);
+  return value as T;
+}
+
+const stringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+/**
+ * Checks the config fields stratascan reads against the types Docker's own decoder accepts (an
+ * image that breaks them could not be loaded either), so a hostile config is one clear error.
+ */
+function checkConfig(config: ImageConfig, label: string): ImageConfig {
+  const bad = (field: string, should: string) => new ScanError(`${label}: the image config's ${field} is not ${should}`);
+  for (const field of ['os', 'architecture', 'variant'] as const) {
+    const value: unknown = config[field];
+    if (value === null) delete config[field];
+    else if (value !== undefined && typeof value !== 'string') throw bad(field, 'a string');
+  }
+  const c: unknown = config.config;
+  if (c !== undefined && c !== null) {
+    if (!isObject(c)) throw bad('config', 'an object');
+    // Docker's strslice: Cmd and Entrypoint may be a single string.
+    for (const field of ['Cmd', 'Entrypoint'] as const) if (typeof c[field] === 'string') c[field] = [c[field]];
+    for (const field of ['Env', 'Cmd', 'Entrypoint', 'OnBuild'] as const) {
+      if (c[field] !== undefined && c[field] !== null && !stringList(c[field])) throw bad(`config.${field}`, 'a list of strings');
+    }
+    const labels = c.Labels;
+    if (labels !== undefined && labels !== null && !(isObject(labels) && Object.values(labels).every((v) => typeof v === 'string'))) {
+      throw bad('config.Labels', 'a map of strings');
+    }
+    const health = c.Healthcheck;
+    if (health !== undefined && health !== null) {
+      if (!isObject(health)) throw bad('config.Healthcheck', 'an object');
+      if (health.Test !== undefined && health.Test !== null && !stringList(health.Test)) throw bad('config.Healthcheck.Test', 'a list of strings');
+    }
+  }
+  const history: unknown = config.history;
+  if (history !== undefined && history !== null) {
+    if (!Array.isArray(history)) throw bad('history', 'a list');
+    config.history = history.map((h: unknown, i) => {
+      if (h === null) return {};
+      if (!isObject(h)) throw bad(`history[${i}]`, 'an object');
+      if (h.created_by !== undefined && h.created_by !== null && typeof h.created_by !== 'string') throw bad(`history[${i}].created_by`, 'a string');
+      if (h.empty_layer !== undefined && h.empty_layer !== null && typeof h.empty_layer !== 'boolean') throw bad(`history[${i}].empty_layer`, 'true or false');
+      return h;
+    });
+  } else {
+    delete config.history;
+  }
+  return config;
 }
 
 /** The report's image.format: where the image came from, and for saved images which layout. */
@@ -151,8 +214,14 @@ interface DockerManifestEntry {
 }
 
 async function resolveDockerArchive(container: ImageContainer, options: ResolveOptions): Promise<ResolvedImage> {
-  const manifest = await readJson<DockerManifestEntry[]>(container, 'manifest.json', 'the docker save manifest');
-  if (!Array.isArray(manifest) || manifest.length === 0) throw new ScanError(`${container.label}: manifest.json lists no image`);
+  const manifest = await readJson<DockerManifestEntry[]>(container, 'manifest.json', 'the docker save manifest', 'array');
+  if (manifest.length === 0) throw new ScanError(`${container.label}: manifest.json lists no image`);
+  manifest.forEach((m: unknown, i) => {
+    if (!isObject(m)) throw new ScanError(`${container.label}: manifest.json entry ${i + 1} is not an object`);
+    if (m.RepoTags !== undefined && m.RepoTags !== null && !stringList(m.RepoTags)) {
+      throw new ScanError(`${container.label}: manifest.json entry ${i + 1} has RepoTags that are not a list of strings`);
+    }
+  });
   let entry = manifest[0]!;
   if (options.image) {
     const wanted = manifest.find((m) => m.RepoTags?.includes(options.image!));
@@ -161,11 +230,11 @@ async function resolveDockerArchive(container: ImageContainer, options: ResolveO
   } else if (manifest.length > 1) {
     throw new ScanError(`${container.label} holds ${manifest.length} images; choose one with --image (${listTags(manifest)})`);
   }
-  if (typeof entry.Config !== 'string' || !Array.isArray(entry.Layers)) {
-    throw new ScanError(`${container.label}: manifest.json entry lacks Config or Layers`);
+  if (typeof entry.Config !== 'string' || !stringList(entry.Layers)) {
+    throw new ScanError(`${container.label}: manifest.json entry lacks Config or a list of Layers`);
   }
   if (!container.has(entry.Config)) throw new ScanError(`${container.label}: manifest.json names config ${entry.Config}, which is missing`);
-  const config = await readJson<ImageConfig>(container, entry.Config, 'the image config');
+  const config = checkConfig(await readJson<ImageConfig>(container, entry.Config, 'the image config'), container.label);
   const diffIds = diffIdsOf(config, container.label);
   if (diffIds.length !== entry.Layers.length) {
     throw new ScanError(`${container.label}: the config lists ${diffIds.length} diff_ids but manifest.json lists ${entry.Layers.length} layers`);
@@ -203,9 +272,12 @@ function listTags(manifest: DockerManifestEntry[]): string {
 async function dockerArchiveDigest(container: ImageContainer, entry: DockerManifestEntry): Promise<string | null> {
   if (!container.has('index.json')) return null;
   const index = await readJson<OciIndex>(container, 'index.json', 'the OCI index');
-  const manifests = index.manifests ?? [];
+  const manifests = Array.isArray(index.manifests) ? index.manifests.filter(isObject) : [];
   const tag = entry.RepoTags?.[0];
-  const named = manifests.find((m) => tag && m.annotations?.['io.containerd.image.name']?.endsWith(tag));
+  const named = manifests.find((m) => {
+    const name: unknown = isObject(m.annotations) ? m.annotations['io.containerd.image.name'] : undefined;
+    return tag && typeof name === 'string' && name.endsWith(tag);
+  });
   const chosen = named ?? (manifests.length === 1 ? manifests[0] : undefined);
   return typeof chosen?.digest === 'string' ? chosen.digest : null;
 }
@@ -246,14 +318,15 @@ async function resolveOciLayout(container: ImageContainer, options: ResolveOptio
   if (!manifest.config?.digest || !Array.isArray(manifest.layers)) {
     throw new ScanError(`${container.label}: manifest ${chosen.descriptor.digest} has no config or layers`);
   }
-  const config = await readBlobJson<ImageConfig>(container, manifest.config.digest, 'image config');
+  if (typeof manifest.config.digest !== 'string') throw new ScanError(`${container.label}: manifest ${chosen.descriptor.digest} names its config by something that is not a digest`);
+  const config = checkConfig(await readBlobJson<ImageConfig>(container, manifest.config.digest, 'image config'), container.label);
   const diffIds = diffIdsOf(config, container.label);
   if (diffIds.length !== manifest.layers.length) {
     throw new ScanError(`${container.label}: the config lists ${diffIds.length} diff_ids but the manifest lists ${manifest.layers.length} layers`);
   }
   const { createdBy, steps } = pairHistory(config, diffIds.length);
-  const layers = manifest.layers.map((d, index): ResolvedLayer => {
-    if (typeof d.digest !== 'string') throw new ScanError(`${container.label}: layer ${index} has no digest`);
+  const layers = manifest.layers.map((d: unknown, index): ResolvedLayer => {
+    if (!isObject(d) || typeof d.digest !== 'string') throw new ScanError(`${container.label}: layer ${index} has no digest`);
     const blob = blobPath(d.digest);
     if (!container.has(blob)) throw new ScanError(`${container.label}: the manifest names layer blob ${d.digest}, which is missing`);
     return {
@@ -262,7 +335,7 @@ async function resolveOciLayout(container: ImageContainer, options: ResolveOptio
       blob,
       digest: d.digest,
       size: container.size(blob),
-      mediaType: d.mediaType ?? null,
+      mediaType: typeof d.mediaType === 'string' ? d.mediaType : null,
       createdBy: createdBy[index] ?? null,
     };
   });
@@ -285,19 +358,24 @@ async function collectManifests(
   depth: number,
 ): Promise<void> {
   if (depth > 4) throw new ScanError(`${container.label}: image indexes nest too deeply`);
-  for (const d of descriptors) {
-    if (typeof d.digest !== 'string') continue;
-    const reference = d.annotations?.['io.containerd.image.name'] ?? d.annotations?.['org.opencontainers.image.ref.name'] ?? inheritedRef;
+  for (const raw of Array.isArray(descriptors) ? (descriptors as unknown[]) : []) {
+    if (!isObject(raw) || typeof raw.digest !== 'string') continue;
+    const d = raw as Descriptor;
+    const annotations: Record<string, unknown> = isObject(d.annotations) ? d.annotations : {};
+    const named = [annotations['io.containerd.image.name'], annotations['org.opencontainers.image.ref.name']].find((a) => typeof a === 'string') as string | undefined;
+    const reference = named ?? inheritedRef;
     // BuildKit stores provenance as manifests for platform unknown/unknown: not an image to scan.
-    if (d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest') continue;
-    if (d.platform?.os === 'unknown') continue;
-    if (d.mediaType && INDEX_TYPES.has(d.mediaType)) {
-      const nested = await readBlobJson<OciIndex>(container, d.digest, 'image index');
+    if (annotations['vnd.docker.reference.type'] === 'attestation-manifest') continue;
+    const p: Record<string, unknown> = isObject(d.platform) ? d.platform : {};
+    if (p.os === 'unknown') continue;
+    if (typeof d.mediaType === 'string' && INDEX_TYPES.has(d.mediaType)) {
+      const nested = await readBlobJson<OciIndex>(container, d.digest!, 'image index');
       await collectManifests(container, nested.manifests ?? [], reference, out, depth + 1);
       continue;
     }
-    const platform = d.platform?.os && d.platform.architecture
-      ? [d.platform.os, d.platform.architecture, d.platform.variant].filter(Boolean).join('/')
+    const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
+    const platform = text(p.os) && text(p.architecture)
+      ? [text(p.os), text(p.architecture), text(p.variant)].filter(Boolean).join('/')
       : null;
     out.push({ descriptor: d, platform, reference });
   }
@@ -314,7 +392,9 @@ async function choose(container: ImageContainer, candidates: Candidate[], option
   for (const c of pool) {
     if (c.platform === null && pool.length > 1) {
       const manifest = await readBlobJson<OciManifest>(container, c.descriptor.digest!, 'manifest');
-      if (manifest.config?.digest) c.platform = platformOf(await readBlobJson<ImageConfig>(container, manifest.config.digest, 'image config'));
+      if (typeof manifest.config?.digest === 'string') {
+        c.platform = platformOf(checkConfig(await readBlobJson<ImageConfig>(container, manifest.config.digest, 'image config'), container.label));
+      }
     }
   }
   const wanted = options.platform;

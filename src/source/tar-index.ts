@@ -48,7 +48,8 @@ export async function indexTar(file: FileHandle, fileSize: number, label: string
     }
     const typeFlag = String.fromCharCode(header[156]!);
     let size = parseNumber(header.subarray(124, 136));
-    if (pax.size !== undefined) size = Number(pax.size);
+    // Decimal digits only, as Go's archive/tar (what dockerd reads with) insists: Number() would also take "1e3" or " 12 ".
+    if (pax.size !== undefined) size = /^\d{1,16}$/.test(pax.size) ? Number(pax.size) : Number.NaN;
     if (!Number.isSafeInteger(size) || size < 0) throw new ScanError(`${label}: invalid member size at byte ${offset}`);
     const dataOffset = offset + BLOCK;
     if (dataOffset + size > fileSize) {

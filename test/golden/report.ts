@@ -24,7 +24,7 @@ export const goldenReport: ScanReport = {
   findings: [
     {
       ruleId: 'github-token', title: 'GitHub token (personal, OAuth, app or refresh)', severity: 'critical', source: 'env',
-      layer: null, path: null, line: null, column: null, key: 'GH_OAUTH', inFinalImage: true, removedBy: null,
+      layer: null, path: null, line: null, column: null, key: 'GH_OAUTH', inFinalImage: true, removedBy: null, pairedWith: null,
       redacted: 'gho_FA************', secretHash: H(1),
       alsoIn: [{ source: 'history', layerIndex: null, path: null, line: null, column: null, key: 'history[5]', inFinalImage: true }],
       remediation: 'Revoke the token at once (Settings > Developer settings > Personal access tokens, or the OAuth app), create a new one with the least scope, and give it to the container at run time.',
@@ -32,14 +32,14 @@ export const goldenReport: ScanReport = {
     },
     {
       ruleId: 'clarifai-api-key', title: 'Clarifai API key or personal access token', severity: 'critical', source: 'label',
-      layer: null, path: null, line: null, column: null, key: 'com.example.clarifai,key:1', inFinalImage: true, removedBy: null,
+      layer: null, path: null, line: null, column: null, key: 'com.example.clarifai,key:1', inFinalImage: true, removedBy: null, pairedWith: null,
       redacted: 'FAKE************', secretHash: H(2), alsoIn: [],
       remediation: "Treat the key as compromised: delete it in the Clarifai portal (Settings > Security, API keys / personal access tokens), create a new one with only the scopes the app needs, store it in a secret manager or a runtime environment variable (never in the image), redeploy, and review the account's usage for calls you did not make.",
       url: 'https://clarifai.com/settings/security',
     },
     {
       ruleId: 'private-key', title: 'Private key (PEM)', severity: 'high', source: 'file',
-      layer: ref(0), path: '/etc/ssl/private/base.key', line: 1, column: 1, inFinalImage: true, removedBy: null, key: null,
+      layer: ref(0), path: '/etc/ssl/private/base.key', line: 1, column: 1, inFinalImage: true, removedBy: null, pairedWith: null, key: null,
       redacted: '-----BEGIN RSA PRIVATE KEY-----FA************', secretHash: H(3), alsoIn: [],
       remediation: 'Replace the key pair: revoke any certificate issued for it, generate a new key outside the image and mount it at run time.',
       url: null,
@@ -48,6 +48,7 @@ export const goldenReport: ScanReport = {
       ruleId: 'aws-secret-access-key', title: 'AWS secret access key', severity: 'critical', source: 'file',
       layer: ref(1), path: '/srv/app/.env', line: 3, column: 23, key: null, inFinalImage: false,
       removedBy: { index: 2, createdBy: layers[2]!.createdBy },
+      pairedWith: { ruleId: 'aws-access-key-id', title: 'AWS access key ID', redacted: 'AKIA************', secretHash: H(9), line: 2, key: null },
       redacted: 'FAKEab************', secretHash: H(4),
       alsoIn: [{ source: 'file', layerIndex: 4, path: '/srv/app/backup/aws.env', line: 1, column: 4, key: null, inFinalImage: true }],
       remediation: 'Deactivate and delete the key pair in IAM at once (Users > Security credentials), then check CloudTrail for activity with its access key ID.',
@@ -55,7 +56,7 @@ export const goldenReport: ScanReport = {
     },
     {
       ruleId: 'github-fine-grained-pat', title: 'GitHub fine-grained personal access token', severity: 'critical', source: 'history',
-      layer: ref(3), path: null, line: null, column: null, key: 'history[3]', inFinalImage: true, removedBy: null,
+      layer: ref(3), path: null, line: null, column: null, key: 'history[3]', inFinalImage: true, removedBy: null, pairedWith: null,
       redacted: 'github_pat_FA*****************', secretHash: H(5),
       alsoIn: [{ source: 'file', layerIndex: 3, path: '/root/.pat', line: 1, column: 1, key: null, inFinalImage: true }],
       remediation: 'Revoke the token under Settings > Developer settings > Fine-grained tokens and pass build secrets with BuildKit secret mounts.',
@@ -63,7 +64,7 @@ export const goldenReport: ScanReport = {
     },
     {
       ruleId: 'aws-access-key-id', title: 'AWS access key ID', severity: 'medium', source: 'file',
-      layer: ref(4), path: '/srv/app/odd,name:100%.cfg', line: 7, column: 10, key: null, inFinalImage: true, removedBy: null,
+      layer: ref(4), path: '/srv/app/odd,name:100%.cfg', line: 7, column: 10, key: null, inFinalImage: true, removedBy: null, pairedWith: null,
       redacted: 'AKIAFA************', secretHash: H(6), alsoIn: [],
       remediation: 'Deactivate the key in IAM and move the workload to a role.',
       url: 'https://console.aws.amazon.com/iam/home#/security_credentials',

@@ -25,6 +25,9 @@ export const RULE_FOR_KIND: Record<string, string> = {
   clarifai: 'clarifai-api-key',
 };
 
+/** Secret kinds whose rule names a pair, and the identifier kind they pair with. */
+const PARTNER_KIND: Record<string, string> = { 'aws-secret': 'aws-key-id' };
+
 const RANK = { env: 0, label: 1, config: 2, history: 3, file: 4 } as const;
 
 function place(o: PlantedOccurrence) {
@@ -44,7 +47,22 @@ function place(o: PlantedOccurrence) {
  * Every planted secret is reported exactly once, at the place that introduced it first, with the
  * other places under alsoIn, and with the right layer, line, inFinalImage and removedBy.
  */
-export function expectPlantedFindings(report: ScanReport, planted: PlantedOccurrence[]): void {
+export function expectPlantedFindings(report: ScanReport, everything: PlantedOccurrence[]): void {
+  // An identifier written beside its secret (same file, or the same config channel of a layer) is
+  // reported with that secret under pairedWith, and not on its own.
+  const pairedWith = new Map<string, string>();
+  for (const secret of everything) {
+    const partnerKind = PARTNER_KIND[secret.kind];
+    if (!partnerKind) continue;
+    const id = everything.find((p) => p.kind === partnerKind && p.source === secret.source &&
+      p.introducedBy.layerIndex === secret.introducedBy.layerIndex && (p.source !== 'file' || p.path === secret.path));
+    if (id) pairedWith.set(secret.secretHash, id.secretHash);
+  }
+  const folded = new Set(pairedWith.values());
+  const planted = everything.filter((p) => !folded.has(p.secretHash));
+  for (const [secret, id] of pairedWith) {
+    expect(report.findings.find((f) => f.secretHash === secret)?.pairedWith?.secretHash, 'the identifier paired with a secret').toBe(id);
+  }
   const bySecret = new Map<string, PlantedOccurrence[]>();
   for (const p of planted) bySecret.set(p.secretHash, [...(bySecret.get(p.secretHash) ?? []), p]);
   expect(report.findings.map((f) => f.secretHash).sort()).toEqual([...bySecret.keys()].sort());

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { tarOf } from '../fixtures/builder.mjs';
+import { scanLayer } from '../src/layer/walk.js';
+import { ZstdFrameGuard } from '../src/layer/zstd-frames.js';
+
+const hasZstd = spawnSync('zstd', ['--version']).status === 0;
+if (!hasZstd) {
+  if (process.env.CI) throw new Error('zstd is missing: .ci/run must install it');
+  console.warn('\n*** SKIPPING zstd frame tests: the zstd binary is missing (apt-get install zstd) ***\n');
+}
+
+function zstd(data: Buffer, args: string[] = []): Buffer {
+  const r = spawnSync('zstd', ['-q', '-c', ...args], { input: data, maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`zstd failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function layerText(bytes: number): Promise<Buffer> {
+  const text = randomBytes(bytes / 2).toString('hex');
+  return tarOf([{ name: 'app/log.txt', content: Buffer.from(text) }]);
+}
+
+describe.skipIf(!hasZstd)('zstd frame guard', () => {
+  it('passes real zstd output: several frames, a skippable frame, checksums, small pushes', async () => {
+    const tarBytes = await layerText(2 * 1024 * 1024);
+    const half = tarBytes.length / 2;
+    const skippable = Buffer.alloc(8 + 5);
+    skippable.writeUInt32LE(0x184d2a53, 0);
+    skippable.writeUInt32LE(5, 4);
+    const blob = Buffer.concat([zstd(tarBytes.subarray(0, half), ['--check']), skippable, zstd(tarBytes.subarray(half), ['--no-check'])]);
+    const guard = new ZstdFrameGuard();
+    for (let i = 0; i < blob.length; i += 7) guard.push(blob.subarray(i, i + 7));
+    const scan = await scanLayer(Readable.from([blob]), null);
+    expect(scan.files).toBe(1);
+  });
+
+  it('refuses a frame that asks for a huge window before the decoder allocates it', async () => {
+    const blob = zstd(await layerText(512 * 1024), ['--no-check']);
+    // Byte 4 is the frame header descriptor; with no single-segment flag, byte 5 is the window.
+    expect(blob[4]! & 0x20).toBe(0);
+    const hostile = Buffer.from(blob);
+    hostile[5] = 0xa7; // 2^30 + 7/8 of it: 1.875 GiB
+    const before = process.memoryUsage().rss;
+    await expect(scanLayer(Readable.from([hostile]), null)).rejects.toThrow(/zstd frame asks for a 1920 MiB window/);
+    expect(process.memoryUsage().rss - before).toBeLessThan(256 * 1024 * 1024);
+  });
+
+  it('refuses data that is not zstd framing', () => {
+    const guard = new ZstdFrameGuard();
+    const blob = zstd(Buffer.from('hello\n'));
+    guard.push(blob);
+    expect(() => guard.push(Buffer.from([1, 2, 3, 4]))).toThrow(/no frame where one should start/);
+  });
+});
