@@ -28,6 +28,8 @@ export interface Sighting extends Place {
   redacted: string;
   /** The raw value: present for fresh matches, absent for cached ones. Reported only with showSecrets. */
   secret?: string;
+  /** A later entry of the same layer replaced the file without this secret. */
+  replacedInLayer?: boolean;
 }
 
 export interface AttributionInput {
@@ -66,7 +68,10 @@ export function attribute(input: AttributionInput): Finding[] {
   // Which (path, secret) pairs each layer writes, to tell an overwrite that keeps a secret from one that drops it.
   const holds = layers.map(() => new Set<string>());
   for (const s of input.sightings) {
-    if (s.source === 'file' && s.layerIndex !== null && s.path !== null) holds[s.layerIndex]?.add(`${s.path}\0${s.secretHash}`);
+    // A copy the same layer replaced is not what that layer leaves at the path.
+    if (s.source === 'file' && s.layerIndex !== null && s.path !== null && s.replacedInLayer !== true) {
+      holds[s.layerIndex]?.add(`${s.path}\0${s.secretHash}`);
+    }
   }
 
   const partners = pairSightings(input.sightings, rules);
@@ -81,7 +86,7 @@ export function attribute(input: AttributionInput): Finding[] {
       continue;
     }
     const fate = s.source === 'file' && s.layerIndex !== null && s.path !== null
-      ? replay(s.path, s.secretHash, s.layerIndex, layers.map((l) => l.changes), holds)
+      ? replay(s.path, s.secretHash, s.layerIndex, layers.map((l) => l.changes), holds, s.replacedInLayer !== true)
       : { inFinalImage: true, removedBy: null };
     byPlace.set(place, { ...s, ...fate, partner: partners.get(s) ?? null });
   }
@@ -182,9 +187,10 @@ export function replay(
   from: number,
   layers: LayerChanges[],
   holds: Set<string>[],
+  presentAfterOwnLayer = true,
 ): { inFinalImage: boolean; removedBy: number | null } {
-  let present = true;
-  let removedBy: number | null = null;
+  let present = presentAfterOwnLayer;
+  let removedBy: number | null = presentAfterOwnLayer ? null : from;
   // A member of an archive lives and dies with the archive file; `holds` still keys on the member.
   const filePath = layerPathOf(path);
   const ancestors: string[] = [];

@@ -111,7 +111,10 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
           allowlisted++;
           continue;
         }
-        sightings.push({ ruleId: m.ruleId, secretHash: m.secretHash, redacted: m.redacted, secret: m.secret, source: 'file', layerIndex: index, path: m.path, line: m.line, column: m.column, key: null });
+        sightings.push({
+          ruleId: m.ruleId, secretHash: m.secretHash, redacted: m.redacted, secret: m.secret, source: 'file', layerIndex: index,
+          path: m.path, line: m.line, column: m.column, key: null, ...(m.replacedInLayer ? { replacedInLayer: true } : {}),
+        });
       }
     });
     const items = configItems(image);
@@ -325,6 +328,7 @@ async function scanOneLayer(
     path: m.path,
     line: m.line,
     column: m.column,
+    ...(m.replacedInLayer ? { replacedInLayer: true as const } : {}),
   }));
   const outcome: LayerOutcome = { changes: scan.changes, matches, files: scan.files, bytes: scan.bytes, skipped: scan.skipped, storedBytes: scan.storedBytes, cached: false };
   if (cache) {

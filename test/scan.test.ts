@@ -8,6 +8,8 @@ import { buildImage } from '../fixtures/builder.mjs';
 import { scanImage } from '../src/scan.js';
 import type { Finding, ScanReport } from '../src/types.js';
 import { leakySpec, makeSecrets } from './support/leaky-spec.js';
+import { renderTemplate, seededRandom } from '../src/detect/template.js';
+import { secretHash } from '../src/attribute.js';
 
 const seed = Date.now() % 100000;
 const secrets = makeSecrets(seed);
@@ -134,5 +136,37 @@ describe('every layout and compression gives the same findings', () => {
     const legacy = await buildImage(spec, { layout: 'docker-legacy' });
     const again = await scanImage('-', { stdin: Readable.from([legacy!]), jobs: 1 });
     expect(comparable(again.findings)).toEqual(comparable(baseline.findings));
+  });
+});
+
+describe('a path written twice in one layer', () => {
+  it('the earlier copy is still in the blob but not in the image, unless the last copy holds it too', async () => {
+    const rand = seededRandom(seed + 1);
+    const [gone, kept, both] = [0, 1, 2].map(() => renderTemplate('ghp_{{alnum:36}}', rand).text);
+    const bytes = await buildImage(
+      {
+        steps: [
+          {
+            createdBy: 'COPY twice',
+            files: [
+              { path: '/etc/app.env', content: `token: ${gone}\nshared: ${both}\n` },
+              { path: '/etc/app.env', content: `token: ${kept}\nshared: ${both}\n` },
+            ],
+          },
+        ],
+      },
+      { layout: 'docker-legacy' },
+    );
+    const path = join(dir, 'dup.tar');
+    writeFileSync(path, bytes!);
+    // Fresh, fresh while filling the layer cache, then served from it.
+    for (const [cache, cachedLayers] of [[false, 0], [true, 0], [true, 1]] as const) {
+      const report = await scanImage(path, { jobs: 0, cache, cacheDir: join(dir, 'dup-cache') });
+      expect(report.stats.cachedLayers).toBe(cachedLayers);
+      const of = (v: string) => report.findings.find((f) => f.secretHash === secretHash(v));
+      expect(of(gone), 'replaced copy').toMatchObject({ inFinalImage: false, removedBy: { index: 0 } });
+      expect(of(kept), 'last copy').toMatchObject({ inFinalImage: true, removedBy: null });
+      expect(of(both)?.inFinalImage, 'held by both copies').toBe(true);
+    }
   });
 });

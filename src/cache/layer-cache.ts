@@ -27,6 +27,8 @@ export interface CachedMatch {
   path: string;
   line: number;
   column: number;
+  /** Written again later in the same layer without this secret (see FileMatch). */
+  replacedInLayer?: true;
 }
 
 /** A blob as stored: its digest, size and the sha256 of its first HEAD_BYTES (null when unknown). */
@@ -172,6 +174,7 @@ export class LayerCache {
         path: m.path,
         line: m.line,
         column: m.column,
+        ...(m.replacedInLayer ? { replacedInLayer: true as const } : {}),
       })),
     };
     const path = this.pathOf(diffId);

@@ -26,6 +26,11 @@ export interface LayerChanges {
 
 export interface FileMatch extends RawMatch {
   path: string;
+  /**
+   * The same layer wrote this path again later (a tar may hold one name twice; extraction keeps
+   * the last) and the last copy does not hold this secret: still in the blob, not in the image.
+   */
+  replacedInLayer?: true;
 }
 
 export interface LayerScan {
@@ -89,7 +94,9 @@ export async function scanLayer(
 
   const changes: LayerChanges = { entries: new Map(), whiteouts: new Set(), opaqueDirs: new Set() };
   const hardlinks = new Map<string, string>();
-  const matches: FileMatch[] = [];
+  // Each file entry's matches apart, with how many times its path had been written by then.
+  const copies: { path: string; copy: number; found: FileMatch[] }[] = [];
+  const writes = new Map<string, number>();
   const results: Promise<void>[] = [];
   const skipped: Record<string, number> = {};
   let files = 0;
@@ -115,6 +122,7 @@ export async function scanLayer(
         entry.resume();
         continue;
       }
+      writes.set(path, (writes.get(path) ?? 0) + 1);
       // An unknown typeflag with data is above all GNU's old sparse format ('S'), which dockerd
       // extracts as a file: its stored bytes are the file's data segments.
       switch (header.type === null && size > 0 ? 'file' : header.type) {
@@ -126,7 +134,9 @@ export async function scanLayer(
           const data = pax['GNU.sparse.major'] === '1'
             ? sparseSegments(entry as unknown as AsyncIterable<Buffer>, () => count(skipped, 'sparse-map'))
             : (entry as unknown as AsyncIterable<Buffer>);
-          if (pool) await scanFile(data, path, header.size ?? 0, { pool, out: matches, results, skipped, limits });
+          const found: FileMatch[] = [];
+          copies.push({ path, copy: writes.get(path)!, found });
+          if (pool) await scanFile(data, path, header.size ?? 0, { pool, out: found, results, skipped, limits });
           else entry.resume();
           onProgress?.({ files, bytes });
           break;
@@ -156,6 +166,7 @@ export async function scanLayer(
   }
   pool?.flush();
   await Promise.all(results);
+  const matches = markReplaced(copies, writes);
 
   // A hard link shares its target's bytes: the secret is reachable under both names.
   for (const [link, target] of hardlinks) {
@@ -437,6 +448,20 @@ async function scanFile(entry: AsyncIterable<Buffer>, path: string, declaredSize
       throw new Error(`unknown file mode ${String(never)}`);
     }
   }
+}
+
+/** Flattens per-entry matches, marking those an entry later in the same layer replaced. */
+function markReplaced(copies: { path: string; copy: number; found: FileMatch[] }[], writes: Map<string, number>): FileMatch[] {
+  const lastHolds = new Set<string>();
+  for (const c of copies) {
+    if (c.copy === writes.get(c.path)) for (const m of c.found) lastHolds.add(`${m.path}\0${m.secret}`);
+  }
+  const out: FileMatch[] = [];
+  for (const c of copies) {
+    const replaced = c.copy !== writes.get(c.path);
+    for (const m of c.found) out.push(replaced && !lastHolds.has(`${m.path}\0${m.secret}`) ? { ...m, replacedInLayer: true } : m);
+  }
+  return out;
 }
 
 /** Waits until a writable can take more, or is gone. */
