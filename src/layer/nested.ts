@@ -107,7 +107,7 @@ export function hasZipDirectory(data: Buffer): boolean {
 }
 
 /** Members binary by their name alone, skipped before any byte is expanded. */
-export function binaryByName(name: string): boolean {
+function binaryByName(name: string): boolean {
   return BINARY_EXTENSIONS.has(posix.extname(name).toLowerCase());
 }
 
@@ -126,7 +126,7 @@ export function newBudget(limits: ArchiveLimits): ArchiveBudget {
 }
 
 /** A member's own name, cleaned so it cannot climb out of its archive or collide with the separator. */
-export function memberPath(name: string): string {
+function memberPath(name: string): string {
   const normal = posix.normalize('/' + name.replace(/\\/g, '/')).replace(/^\/+/, '');
   return normal.replace(/\/+$/, '');
 }
@@ -179,6 +179,27 @@ export async function* expandArchive(
         throw new Error(`unknown archive kind ${String(never)}`);
       }
     }
+  } catch (err) {
+    if (err instanceof ArchiveStop) skip(err.reason);
+    else throw err;
+  }
+}
+
+/**
+ * The members of a tar read as it streams (a .tar.gz inflating in a layer), expanded like any
+ * archive's: nested archives opened, binaries skipped, problems counted through `skip`.
+ */
+export async function* expandTar(
+  source: AsyncIterable<Buffer>,
+  path: string,
+  depth: number,
+  limits: ArchiveLimits,
+  budget: ArchiveBudget,
+  skip: (reason: ArchiveSkip) => void,
+): AsyncGenerator<NestedFile> {
+  const ctx: Expansion = { limits, budget, skip };
+  try {
+    yield* expandMembers(tarMembers(source, ctx), path, depth, ctx);
   } catch (err) {
     if (err instanceof ArchiveStop) skip(err.reason);
     else throw err;
@@ -326,7 +347,7 @@ function* zipMembers(data: Buffer, ctx: Expansion): Generator<{ name: string; da
     at = nameEnd + extraLength + commentLength;
     if (name.endsWith('/')) continue;
     takeEntry(ctx);
-    if (BINARY_EXTENSIONS.has(posix.extname(name).toLowerCase())) {
+    if (binaryByName(name)) {
       ctx.skip('binary');
       continue;
     }
@@ -404,9 +425,9 @@ function zip64Sizes(
 
 // --- tar -------------------------------------------------------------------------------------
 
-async function* tarMembers(data: Buffer, ctx: Expansion): AsyncGenerator<{ name: string; data: Buffer }> {
+async function* tarMembers(data: Buffer | AsyncIterable<Buffer>, ctx: Expansion): AsyncGenerator<{ name: string; data: Buffer }> {
   const extract = tar.extract();
-  const source = Readable.from([data]);
+  const source = Readable.from(Buffer.isBuffer(data) ? [data] : data);
   source.pipe(extract);
   source.on('error', (err) => extract.destroy(err));
   try {
@@ -418,7 +439,7 @@ async function* tarMembers(data: Buffer, ctx: Expansion): AsyncGenerator<{ name:
       }
       takeEntry(ctx);
       const size = header.size ?? 0;
-      if (BINARY_EXTENSIONS.has(posix.extname(header.name).toLowerCase())) {
+      if (binaryByName(header.name)) {
         entry.resume();
         ctx.skip('binary');
         continue;

@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { posix } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
@@ -8,8 +8,9 @@ import type { DetectionPool } from '../detect/pool.js';
 import type { RawMatch } from '../detect/engine.js';
 import { decompressor, peek, sniffCompression } from './decompress.js';
 import {
-  ArchiveStop, archiveKind, binaryByName, DEFAULT_ARCHIVE_LIMITS, expandArchive, gunzippedName, hasZipDirectory, isBinary,
-  layerPathOf, mayBePrefixedZip, memberPath, NESTED_SEPARATOR, newBudget, RATIO_FLOOR_BYTES, type ArchiveKind, type ArchiveLimits,
+  ArchiveStop, archiveKind, DEFAULT_ARCHIVE_LIMITS, expandArchive, expandTar, gunzippedName, hasZipDirectory, isBinary,
+  layerPathOf, mayBePrefixedZip, NESTED_SEPARATOR, newBudget, RATIO_FLOOR_BYTES,
+  type ArchiveKind, type ArchiveLimits, type NestedFile,
 } from './nested.js';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
@@ -434,9 +435,7 @@ async function scanFile(entry: AsyncIterable<Buffer>, path: string, declaredSize
       }
       const budget = newBudget(sink.limits);
       for await (const member of expandArchive(data, kind!, path, 1, sink.limits, budget, (why) => count(sink.skipped, why))) {
-        const memberWindows = new FileWindows(member.path, sink);
-        await memberWindows.push(member.data);
-        await memberWindows.end();
+        await scanWhole(member, sink);
       }
       return;
     }
@@ -462,6 +461,13 @@ function markReplaced(copies: { path: string; copy: number; found: FileMatch[] }
     for (const m of c.found) out.push(replaced && !lastHolds.has(`${m.path}\0${m.secret}`) ? { ...m, replacedInLayer: true } : m);
   }
   return out;
+}
+
+/** Scans a member already in memory (expanded from an archive) in windows. */
+async function scanWhole(member: NestedFile, sink: ScanSink): Promise<void> {
+  const windows = new FileWindows(member.path, sink);
+  await windows.push(member.data);
+  await windows.end();
 }
 
 /** Waits until a writable can take more, or is gone. */
@@ -558,58 +564,7 @@ class GzipFileScan {
   /** A .tar.gz: each member read whole (up to the member bound) and scanned like a zip's. */
   private async members(tarStream: AsyncGenerator<Buffer>): Promise<void> {
     const { sink, path } = this;
-    const limits = sink.limits;
-    const budget = newBudget(limits);
     const skip = (why: string) => count(sink.skipped, why);
-    const extract = tar.extract();
-    const feeding = Readable.from(tarStream);
-    feeding.on('error', (err) => extract.destroy(err));
-    feeding.pipe(extract);
-    try {
-      for await (const entry of extract) {
-        const header = entry.header;
-        if (header.type !== 'file' && header.type !== 'contiguous-file') {
-          entry.resume();
-          continue;
-        }
-        if (budget.entries-- <= 0) throw new ArchiveStop('archive-too-many-entries');
-        const name = memberPath(header.name);
-        if (binaryByName(name) || (header.size ?? 0) > limits.maxEntryBytes) {
-          entry.resume();
-          skip(binaryByName(name) ? 'binary' : 'archive-entry-too-large');
-          continue;
-        }
-        const parts: Buffer[] = [];
-        for await (const chunk of entry as AsyncIterable<Buffer>) parts.push(chunk);
-        const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-        const inner = `${path}${NESTED_SEPARATOR}${name}`;
-        const kind = archiveKind(data.subarray(0, 512));
-        if (kind !== null) {
-          if (limits.maxDepth < 2) skip('archive-too-deep');
-          else {
-            for await (const member of expandArchive(data, kind, inner, 2, limits, budget, skip)) {
-              const memberWindows = new FileWindows(member.path, sink);
-              await memberWindows.push(member.data);
-              await memberWindows.end();
-            }
-          }
-          continue;
-        }
-        if (isBinary(data)) {
-          skip('binary');
-          continue;
-        }
-        const windows = new FileWindows(inner, sink);
-        await windows.push(data);
-        await windows.end();
-      }
-    } catch (err) {
-      if (err instanceof ArchiveStop) throw err;
-      throw new ArchiveStop('archive-corrupt');
-    } finally {
-      feeding.unpipe(extract);
-      feeding.destroy();
-      extract.destroy();
-    }
+    for await (const member of expandTar(tarStream, path, 1, sink.limits, newBudget(sink.limits), skip)) await scanWhole(member, sink);
   }
 }
