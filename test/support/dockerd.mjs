@@ -19,12 +19,12 @@
 // the temp dir. dockerd starts containerd with a parent-death signal, so killing dockerd
 // also ends containerd.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { dirname, join, normalize, isAbsolute } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execCapture, killOnExit, redact, tail } from './exec.mjs';
+import { execCapture, killOnExit, redact, spawnDetached, tail } from './exec.mjs';
 import { packTar } from './tarball.mjs';
 import { which } from './real-tools.mjs';
 
@@ -160,21 +160,11 @@ async function launch(dir, readyTimeoutMs) {
     '--pidfile', join(dir, 'docker.pid'),
     '--host', `unix://${socketPath}`,
   ];
-  const logFd = openSync(logPath, 'a');
-  const child = spawn(
+  const { child, pid, exited, spawnFailed } = await spawnDetached(
     'unshare',
     ['--mount', '--propagation', 'private', '--', 'sh', '-c', NAMESPACE_SETUP, 'ssd-ns', 'dockerd', ...dockerdArgs],
-    // Own process group: a Ctrl-C aimed at the test runner must not race our own shutdown.
-    { detached: true, stdio: ['ignore', logFd, logFd] },
+    logPath,
   );
-  closeSync(logFd);
-  /** @type {Promise<{code: number | null, signal: NodeJS.Signals | null}>} */
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const spawnFailed = new Promise((_, reject) => child.once('error', reject));
-  spawnFailed.catch(() => {});
-  child.unref();
-  const pid = child.pid;
-  if (pid === undefined) await spawnFailed;
 
   const watchdog = spawn('sh', ['-c', WATCHDOG, 'ssd-watchdog', String(pid), dir], {
     detached: true,

@@ -17,4 +17,15 @@ export function execCapture(cmd: string, args: readonly string[], opts?: ExecOpt
 export function redact(text: string, secrets: readonly string[] | undefined): string;
 export function shortHash(value: string): string;
 export function tail(text: string, max?: number): string;
+export function spawnDetached(
+  cmd: string,
+  args: readonly string[],
+  logPath: string,
+): Promise<{
+  child: import('node:child_process').ChildProcess;
+  pid: number;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Rejects if the tool could not be started at all. */
+  spawnFailed: Promise<never>;
+}>;
 export function killOnExit(pid: number | undefined, exited: Promise<unknown>, signal: NodeJS.Signals): { isRunning(): boolean; release(): void };

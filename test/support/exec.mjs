@@ -3,6 +3,7 @@
 // scripts under scripts/ can import the one implementation without a build.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
 
 /** Default bound for one external command; builds on vfs are slow but not this slow. */
 const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;
@@ -157,4 +158,27 @@ export function killOnExit(pid, exited, signal) {
   };
   process.on('exit', onExit);
   return { isRunning: () => running, release: () => process.off('exit', onExit) };
+}
+
+/**
+ * Starts a long-running tool (dockerd, the registry) in its own process group, so a Ctrl-C aimed
+ * at the test runner cannot race our own shutdown, with its output appended to `logPath`.
+ * @param {string} cmd
+ * @param {readonly string[]} args
+ * @param {string} logPath
+ * @returns {Promise<{ child: import('node:child_process').ChildProcess, pid: number, exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>, spawnFailed: Promise<never> }>}
+ *   `spawnFailed` rejects if the tool could not be started at all: race it against readiness.
+ */
+export async function spawnDetached(cmd, args, logPath) {
+  const logFd = openSync(logPath, 'a');
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
+  /** @type {Promise<{code: number | null, signal: NodeJS.Signals | null}>} */
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  /** @type {Promise<never>} */
+  const spawnFailed = new Promise((_, reject) => child.once('error', reject));
+  spawnFailed.catch(() => {});
+  child.unref();
+  if (child.pid === undefined) await spawnFailed;
+  return { child, pid: /** @type {number} */ (child.pid), exited, spawnFailed };
 }

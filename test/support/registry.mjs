@@ -8,7 +8,6 @@
 // - stop() is idempotent; an 'exit' hook kills the registry, and a detached watchdog that holds
 //   a pipe from this process kills it and removes the dir if we die without calling stop().
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -17,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import { which } from './real-tools.mjs';
-import { killOnExit } from './exec.mjs';
+import { killOnExit, spawnDetached } from './exec.mjs';
 
 /** The binaries startRegistry() needs; suites pass this to describeReal(). */
 export const REGISTRY_BINS = Object.freeze(['docker-registry']);
@@ -128,16 +127,7 @@ async function launch(bin, dir, opts) {
     ].filter((l) => l !== '').join('\n');
     const configPath = join(dir, 'config.yml');
     await writeFile(configPath, `${config}\n`);
-    const logFd = openSync(logPath, 'a');
-    const child = spawn(bin, ['serve', configPath], { detached: true, stdio: ['ignore', logFd, logFd] });
-    closeSync(logFd);
-    /** @type {Promise<{code: number | null, signal: NodeJS.Signals | null}>} */
-    const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    const spawnFailed = new Promise((_, reject) => child.once('error', reject));
-    spawnFailed.catch(() => {});
-    child.unref();
-    const pid = child.pid;
-    if (pid === undefined) await spawnFailed;
+    const { child, pid, exited, spawnFailed } = await spawnDetached(bin, ['serve', configPath], logPath);
 
     const watchdog = spawn('sh', ['-c', WATCHDOG, 'ssr-watchdog', String(pid), dir], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
     watchdog.unref();
