@@ -98,7 +98,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           .option('platform', { type: 'string', describe: 'os/arch[/variant] to scan in a multi-platform image (default linux/amd64)' })
           .option('image', { type: 'string', describe: 'repo:tag to scan in an archive holding several images' })
           .option('show-secrets', { type: 'boolean', default: false, describe: 'print secret values instead of redacted forms' })
-          .option('jobs', { alias: 'j', type: 'number', describe: 'detection worker threads (default: one per CPU; 0 = none)' })
+          .option('jobs', { alias: 'j', type: 'number', describe: 'detection worker threads (default: one per CPU but one; 0 = none)' })
           .option('detectors', { type: 'string', describe: 'directory of detector rule files (default: the shipped set)' })
           .option('archives', { type: 'boolean', default: true, describe: 'scan inside zip/jar/war/whl/tar/tar.gz/.gz files in layers (--no-archives: leave them closed)' })
           .option('archive-depth', { type: 'number', describe: 'how many archives deep to open (default 3)' })

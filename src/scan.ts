@@ -1,8 +1,9 @@
 import { availableParallelism } from 'node:os';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pLimit from 'p-limit';
 import { attribute, sightingValue, type Sighting } from './attribute.js';
-import { type LayerCacheKeyParts, changesOf, defaultCacheDir, findByHash, hashBlob, hashHead, LayerCache, ruleMemo, type CachedMatch } from './cache/layer-cache.js';
+import { type LayerCacheKeyParts, changesOf, defaultCacheDir, findByHash, hashBlob, hashHead, HEAD_BYTES, LayerCache, ruleMemo, type CachedMatch } from './cache/layer-cache.js';
 import { configItems } from './config-items.js';
 import { DetectionPool } from './detect/pool.js';
 import { DetectionEngine } from './detect/engine.js';
@@ -33,8 +34,14 @@ export function layerCacheKeyParts(rulesHash: string, options: Pick<ScanOptions,
   return { rulesHash, toolVersion: TOOL_VERSION, settings: JSON.stringify({ archives: archiveLimits(options) }) };
 }
 
+/**
+ * Detection workers when not told: one per core but one. The main thread is a core's worth of work
+ * itself (tar walk, digests, copying to workers) and decompression runs beside it; on a 2-core
+ * machine a second worker made the scan slower (measured: 8% more wall, 10% more CPU), its
+ * compiler and collector competing with the work.
+ */
 export function defaultJobs(): number {
-  return Math.max(1, availableParallelism());
+  return Math.max(1, availableParallelism() - 1);
 }
 
 /**
@@ -59,7 +66,7 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
   const rules = new Map(ruleSet.rules.map((r) => [r.id, r] as const));
   const jobs = options.jobs ?? defaultJobs();
   const limits = archiveLimits(options);
-  const pool = new DetectionPool(ruleSet.rules, jobs);
+  const pool = new DetectionPool(ruleSet.rules, jobs, ruleSet.plan);
   const progress = { layersDone: 0, layersTotal: 0, files: 0, bytes: 0, findings: 0 };
   const report = () => options.onProgress?.({ ...progress });
   // Cached results hold no raw value, so --show-secrets reads no layer from the cache (it still writes).
@@ -84,9 +91,22 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
 
     const layerFiles = new Map<number, { files: number; bytes: number }>();
     const limit = pLimit(Math.max(2, Math.min(jobs, 4)));
+    // A registry probe downloads the whole blob: those stay under the limit.
+    const local = container.kind === 'tar' || container.kind === 'directory';
+    const fromCache = await cancel.race(Promise.all(
+      image.layers.map((layer) => (local ? cachedLayer(source, layer, cache) : limit(() => cachedLayer(source, layer, cache)))),
+    ));
     const scans = await cancel.race(Promise.all(
-      image.layers.map((layer) =>
+      image.layers.map((layer, i) =>
         limit(async () => {
+          const hit = fromCache[i];
+          if (hit) {
+            progress.files += hit.files;
+            progress.bytes += hit.bytes;
+            progress.layersDone++;
+            report();
+            return hit;
+          }
           const scan = await scanOneLayer(source, layer, pool, limits, cache, (files, bytes) => {
             const before = layerFiles.get(layer.index) ?? { files: 0, bytes: 0 };
             progress.files += files - before.files;
@@ -260,6 +280,59 @@ interface LayerOutcome {
   cached: boolean;
 }
 
+/**
+ * A layer's outcome from the layer cache, or null when it must be scanned. Probes for every layer
+ * run at once, before any scan: each is a small file read and a 1 MiB hash, and taken two at a
+ * time under the scan limit they were most of a cached rescan.
+ */
+async function cachedLayer(
+  container: ImageContainer,
+  layer: ResolvedLayer,
+  cache: { store: LayerCache; read: boolean } | null,
+): Promise<LayerOutcome | null> {
+  const where = `layer ${layer.index} (${layer.digest ?? layer.blob})`;
+  // A streamed image's layers were already walked on the way in: nothing to save there.
+  const cached = cache?.read && !(container instanceof StreamedImage) ? await cache.store.get(layer.diffId) : null;
+  if (!cached) return null;
+  // The trust decision (README "Performance"): a cached layer is taken on its diff_id, which the
+  // image config declares (and an OCI layout's config is checked against its digest). The blob
+  // at hand must still be one an earlier full scan saw decompress to that diff_id:
+  // - archive files and layout directories: same manifest digest, same size and same first MiB
+  //   (sha256), which catches truncation, re-compression and damaged headers without reading
+  //   the rest; --no-cache checks every byte;
+  // - a registry: the whole blob is downloaded and hashed (the registry is not trusted), but not
+  //   decompressed or walked.
+  let hit: { size: number } | null = null;
+  try {
+    const byDigest = (d: string | null) => cached.blobs.filter((b) => d === null || !d.startsWith('sha256:') || b.digest === d);
+    if (container.kind === 'tar' || container.kind === 'directory') {
+      const size = container.size(layer.blob);
+      const candidates = byDigest(layer.digest).filter((b) => b.size === size && b.head !== null);
+      if (candidates.length > 0) {
+        const head = await headHash(container, layer.blob);
+        if (candidates.some((b) => b.head === head)) hit = { size };
+      }
+    } else {
+      const blob = await hashBlob(container.open(layer.blob));
+      if (layer.digest && layer.digest.startsWith('sha256:') && blob.digest !== layer.digest) {
+        throw new ScanError(`${where}: blob content does not match its digest (got ${blob.digest})`);
+      }
+      if (byDigest(blob.digest).length > 0) hit = { size: blob.bytes };
+    }
+  } catch (cause) {
+    if (cause instanceof ScanError) throw cause;
+    throw new ScanError(`reading ${where}`, { cause });
+  }
+  if (!hit) return null;
+  return { changes: changesOf(cached), matches: cached.matches, files: cached.files, bytes: cached.bytes, skipped: cached.skipped, storedBytes: hit.size, cached: true };
+}
+
+/** sha256 of a blob's first HEAD_BYTES: what the layer cache identifies a stored blob by. */
+async function headHash(container: ImageContainer, blob: string): Promise<string> {
+  if (!container.readHead) return hashHead(container.open(blob));
+  return `sha256:${createHash('sha256').update(await container.readHead(blob, HEAD_BYTES)).digest('hex')}`;
+}
+
 async function scanOneLayer(
   container: ImageContainer,
   layer: ResolvedLayer,
@@ -269,43 +342,6 @@ async function scanOneLayer(
   onFiles: (files: number, bytes: number) => void,
 ): Promise<LayerOutcome> {
   const where = `layer ${layer.index} (${layer.digest ?? layer.blob})`;
-  // A streamed image's layers were already walked on the way in: nothing to save there.
-  const cached = cache?.read && !(container instanceof StreamedImage) ? await cache.store.get(layer.diffId) : null;
-  if (cached) {
-    // The trust decision (README "Performance"): a cached layer is taken on its diff_id, which the
-    // image config declares (and an OCI layout's config is checked against its digest). The blob
-    // at hand must still be one an earlier full scan saw decompress to that diff_id:
-    // - archive files and layout directories: same manifest digest, same size and same first MiB
-    //   (sha256), which catches truncation, re-compression and damaged headers without reading
-    //   the rest; --no-cache checks every byte;
-    // - a registry: the whole blob is downloaded and hashed (the registry is not trusted), but not
-    //   decompressed or walked.
-    let hit: { size: number } | null = null;
-    try {
-      const byDigest = (d: string | null) => cached.blobs.filter((b) => d === null || !d.startsWith('sha256:') || b.digest === d);
-      if (container.kind === 'tar' || container.kind === 'directory') {
-        const size = container.size(layer.blob);
-        const candidates = byDigest(layer.digest).filter((b) => b.size === size && b.head !== null);
-        if (candidates.length > 0) {
-          const head = await hashHead(container.open(layer.blob));
-          if (candidates.some((b) => b.head === head)) hit = { size };
-        }
-      } else {
-        const blob = await hashBlob(container.open(layer.blob));
-        if (layer.digest && layer.digest.startsWith('sha256:') && blob.digest !== layer.digest) {
-          throw new ScanError(`${where}: blob content does not match its digest (got ${blob.digest})`);
-        }
-        if (byDigest(blob.digest).length > 0) hit = { size: blob.bytes };
-      }
-    } catch (cause) {
-      if (cause instanceof ScanError) throw cause;
-      throw new ScanError(`reading ${where}`, { cause });
-    }
-    if (hit) {
-      onFiles(cached.files, cached.bytes);
-      return { changes: changesOf(cached), matches: cached.matches, files: cached.files, bytes: cached.bytes, skipped: cached.skipped, storedBytes: hit.size, cached: true };
-    }
-  }
   let scan: LayerScan;
   try {
     scan = container instanceof StreamedImage
@@ -334,7 +370,7 @@ async function scanOneLayer(
   if (cache) {
     // The head hash is what later runs compare (see above); a streamed blob cannot be read again.
     let head: string | null = null;
-    if (container.kind === 'tar' || container.kind === 'directory') head = await hashHead(container.open(layer.blob)).catch(() => null);
+    if (container.kind === 'tar' || container.kind === 'directory') head = await headHash(container, layer.blob).catch(() => null);
     await cache.store.put(layer.diffId, { digest: scan.blobDigest, size: scan.storedBytes, head }, outcome);
   }
   return outcome;

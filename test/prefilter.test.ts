@@ -33,6 +33,45 @@ function summary(matches: { ruleId: string; secret: string; offset: number; line
 }
 
 describe('region-limited prefiltering', () => {
+  it('reports every keyword ending, as a one-by-one search does, at every length and seam', () => {
+    const keywords = [...new Set(rules.flatMap((r) => r.keywords))];
+    const prefilter = new KeywordPrefilter(keywords);
+    const rand = seededRandom(seed + 11);
+    const longest = Math.max(...keywords.map((k) => k.length));
+    // Lengths around the single-automaton cut-off, the four-part split (n mod 4 in 0..3) and
+    // several of the automata's inner blocks; keywords planted at random and on the quarter seams.
+    const lengths = [0, 1, 15 * longest, 16 * longest + 3, 4096 + 1, 65_536 + 2, 300_001, 1 << 20];
+    for (const n of lengths) {
+      const bytes = Buffer.alloc(n);
+      for (let i = 0; i < n; i++) bytes[i] = 0x20 + Math.floor(rand() * 95);
+      const plant = (at: number, k: string) => {
+        if (at < 0 || at + k.length > n) return;
+        // Mixed case: the pass folds ASCII letters.
+        const text = [...k].map((c) => (rand() < 0.5 ? c.toUpperCase() : c)).join('');
+        bytes.write(text, at, 'latin1');
+      };
+      for (let p = 0; p < n / 200; p++) plant(Math.floor(rand() * n), keywords[Math.floor(rand() * keywords.length)]!);
+      const quarter = n >> 2;
+      // And one that ends the buffer: in the bytes past the last quarter when n mod 4 > 0.
+      const last = keywords[Math.floor(rand() * keywords.length)]!;
+      plant(n - last.length, last);
+      for (const seam of [quarter, 2 * quarter, 3 * quarter]) {
+        const k = keywords[Math.floor(rand() * keywords.length)]!;
+        plant(seam - Math.floor(k.length / 2), k);
+      }
+      const expected: string[] = [];
+      const folded = bytes.toString('latin1').toLowerCase();
+      keywords.forEach((k, index) => {
+        for (let at = folded.indexOf(k); at !== -1; at = folded.indexOf(k, at + 1)) expected.push(`${index}@${at + k.length}`);
+      });
+      const got: string[] = [];
+      const hits = prefilter.ends(new Uint8Array(bytes.buffer, bytes.byteOffset, n));
+      for (let i = 0; i < hits.length; i += 2) for (const k of prefilter.keywordsEndingAt(hits[i]!)) got.push(`${k}@${hits[i + 1]}`);
+      expect(got.sort(), `length ${n}`).toEqual(expected.sort());
+      expect(expected.length > 0 || n < 100, `length ${n}: nothing planted`).toBe(true);
+    }
+  });
+
   it('derives a finite reach for bounded patterns and Infinity for unbounded ones', () => {
     // Negative lookarounds need no room: region matches are confirmed in the whole buffer.
     expect(maxExtent('(?<![A-Za-z0-9_])(?<secret>gh[pous]_[A-Za-z0-9]{36})(?![A-Za-z0-9_])')).toBe(40);

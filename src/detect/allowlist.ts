@@ -1,6 +1,8 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createHash } from 'node:crypto';
+import { yaml } from '../lazy.js';
+import { compiledAllowlist } from './catalogue.js';
 
 /** A built-in exemption for a known non-secret: which rules, at which paths, and why. */
 export interface AllowEntry {
@@ -56,7 +58,8 @@ export function loadAllowlist(detectorsDir: string): AllowEntry[] {
   if (!existsSync(file)) return [];
   let raw: unknown;
   try {
-    raw = parseYaml(readFileSync(file, 'utf8'));
+    const text = readFileSync(file, 'utf8');
+    raw = compiledAllowlist(allowlistHash(text)) ?? yaml().parse(text);
   } catch (cause) {
     throw new Error(`reading ${file}`, { cause });
   }
@@ -68,6 +71,11 @@ export function loadAllowlist(detectorsDir: string): AllowEntry[] {
     }
     return { rules: Array.isArray(e.rules) ? e.rules : null, paths: e.paths.map(globToRegExp), reason: e.reason };
   });
+}
+
+/** What the compiled catalogue keys the allowlist by. */
+export function allowlistHash(text: string): string {
+  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
 }
 
 export function isAllowlisted(entries: readonly AllowEntry[], ruleId: string, path: string | null): boolean {

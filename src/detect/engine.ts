@@ -133,7 +133,7 @@ const LOCAL_WINDOW = 8 * 1024;
  * of these per thread, and tests run it directly.
  */
 export class DetectionEngine {
-  private readonly prefilter: KeywordPrefilter;
+  private automaton: KeywordPrefilter | null = null;
   /** For each keyword index, the rules that list it. */
   private readonly rulesByKeyword: CompiledRule[][];
   private readonly keywordIndex: Map<string, number>;
@@ -174,7 +174,6 @@ export class DetectionEngine {
       }
     }
     this.keywordIndex = keywordIndex;
-    this.prefilter = new KeywordPrefilter([...keywordIndex.keys()]);
     this.rulesByKeyword = rulesByKeyword;
     if (options.plan) this.prepare(options.plan);
   }
@@ -243,8 +242,27 @@ export class DetectionEngine {
 
   private candidates(bytes: Uint8Array): CompiledRule[] {
     const selected = new Set<CompiledRule>();
-    for (const k of this.prefilter.match(bytes)) for (const r of this.rulesByKeyword[k]!) selected.add(r);
+    for (const k of this.keywordsIn(bytes)) for (const r of this.rulesByKeyword[k]!) selected.add(r);
     return [...selected];
+  }
+
+  /**
+   * The keyword automaton, built on first use: building it (a few hundred keywords, thousands of
+   * states) takes ~25 ms of cold code, more than a scan served from the layer cache spends on
+   * the few KiB of image config it still scans, for which keywordsIn looks keywords up one by one.
+   */
+  private get prefilter(): KeywordPrefilter {
+    return (this.automaton ??= new KeywordPrefilter([...this.keywordIndex.keys()]));
+  }
+
+  /** Indices of the keywords in `bytes` (ASCII case-folded). */
+  private keywordsIn(bytes: Uint8Array): Iterable<number> {
+    if (this.automaton !== null || bytes.byteLength > SMALL_BUFFER) return this.prefilter.match(bytes);
+    // toLowerCase also folds Latin-1 letters, which only adds candidates; keywords are ASCII-folded.
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1').toLowerCase();
+    const found: number[] = [];
+    for (const [keyword, index] of this.keywordIndex) if (text.includes(keyword.toLowerCase())) found.push(index);
+    return found;
   }
 
   /**

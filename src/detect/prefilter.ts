@@ -98,7 +98,10 @@ export class KeywordPrefilter {
     if (keywords.length > 0) {
       const text = Buffer.from(keywords.join(' ').repeat(Math.ceil((32 * this.longest) / (keywords.join(' ').length + 1)) + 1), 'latin1');
       const sample = new Uint8Array(text.buffer, text.byteOffset, text.byteLength);
+      // Both lane counts, and a length that leaves a tail for the last lane.
       this.ends(sample);
+      this.ends(sample.subarray(0, sample.length - 1));
+      this.ends(sample.subarray(0, 8 * this.longest));
       this.match(sample);
     }
   }
@@ -140,75 +143,69 @@ export class KeywordPrefilter {
     const bytes = plain(input);
     const n = bytes.length;
     const quarter = n >> 2;
-    if (quarter < 4 * this.longest) return this.endsFrom(bytes, 0, 0, n, 0);
-    const { delta, classOf, width } = this;
+    const { delta, classOf, lanes, state } = this;
+    if (quarter < 4 * this.longest) {
+      state.fill(0);
+      this.reserve(0, 2 * n);
+      runLanes(bytes, delta, classOf, 0, n, 0, 0, 0, lanes[0]!, lanes[0]!, lanes[0]!, lanes[0]!, state, 1);
+      return this.collect(state[4]!, 0, 0, 0);
+    }
     const lag = this.longest - 1;
-    const bounds = [0, quarter, 2 * quarter, 3 * quarter, n];
-    let r0 = 0;
-    let r1 = this.warm(bytes, bounds[1]! - lag, bounds[1]!);
-    let r2 = this.warm(bytes, bounds[2]! - lag, bounds[2]!);
-    let r3 = this.warm(bytes, bounds[3]! - lag, bounds[3]!);
-    // Hits per part in locals (a shared closure here cost a third of the pass).
-    let h0 = this.parts[0]!;
-    let h1 = this.parts[1]!;
-    let h2 = this.parts[2]!;
-    let h3 = this.parts[3]!;
-    let c0 = 0;
-    let c1 = 0;
-    let c2 = 0;
-    let c3 = 0;
-    const o1 = quarter;
-    const o2 = 2 * quarter;
-    const o3 = 3 * quarter;
-    for (let i = 0; i < quarter; i++) {
-      r0 = delta[r0 + classOf[bytes[i]!]!]!;
-      r1 = delta[r1 + classOf[bytes[o1 + i]!]!]!;
-      r2 = delta[r2 + classOf[bytes[o2 + i]!]!]!;
-      r3 = delta[r3 + classOf[bytes[o3 + i]!]!]!;
-      if ((r0 | r1 | r2 | r3) < 0) {
-        if (r0 < 0) {
-          r0 = ~r0;
-          if (c0 + 2 > h0.length) h0 = this.parts[0] = grow(h0);
-          h0[c0++] = (r0 / width) | 0;
-          h0[c0++] = i + 1;
-        }
-        if (r1 < 0) {
-          r1 = ~r1;
-          if (c1 + 2 > h1.length) h1 = this.parts[1] = grow(h1);
-          h1[c1++] = (r1 / width) | 0;
-          h1[c1++] = o1 + i + 1;
-        }
-        if (r2 < 0) {
-          r2 = ~r2;
-          if (c2 + 2 > h2.length) h2 = this.parts[2] = grow(h2);
-          h2[c2++] = (r2 / width) | 0;
-          h2[c2++] = o2 + i + 1;
-        }
-        if (r3 < 0) {
-          r3 = ~r3;
-          if (c3 + 2 > h3.length) h3 = this.parts[3] = grow(h3);
-          h3[c3++] = (r3 / width) | 0;
-          h3[c3++] = o3 + i + 1;
-        }
-      }
+    state[0] = 0;
+    state[1] = this.warm(bytes, quarter - lag, quarter);
+    state[2] = this.warm(bytes, 2 * quarter - lag, 2 * quarter);
+    state[3] = this.warm(bytes, 3 * quarter - lag, 3 * quarter);
+    state.fill(0, 4);
+    // Blocks, so each lane's hit array is grown (if at all) outside the hot loop: a lane reports
+    // at most one hit per byte.
+    for (let from = 0; from < quarter; from += LANE_BLOCK) {
+      const to = Math.min(quarter, from + LANE_BLOCK);
+      for (let lane = 0; lane < 4; lane++) this.reserve(lane, state[4 + lane]! + 2 * (to - from));
+      runLanes(bytes, delta, classOf, from, to, quarter, 2 * quarter, 3 * quarter, lanes[0]!, lanes[1]!, lanes[2]!, lanes[3]!, state, 4);
     }
-    // The last part is longer by n mod 4.
-    for (let i = 4 * quarter; i < n; i++) {
-      r3 = delta[r3 + classOf[bytes[i]!]!]!;
-      if (r3 < 0) {
-        r3 = ~r3;
-        if (c3 + 2 > h3.length) h3 = this.parts[3] = grow(h3);
-        h3[c3++] = (r3 / width) | 0;
-        h3[c3++] = i + 1;
-      }
+    // The last part is longer by n mod 4: its lane alone reads those bytes.
+    const rest = n - 4 * quarter;
+    if (rest > 0) {
+      this.reserve(3, state[7]! + 2 * rest);
+      const saved = state[0]!;
+      const savedCount = state[4]!;
+      state[0] = state[3]!;
+      state[4] = state[7]!;
+      runLanes(bytes, delta, classOf, 4 * quarter, n, 0, 0, 0, lanes[3]!, lanes[3]!, lanes[3]!, lanes[3]!, state, 1);
+      state[3] = state[0]!;
+      state[7] = state[4]!;
+      state[0] = saved;
+      state[4] = savedCount;
     }
+    return this.collect(state[4]!, state[5]!, state[6]!, state[7]!);
+  }
+
+  /** Lane `lane` can take `ints` more entries from its current count on. */
+  private reserve(lane: number, ints: number): void {
+    const have = this.lanes[lane]!;
+    if (have.length >= ints) return;
+    const grown = new Int32Array(Math.max(ints, have.length * 2));
+    grown.set(have);
+    this.lanes[lane] = grown;
+  }
+
+  /** The lanes' hits, in order, as (state, end) pairs in the shared scratch array. */
+  private collect(c0: number, c1: number, c2: number, c3: number): Int32Array {
     const total = c0 + c1 + c2 + c3;
     if (this.scratch.length < total) this.scratch = new Int32Array(Math.max(total, this.scratch.length * 2));
     const out = this.scratch;
-    out.set(h0.subarray(0, c0), 0);
-    out.set(h1.subarray(0, c1), c0);
-    out.set(h2.subarray(0, c2), c0 + c1);
-    out.set(h3.subarray(0, c3), c0 + c1 + c2);
+    const { width, lanes } = this;
+    let at = 0;
+    const counts = [c0, c1, c2, c3];
+    for (let lane = 0; lane < 4; lane++) {
+      const hits = lanes[lane]!;
+      const count = counts[lane]!;
+      // Lanes record row offsets; states are row / width.
+      for (let i = 0; i < count; i += 2) {
+        out[at++] = (hits[i]! / width) | 0;
+        out[at++] = hits[i + 1]!;
+      }
+    }
     return out.subarray(0, total);
   }
 
@@ -223,27 +220,10 @@ export class KeywordPrefilter {
     return row;
   }
 
-  /** One automaton over [from, to), starting in `row`; hits written from `count` on. */
-  private endsFrom(bytes: Uint8Array, row: number, from: number, to: number, count: number): Int32Array {
-    const { delta, classOf, width } = this;
-    let out = this.scratch;
-    for (let i = from; i < to; i++) {
-      row = delta[row + classOf[bytes[i]!]!]!;
-      if (row < 0) {
-        row = ~row;
-        if (count === out.length) {
-          const grown = new Int32Array(out.length * 2);
-          grown.set(out);
-          this.scratch = out = grown;
-        }
-        out[count++] = (row / width) | 0;
-        out[count++] = i + 1;
-      }
-    }
-    return out.subarray(0, count);
-  }
-
-  private readonly parts: Int32Array[] = [new Int32Array(1024), new Int32Array(1024), new Int32Array(1024), new Int32Array(1024)];
+  /** Hit arrays of the four lanes, reused across calls. */
+  private readonly lanes: Int32Array[] = [new Int32Array(2 * LANE_BLOCK), new Int32Array(2 * LANE_BLOCK), new Int32Array(2 * LANE_BLOCK), new Int32Array(2 * LANE_BLOCK)];
+  /** Rows of the four lanes, then their hit counts: carried from one block to the next. */
+  private readonly state = new Int32Array(8);
   private scratch: Int32Array = new Int32Array(4096);
 
   /** Indices of the keywords present in `bytes`. */
@@ -264,4 +244,90 @@ export class KeywordPrefilter {
     }
     return found;
   }
+}
+
+/** Bytes each lane reads between checks of its hit array's room. */
+const LANE_BLOCK = 16 * 1024;
+
+/**
+ * The hot loop, on its own and with everything it touches passed in: it reads no properties, has
+ * no rarely taken branch besides the hits, and so is compiled once per thread and not thrown away
+ * (a version with the bookkeeping inline was recompiled a dozen times per scan, costing more
+ * compiler time than the pass itself). Lane k reads bytes [from, to) offset by 0, o1, o2, o3
+ * (`lanes` of them, 1 or 4), starting in row state[k] with state[4 + k] hits recorded, and
+ * leaves both updated. A hit is recorded as (row offset, end offset).
+ */
+function runLanes(
+  bytes: Uint8Array,
+  delta: Int32Array,
+  classOf: Uint8Array,
+  from: number,
+  to: number,
+  o1: number,
+  o2: number,
+  o3: number,
+  h0: Int32Array,
+  h1: Int32Array,
+  h2: Int32Array,
+  h3: Int32Array,
+  state: Int32Array,
+  lanes: number,
+): void {
+  let r0 = state[0]!;
+  let c0 = state[4]!;
+  if (lanes === 1) {
+    for (let i = from; i < to; i++) {
+      r0 = delta[r0 + classOf[bytes[i]!]!]!;
+      if (r0 < 0) {
+        r0 = ~r0;
+        h0[c0++] = r0;
+        h0[c0++] = i + 1;
+      }
+    }
+    state[0] = r0;
+    state[4] = c0;
+    return;
+  }
+  let r1 = state[1]!;
+  let r2 = state[2]!;
+  let r3 = state[3]!;
+  let c1 = state[5]!;
+  let c2 = state[6]!;
+  let c3 = state[7]!;
+  for (let i = from; i < to; i++) {
+    r0 = delta[r0 + classOf[bytes[i]!]!]!;
+    r1 = delta[r1 + classOf[bytes[o1 + i]!]!]!;
+    r2 = delta[r2 + classOf[bytes[o2 + i]!]!]!;
+    r3 = delta[r3 + classOf[bytes[o3 + i]!]!]!;
+    if ((r0 | r1 | r2 | r3) < 0) {
+      if (r0 < 0) {
+        r0 = ~r0;
+        h0[c0++] = r0;
+        h0[c0++] = i + 1;
+      }
+      if (r1 < 0) {
+        r1 = ~r1;
+        h1[c1++] = r1;
+        h1[c1++] = o1 + i + 1;
+      }
+      if (r2 < 0) {
+        r2 = ~r2;
+        h2[c2++] = r2;
+        h2[c2++] = o2 + i + 1;
+      }
+      if (r3 < 0) {
+        r3 = ~r3;
+        h3[c3++] = r3;
+        h3[c3++] = o3 + i + 1;
+      }
+    }
+  }
+  state[0] = r0;
+  state[1] = r1;
+  state[2] = r2;
+  state[3] = r3;
+  state[4] = c0;
+  state[5] = c1;
+  state[6] = c2;
+  state[7] = c3;
 }

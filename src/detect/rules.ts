@@ -2,9 +2,11 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, basename, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
+import { yaml } from '../lazy.js';
 import type { Severity } from '../types.js';
 import { SEVERITIES } from '../types.js';
+import { readCompiledCatalogue } from './catalogue.js';
+import type { PatternPlan } from './engine.js';
 
 /** A detector as written in `detectors/<id>.yaml`: plain data, validated on load. */
 export interface RuleSpec {
@@ -36,6 +38,8 @@ export interface RuleSet {
   rules: RuleSpec[];
   /** Hash of every rule's content: changes whenever detection could change. */
   hash: string;
+  /** The rules' pattern plans, when the build compiled them (see catalogue.ts); else computed when needed. */
+  plan?: PatternPlan[][];
 }
 
 const ALLOWED_FLAGS = /^[imsu]*$/;
@@ -66,6 +70,8 @@ export function loadRuleSet(dir: string = defaultDetectorsDir(), memo?: RuleMemo
     return text;
   });
   const digest = `sha256:${hash.digest('hex')}`;
+  const compiled = readCompiledCatalogue(digest);
+  if (compiled) return compiled.plan ? { rules: compiled.rules, hash: digest, plan: compiled.plan } : { rules: compiled.rules, hash: digest };
   const remembered = memo?.get(digest);
   if (remembered) return { rules: remembered, hash: digest };
   const rules: RuleSpec[] = [];
@@ -87,7 +93,7 @@ export function loadRuleSet(dir: string = defaultDetectorsDir(), memo?: RuleMemo
 export function parseRule(text: string, fileName: string): RuleSpec {
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    raw = yaml().parse(text);
   } catch (cause) {
     throw new Error(`detector ${fileName}: invalid YAML`, { cause });
   }

@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { gunzipSync, inflateRawSync } from 'node:zlib';
-import * as tar from 'tar-stream';
+import { tarStream } from '../lazy.js';
 
 /**
  * Archives found inside a layer (a jar in /opt, a wheel in site-packages, a rotated log.gz) are
@@ -426,7 +426,7 @@ function zip64Sizes(
 // --- tar -------------------------------------------------------------------------------------
 
 async function* tarMembers(data: Buffer | AsyncIterable<Buffer>, ctx: Expansion): AsyncGenerator<{ name: string; data: Buffer }> {
-  const extract = tar.extract();
+  const extract = tarStream().extract();
   const source = Readable.from(Buffer.isBuffer(data) ? [data] : data);
   source.pipe(extract);
   source.on('error', (err) => extract.destroy(err));

@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
-import * as tar from 'tar-stream';
+import { tarStream } from '../lazy.js';
 import type { DetectionPool } from '../detect/pool.js';
 import type { RawMatch } from '../detect/engine.js';
 import { decompressor, peek, sniffCompression } from './decompress.js';
@@ -85,7 +85,7 @@ export async function scanLayer(
   const stored = { bytes: 0 };
   const { head, stream } = await peek(blob, 4);
   const inflate = decompressor(sniffCompression(head));
-  const extract = tar.extract();
+  const extract = tarStream().extract();
   const stages: NodeJS.ReadWriteStream[] = [hashTap(blobHash, stored)];
   // An uncompressed blob is the tar itself: one hash gives both digests (hashing is main-thread work).
   if (inflate) stages.push(inflate, hashTap(tarHash));
@@ -402,7 +402,7 @@ async function scanFile(entry: AsyncIterable<Buffer>, path: string, declaredSize
       case 'archive':
         head.push(chunk);
         headBytes += chunk.length;
-        if (mode === 'sniffing' && headBytes >= SNIFF_BYTES) await decide(Buffer.concat(head));
+        if (mode === 'sniffing' && headBytes >= SNIFF_BYTES) await decide(sniffed(head));
         continue;
       default: {
         const never: never = mode;
@@ -412,7 +412,7 @@ async function scanFile(entry: AsyncIterable<Buffer>, path: string, declaredSize
   }
   if (mode === 'sniffing') {
     if (headBytes === 0) return;
-    await decide(Buffer.concat(head));
+    await decide(sniffed(head));
   }
   switch (mode) {
     case 'text':
@@ -447,6 +447,17 @@ async function scanFile(entry: AsyncIterable<Buffer>, path: string, declaredSize
       throw new Error(`unknown file mode ${String(never)}`);
     }
   }
+}
+
+/**
+ * The first SNIFF_BYTES of a file's head, for deciding what it is: a view when the first part holds
+ * them. Joining the whole head copied most text files' first (often only) chunk again, and those
+ * copies, as external memory, cost the main thread a full garbage collection every few dozen MB.
+ */
+function sniffed(head: readonly Buffer[]): Buffer {
+  const first = head[0]!;
+  if (first.length >= SNIFF_BYTES || head.length === 1) return first.subarray(0, SNIFF_BYTES);
+  return Buffer.concat(head, Math.min(SNIFF_BYTES, head.reduce((n, part) => n + part.length, 0)));
 }
 
 /** Flattens per-entry matches, marking those an entry later in the same layer replaced. */

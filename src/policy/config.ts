@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { yaml } from '../lazy.js';
 import { ScanError } from '../errors.js';
 import { validateEntry, type IgnoreEntry } from './ignore.js';
 
@@ -48,7 +48,7 @@ export async function loadConfigFile(path: string, knownOptions?: readonly strin
   }
   let data: unknown;
   try {
-    data = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    data = path.endsWith('.json') ? JSON.parse(text) : yaml().parse(text);
   } catch (cause) {
     throw new ScanError(`${path}: invalid ${path.endsWith('.json') ? 'JSON' : 'YAML'}`, { cause });
   }

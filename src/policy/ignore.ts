@@ -1,6 +1,7 @@
 import { globToRegExp as anchoredGlob } from '../detect/allowlist.js';
 import { readFile } from 'node:fs/promises';
-import { isMap, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import type { Node } from 'yaml';
+import { yaml } from '../lazy.js';
 import { ScanError } from '../errors.js';
 import type { Finding } from '../types.js';
 import { fingerprintOf, isFingerprint } from './baseline.js';
@@ -40,6 +41,7 @@ const quoted = (value: string) => `"${value.length < 16 ? value : redact(value)}
  * ```
  */
 export function parseIgnoreFile(text: string, label: string): IgnoreEntry[] {
+  const { isMap, isSeq, LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter });
   if (doc.errors.length > 0) {

@@ -18,6 +18,8 @@ export interface ImageContainer {
   /** Whole contents of a small member (manifests, configs). */
   read(name: string, maxBytes?: number): Promise<Buffer>;
   open(name: string): Readable;
+  /** The first `bytes` of a member (all of a shorter one), read in one go: archives and layouts only. */
+  readHead?(name: string, bytes: number): Promise<Buffer>;
   close(): Promise<void>;
 }
 
@@ -94,6 +96,15 @@ class TarContainer implements ImageContainer {
     return buf;
   }
 
+  async readHead(name: string, bytes: number): Promise<Buffer> {
+    const member = this.need(name);
+    const length = Math.min(bytes, member.size);
+    const buf = Buffer.allocUnsafe(length);
+    const { bytesRead } = await this.handle.read(buf, 0, length, member.offset);
+    if (bytesRead !== length) throw new ScanError(`${this.label} is truncated inside ${name}`);
+    return buf;
+  }
+
   open(name: string): Readable {
     const member = this.need(name);
     // createReadStream cannot express an empty range (end < start reads to EOF).
@@ -143,6 +154,19 @@ class DirectoryContainer implements ImageContainer {
   open(name: string): Readable {
     this.size(name);
     return createReadStream(this.path(name), { highWaterMark: READ_CHUNK });
+  }
+
+  async readHead(name: string, bytes: number): Promise<Buffer> {
+    const length = Math.min(bytes, this.size(name));
+    const handle = await open(this.path(name), 'r');
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      const { bytesRead } = await handle.read(buf, 0, length, 0);
+      if (bytesRead !== length) throw new ScanError(`${this.label}: ${name} is shorter than its size`);
+      return buf;
+    } finally {
+      await handle.close();
+    }
   }
 
   async close(): Promise<void> {}

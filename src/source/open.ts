@@ -3,8 +3,7 @@ import type { DetectionPool } from '../detect/pool.js';
 import { describeError, ScanError } from '../errors.js';
 import type { ScanOptions } from '../types.js';
 import { openContainer, type ImageContainer } from './container.js';
-import { openDaemonImage, probeDaemon } from './daemon.js';
-import { RegistryContainer, type RegistrySourceOptions } from './registry.js';
+import type { RegistrySourceOptions } from './registry.js';
 import { StreamedImage } from './stream.js';
 import { archiveLimits } from '../layer/nested.js';
 import { parseTarget, type ImageReference } from './target.js';
@@ -13,6 +12,11 @@ import { parseTarget, type ImageReference } from './target.js';
  * Turns a target as the user gave it into the files of one saved image. Every source ends in an
  * ImageContainer, so the rest of the pipeline never knows where the image came from.
  */
+// The daemon and registry sources (HTTP, TLS, credential helpers) load only for those targets:
+// loading them up front cost every archive scan about 30 ms.
+const daemonSource = () => import('./daemon.js');
+const registrySource = () => import('./registry.js');
+
 export async function openSource(target: string, options: ScanOptions, pool: DetectionPool): Promise<ImageContainer> {
   if (target === '-' || options.stdin) {
     const input = (options.stdin ?? process.stdin) as Readable;
@@ -25,9 +29,9 @@ export async function openSource(target: string, options: ScanOptions, pool: Det
     case 'path':
       return openContainer(parsed.path);
     case 'daemon':
-      return openDaemonImage(parsed.name, pool, process.env, archiveLimits(options));
+      return (await daemonSource()).openDaemonImage(parsed.name, pool, process.env, archiveLimits(options));
     case 'registry':
-      return RegistryContainer.open(parsed.ref, registryOptions(options));
+      return (await registrySource()).RegistryContainer.open(parsed.ref, registryOptions(options));
     case 'reference':
       return openReference(target, parsed.ref, options, pool);
     default: {
@@ -44,15 +48,15 @@ function registryOptions(options: ScanOptions): RegistrySourceOptions {
 /** A bare reference: the local daemon first, then the registry, as --pull allows. */
 async function openReference(target: string, ref: ImageReference, options: ScanOptions, pool: DetectionPool): Promise<ImageContainer> {
   const pull = options.pull ?? 'missing';
-  if (pull === 'always') return RegistryContainer.open(ref, registryOptions(options));
-  const probe = await probeDaemon(target);
-  if (probe.state === 'present') return openDaemonImage(target, pool, process.env, archiveLimits(options));
+  if (pull === 'always') return (await registrySource()).RegistryContainer.open(ref, registryOptions(options));
+  const probe = await (await daemonSource()).probeDaemon(target);
+  if (probe.state === 'present') return (await daemonSource()).openDaemonImage(target, pool, process.env, archiveLimits(options));
   if (pull === 'never') {
     if (probe.state === 'unreachable') throw probe.error;
     throw new ScanError(`the Docker daemon at ${probe.where} has no image ${target}, and --pull never forbids fetching it from ${ref.registry}`);
   }
   try {
-    return await RegistryContainer.open(ref, registryOptions(options));
+    return await (await registrySource()).RegistryContainer.open(ref, registryOptions(options));
   } catch (err) {
     if (probe.state === 'absent') throw err;
     // Neither source worked: say why for both, on one line.

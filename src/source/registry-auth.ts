@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { childProcess } from '../lazy.js';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -83,7 +83,7 @@ async function fromHelper(helper: string, server: string, env: NodeJS.ProcessEnv
   if (!/^[\w.-]+$/.test(helper)) throw new ScanError(`invalid credential helper name ${JSON.stringify(helper).slice(0, 60)} in the Docker config`);
   const program = `docker-credential-${helper}`;
   const { code, stdout, spawnError } = await new Promise<{ code: number | null; stdout: string; spawnError?: Error }>((resolve) => {
-    const child = spawn(program, ['get'], { env, stdio: ['pipe', 'pipe', 'ignore'] });
+    const child = childProcess().spawn(program, ['get'], { env, stdio: ['pipe', 'pipe', 'ignore'] });
     const out: Buffer[] = [];
     const timer = setTimeout(() => child.kill('SIGKILL'), HELPER_TIMEOUT_MS);
     child.stdout.on('data', (c: Buffer) => out.push(c));

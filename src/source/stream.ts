@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { posix } from 'node:path';
-import * as tar from 'tar-stream';
+import { tarStream } from '../lazy.js';
 import { ScanError } from '../errors.js';
 import type { DetectionPool } from '../detect/pool.js';
 import { peek, sniffCompression } from '../layer/decompress.js';
@@ -41,7 +41,7 @@ export class StreamedImage implements ImageContainer {
     limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
   ): Promise<StreamedImage> {
     const image = new StreamedImage(label, kind);
-    const extract = tar.extract();
+    const extract = tarStream().extract();
     input.on('error', (err) => extract.destroy(err));
     // tar-stream neither needs nor reports the end-of-archive marker; a file on disk must have it
     // (tar-index.ts), so a stream must too, or a cut at a member boundary would pass as complete.
