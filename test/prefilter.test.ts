@@ -33,9 +33,13 @@ function summary(matches: { ruleId: string; secret: string; offset: number; line
 }
 
 describe('region-limited prefiltering', () => {
-  it('reports every keyword ending, as a one-by-one search does, at every length and seam', () => {
+  it.each([
+    ['in WebAssembly', true],
+    ['in JavaScript', false],
+  ])('reports every keyword ending, as a one-by-one search does, at every length and seam (%s)', (_how, wasm) => {
     const keywords = [...new Set(rules.flatMap((r) => r.keywords))];
-    const prefilter = new KeywordPrefilter(keywords);
+    const prefilter = new KeywordPrefilter(keywords, { wasm });
+    expect(prefilter.pass).toBe(wasm ? 'webassembly' : 'javascript');
     const rand = seededRandom(seed + 11);
     const longest = Math.max(...keywords.map((k) => k.length));
     // Lengths around the single-automaton cut-off, the four-part split (n mod 4 in 0..3) and

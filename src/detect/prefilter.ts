@@ -1,3 +1,5 @@
+import { WASM_BLOCK, WasmLanes, wasmAvailable } from './lanes-wasm.js';
+
 /**
  * Multi-keyword prefilter: one pass of an Aho-Corasick automaton over the raw bytes, ASCII
  * case-folded, tells which keywords occur in a buffer. Detectors whose keywords are absent never
@@ -18,6 +20,7 @@ function plain(bytes: Uint8Array): Uint8Array {
 
 export class KeywordPrefilter {
   readonly keywords: readonly string[];
+  private readonly useWasm: boolean;
   /**
    * Transitions over byte classes (bytes that occur in no keyword share class 0), so the table
    * stays small enough for the cache: the pass is bound by this one dependent load per byte.
@@ -33,8 +36,13 @@ export class KeywordPrefilter {
   /** Keyword indices that end at each state (by row offset / width), fail-link outputs merged in. */
   private readonly outputs: (readonly number[])[];
 
-  constructor(keywords: readonly string[]) {
+  /**
+   * `wasm: false` keeps the whole pass in JavaScript (the tests compare the two); the default
+   * runs the four automata in WebAssembly where it is available.
+   */
+  constructor(keywords: readonly string[], options: { wasm?: boolean } = {}) {
     this.keywords = keywords;
+    this.useWasm = options.wasm !== false;
     const children: Map<number, number>[] = [new Map()];
     const out: number[][] = [[]];
     keywords.forEach((keyword, index) => {
@@ -156,12 +164,21 @@ export class KeywordPrefilter {
     state[2] = this.warm(bytes, 2 * quarter - lag, 2 * quarter);
     state[3] = this.warm(bytes, 3 * quarter - lag, 3 * quarter);
     state.fill(0, 4);
-    // Blocks, so each lane's hit array is grown (if at all) outside the hot loop: a lane reports
-    // at most one hit per byte.
-    for (let from = 0; from < quarter; from += LANE_BLOCK) {
-      const to = Math.min(quarter, from + LANE_BLOCK);
-      for (let lane = 0; lane < 4; lane++) this.reserve(lane, state[4 + lane]! + 2 * (to - from));
-      runLanes(bytes, delta, classOf, from, to, quarter, 2 * quarter, 3 * quarter, lanes[0]!, lanes[1]!, lanes[2]!, lanes[3]!, state, 4);
+    const wasm = this.wasmLanes();
+    if (wasm) {
+      wasm.load(bytes);
+      const rows = state.subarray(0, 4);
+      for (let from = 0; from < quarter; from += WASM_BLOCK) {
+        wasm.block([from, quarter + from, 2 * quarter + from, 3 * quarter + from], Math.min(WASM_BLOCK, quarter - from), rows, this.takeHits);
+      }
+    } else {
+      // Blocks, so each lane's hit array is grown (if at all) outside the hot loop: a lane reports
+      // at most one hit per byte.
+      for (let from = 0; from < quarter; from += LANE_BLOCK) {
+        const to = Math.min(quarter, from + LANE_BLOCK);
+        for (let lane = 0; lane < 4; lane++) this.reserve(lane, state[4 + lane]! + 2 * (to - from));
+        runLanes(bytes, delta, classOf, from, to, quarter, 2 * quarter, 3 * quarter, lanes[0]!, lanes[1]!, lanes[2]!, lanes[3]!, state, 4);
+      }
     }
     // The last part is longer by n mod 4: its lane alone reads those bytes.
     const rest = n - 4 * quarter;
@@ -178,6 +195,33 @@ export class KeywordPrefilter {
       state[4] = savedCount;
     }
     return this.collect(state[4]!, state[5]!, state[6]!, state[7]!);
+  }
+
+  /** Appends a block's hits of one automaton (from WasmLanes) to its lane. */
+  private readonly takeHits = (lane: number, hits: Int32Array, count: number): void => {
+    const at = this.state[4 + lane]!;
+    this.reserve(lane, at + 2 * count);
+    this.lanes[lane]!.set(hits, at);
+    this.state[4 + lane] = at + 2 * count;
+  };
+
+  private wasm: WasmLanes | null | undefined;
+
+  /** Which code runs the four-automata pass over large buffers. */
+  get pass(): 'webassembly' | 'javascript' {
+    return this.wasmLanes() ? 'webassembly' : 'javascript';
+  }
+
+  /** The WebAssembly pass, built on first use; null when switched off or unavailable. */
+  private wasmLanes(): WasmLanes | null {
+    if (this.wasm === undefined) {
+      try {
+        this.wasm = this.useWasm && wasmAvailable() ? new WasmLanes(this.delta, this.classOf) : null;
+      } catch {
+        this.wasm = null;
+      }
+    }
+    return this.wasm;
   }
 
   /** Lane `lane` can take `ints` more entries from its current count on. */
