@@ -14,6 +14,7 @@
 //   cached     the same image again: every layer from the cache (blobs hashed, not decompressed)
 //   changed    the image with its last layer rebuilt: one layer scanned, the rest cached
 //   docker-*   the same image as an uncompressed docker save
+// Every variant runs under the CLI's process settings (tuneForScanning, src/runtime.ts).
 // Results: bench/results/bench-<time>.json (and latest.json), and a table on stdout.
 import { spawn } from 'node:child_process';
 import { createReadStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,6 +48,9 @@ if (values.child) {
 /** One variant, in this (child) process; prints one JSON line. */
 async function child(mode, target, cacheDir, jobs) {
   const dist = (p) => pathToFileURL(join(ROOT, 'dist', p)).href;
+  // Every variant, the floor included, runs under the CLI's process settings.
+  const { tuneForScanning } = await import(dist('runtime.js'));
+  tuneForScanning();
   const started = performance.now();
   let stats;
   if (mode === 'floor') {

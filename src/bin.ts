@@ -1,5 +1,8 @@
 #!/usr/bin/env node
 import { INTERRUPTED_MESSAGE, interruptedExitCode, main } from './cli.js';
+import { tuneForScanning } from './runtime.js';
+
+tuneForScanning();
 
 // Ctrl-C and SIGTERM cancel the scan (workers end, streams close, no report file is left) and exit
 // 128 + the signal's number. A second signal, or a cancel that has not finished within the grace

@@ -4,3 +4,4 @@ export { loadRuleSet, type RuleSpec, type RuleSet } from './detect/rules.js';
 export { renderReport, type ReportFormat, type RenderOptions } from './report/index.js';
 export type * from './types.js';
 export { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from './layer/nested.js';
+export { tuneForScanning } from './runtime.js';

@@ -139,7 +139,7 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     });
     const items = configItems(image);
     // A few KiB of text: scanned here, so a scan served from the layer cache starts no worker.
-    const configEngine = new DetectionEngine(ruleSet.rules);
+    const configEngine = new DetectionEngine(ruleSet.rules, ruleSet.plan ? { plan: ruleSet.plan, prepareNow: false } : {});
     const configMatches = items.map((item) => configEngine.scan(Buffer.from(item.text, 'utf8')));
     configMatches.forEach((found, i) => {
       const item = items[i]!;

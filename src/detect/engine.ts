@@ -82,6 +82,8 @@ export interface EngineOptions {
   regions?: boolean;
   /** planPatterns(rules), when already at hand (the worker pool computes it once for all workers). */
   plan?: readonly (readonly PatternPlan[])[];
+  /** With `plan`: set up keyword-anchored scanning now (default) or on the first buffer that needs it. */
+  prepareNow?: boolean;
 }
 
 /** What the engine derives from one pattern's source: plain data, so it can go to the workers. */
@@ -175,15 +177,18 @@ export class DetectionEngine {
     }
     this.keywordIndex = keywordIndex;
     this.rulesByKeyword = rulesByKeyword;
-    if (options.plan) this.prepare(options.plan);
+    this.givenPlan = options.plan ?? null;
+    if (options.plan && options.prepareNow !== false) this.prepare(options.plan);
   }
+
+  private readonly givenPlan: readonly (readonly PatternPlan[])[] | null;
 
   /**
    * Sets up keyword-anchored and region scanning from a plan (computed here when not given):
    * done on the first buffer big enough to need it, so an engine that only ever sees a few KiB
    * (the image config) never pays for the analysis.
    */
-  private prepare(plan: readonly (readonly PatternPlan[])[] = planPatterns(this.rules)): void {
+  private prepare(plan: readonly (readonly PatternPlan[])[] = this.givenPlan ?? planPatterns(this.rules)): void {
     const targetsByKeyword: Target[][] = this.rulesByKeyword.map(() => []);
     const indexOf = (keyword: string) => this.keywordIndex.get(keyword)!;
     for (const rule of this.compiled) {
@@ -528,6 +533,23 @@ interface Found {
 
 /** Whether every required character class occurs close enough after a keyword ending at `end`. */
 function follows(follow: AnchoredPattern['follow'], buf: Buffer, end: number, next: Int32Array): boolean {
+  // First what the cached positions already decide, so a rare character that is nowhere near
+  // (the @ of user:password@host after every "://" of a lockfile) fails the hit before a common
+  // one (the :) is searched for.
+  for (const f of follow) {
+    let nearest = Infinity;
+    let known = true;
+    for (const c of f.codes) {
+      const at = next[c]!;
+      if (at === -1) continue;
+      if (at < end) {
+        known = false;
+        break;
+      }
+      if (at - end < nearest) nearest = at - end;
+    }
+    if (known && nearest >= f.within) return false;
+  }
   for (const f of follow) {
     let nearest = Infinity;
     for (const c of f.codes) {

@@ -4,15 +4,15 @@ import { DetectionEngine, planPatterns, type PatternPlan, type RawMatch } from '
 import type { RuleSpec } from './rules.js';
 import type { BatchRequest, BatchResponse } from './worker.js';
 
-/** A piece of text to scan; results come back through `result`. */
-export interface Submitted {
-  result: Promise<RawMatch[]>;
+/** Where a submitted chunk's outcome goes: its matches, or the pool's failure. */
+export interface Delivery {
+  found(matches: RawMatch[]): void;
+  failed(err: Error): void;
 }
 
 interface PendingChunk {
   bytes: number;
-  resolve: (m: RawMatch[]) => void;
-  reject: (e: Error) => void;
+  to: Delivery;
 }
 
 /** The batch being filled: chunks are copied in as they are submitted. */
@@ -93,30 +93,44 @@ export class DetectionPool {
   }
 
   /**
+   * Queues `data` for detection; its matches go to `to`. Returns a promise only when too many
+   * bytes are in flight (wait for it: that is the back-pressure on the tar walkers), else null.
+   * Callbacks rather than a promise per chunk: thousands of small files each made several
+   * promises and closures that lived until their layer ended, which the collector then copied.
+   *
    * `data` may come in parts (a window spanning several decompressed chunks): they are copied
    * into the open batch at once, so the caller's buffers (slices of 1 MiB decompressed chunks)
    * die young. Held until a batch filled up, they outlived collections of the young generation
-   * and were promoted, and their external memory then forced a full collection every few dozen
-   * megabytes (37 in a 500 MB scan; 4 in the same walk without detection).
+   * and were promoted, and their external memory then forced full collections.
    */
-  async submit(data: Uint8Array | readonly Uint8Array[]): Promise<Submitted> {
+  submit(data: Uint8Array | readonly Uint8Array[], to: Delivery): Promise<void> | null {
     if (this.failure) throw this.failure;
     const parts = data instanceof Uint8Array ? [data] : data;
     if (this.inline) {
-      return { result: Promise.resolve(this.inline.scan(parts.length === 1 ? parts[0]! : Buffer.concat(parts))) };
+      let found: RawMatch[];
+      try {
+        found = this.inline.scan(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+      } catch (err) {
+        to.failed(err instanceof Error ? err : new Error(String(err)));
+        return null;
+      }
+      to.found(found);
+      return null;
     }
+    if (this.inFlightBytes + (this.open?.pos ?? 0) >= this.maxInFlightBytes) return this.submitLater(parts, to);
+    this.add(parts, to);
+    return null;
+  }
+
+  private async submitLater(parts: readonly Uint8Array[], to: Delivery): Promise<void> {
     while (this.inFlightBytes + (this.open?.pos ?? 0) >= this.maxInFlightBytes && !this.failure) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
     if (this.failure) throw this.failure;
-    let resolve!: (m: RawMatch[]) => void;
-    let reject!: (e: Error) => void;
-    const result = new Promise<RawMatch[]>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    // Callers may await results late; a rejection is still surfaced through submit/flush.
-    result.catch(() => {});
+    this.add(parts, to);
+  }
+
+  private add(parts: readonly Uint8Array[], to: Delivery): void {
     const bytes = parts.reduce((n, p) => n + p.byteLength, 0);
     const alone = bytes > SPARE_BYTES - BATCH_BYTES;
     if (alone) this.flush();
@@ -126,9 +140,8 @@ export class DetectionPool {
       batch.view.set(part, batch.pos);
       batch.pos += part.byteLength;
     }
-    batch.chunks.push({ bytes, resolve, reject });
+    batch.chunks.push({ bytes, to });
     if (alone || batch.pos >= BATCH_BYTES || batch.chunks.length >= BATCH_CHUNKS) this.dispatch();
-    return { result };
   }
 
   /** Sends whatever is batched, so a layer that is done walking is not left waiting. */
@@ -165,9 +178,9 @@ export class DetectionPool {
     this.inFlightBytes -= bytes;
     if (res.error) {
       const err = new Error(`detection failed: ${res.error}`);
-      chunks.forEach((c) => c.reject(err));
+      chunks.forEach((c) => c.to.failed(err));
     } else {
-      chunks.forEach((c, i) => c.resolve(res.results[i] ?? []));
+      chunks.forEach((c, i) => c.to.found(res.results[i] ?? []));
     }
     this.waiters.splice(0).forEach((w) => w());
   }
@@ -175,9 +188,9 @@ export class DetectionPool {
   private fail(err: Error): void {
     if (this.failure) return;
     this.failure = err;
-    for (const chunks of this.callbacks.values()) chunks.forEach((c) => c.reject(err));
+    for (const chunks of this.callbacks.values()) chunks.forEach((c) => c.to.failed(err));
     this.callbacks.clear();
-    this.open?.chunks.forEach((c) => c.reject(err));
+    this.open?.chunks.forEach((c) => c.to.failed(err));
     this.open = null;
     this.waiters.splice(0).forEach((w) => w());
   }

@@ -1,4 +1,4 @@
-import { WASM_BLOCK, WasmLanes, wasmAvailable } from './lanes-wasm.js';
+import { WASM_BLOCK, WASM_LANES, WasmLanes, wasmAvailable } from './lanes-wasm.js';
 
 /**
  * Multi-keyword prefilter: one pass of an Aho-Corasick automaton over the raw bytes, ASCII
@@ -150,13 +150,17 @@ export class KeywordPrefilter {
     // for one would be thrown away on meeting the other.
     const bytes = plain(input);
     const n = bytes.length;
+    if (Math.floor(n / WASM_LANES) >= 4 * this.longest) {
+      const wasm = this.wasmLanes();
+      if (wasm) return this.endsInWasm(wasm, bytes);
+    }
     const quarter = n >> 2;
     const { delta, classOf, lanes, state } = this;
     if (quarter < 4 * this.longest) {
       state.fill(0);
       this.reserve(0, 2 * n);
       runLanes(bytes, delta, classOf, 0, n, 0, 0, 0, lanes[0]!, lanes[0]!, lanes[0]!, lanes[0]!, state, 1);
-      return this.collect(state[4]!, 0, 0, 0);
+      return this.collect(state.subarray(4, 5));
     }
     const lag = this.longest - 1;
     state[0] = 0;
@@ -164,45 +168,66 @@ export class KeywordPrefilter {
     state[2] = this.warm(bytes, 2 * quarter - lag, 2 * quarter);
     state[3] = this.warm(bytes, 3 * quarter - lag, 3 * quarter);
     state.fill(0, 4);
-    const wasm = this.wasmLanes();
-    if (wasm) {
-      wasm.load(bytes);
-      const rows = state.subarray(0, 4);
-      for (let from = 0; from < quarter; from += WASM_BLOCK) {
-        wasm.block([from, quarter + from, 2 * quarter + from, 3 * quarter + from], Math.min(WASM_BLOCK, quarter - from), rows, this.takeHits);
-      }
-    } else {
-      // Blocks, so each lane's hit array is grown (if at all) outside the hot loop: a lane reports
-      // at most one hit per byte.
-      for (let from = 0; from < quarter; from += LANE_BLOCK) {
-        const to = Math.min(quarter, from + LANE_BLOCK);
-        for (let lane = 0; lane < 4; lane++) this.reserve(lane, state[4 + lane]! + 2 * (to - from));
-        runLanes(bytes, delta, classOf, from, to, quarter, 2 * quarter, 3 * quarter, lanes[0]!, lanes[1]!, lanes[2]!, lanes[3]!, state, 4);
-      }
+    // Blocks, so each lane's hit array is grown (if at all) outside the hot loop: a lane reports
+    // at most one hit per byte.
+    for (let from = 0; from < quarter; from += LANE_BLOCK) {
+      const to = Math.min(quarter, from + LANE_BLOCK);
+      for (let lane = 0; lane < 4; lane++) this.reserve(lane, state[4 + lane]! + 2 * (to - from));
+      runLanes(bytes, delta, classOf, from, to, quarter, 2 * quarter, 3 * quarter, lanes[0]!, lanes[1]!, lanes[2]!, lanes[3]!, state, 4);
     }
     // The last part is longer by n mod 4: its lane alone reads those bytes.
-    const rest = n - 4 * quarter;
-    if (rest > 0) {
-      this.reserve(3, state[7]! + 2 * rest);
-      const saved = state[0]!;
-      const savedCount = state[4]!;
-      state[0] = state[3]!;
-      state[4] = state[7]!;
-      runLanes(bytes, delta, classOf, 4 * quarter, n, 0, 0, 0, lanes[3]!, lanes[3]!, lanes[3]!, lanes[3]!, state, 1);
-      state[3] = state[0]!;
-      state[7] = state[4]!;
-      state[0] = saved;
-      state[4] = savedCount;
-    }
-    return this.collect(state[4]!, state[5]!, state[6]!, state[7]!);
+    this.runTail(bytes, 4 * quarter, state[3]!, state[7]!, 3);
+    state[7] = this.tail[4]!;
+    return this.collect(state.subarray(4, 8));
   }
+
+  /** The same pass with WASM_LANES automata in WebAssembly, over that many parts of the buffer. */
+  private endsInWasm(wasm: WasmLanes, bytes: Uint8Array): Int32Array {
+    const n = bytes.length;
+    const part = Math.floor(n / WASM_LANES);
+    const lag = this.longest - 1;
+    const rows = this.wasmRows;
+    const starts = this.wasmStarts;
+    rows[0] = 0;
+    for (let k = 1; k < WASM_LANES; k++) rows[k] = this.warm(bytes, k * part - lag, k * part);
+    this.wasmCounts.fill(0);
+    wasm.load(bytes);
+    for (let from = 0; from < part; from += WASM_BLOCK) {
+      for (let k = 0; k < WASM_LANES; k++) starts[k] = k * part + from;
+      wasm.block(starts, Math.min(WASM_BLOCK, part - from), rows, this.takeHits);
+    }
+    // The last part is longer by n mod WASM_LANES: its automaton alone reads those bytes.
+    const last = WASM_LANES - 1;
+    this.runTail(bytes, WASM_LANES * part, rows[last]!, this.wasmCounts[last]!, last);
+    this.wasmCounts[last] = this.tail[4]!;
+    return this.collect(this.wasmCounts);
+  }
+
+  /**
+   * One automaton from `row` over bytes [from, end), its hits appended to lane `lane` after
+   * `count` entries; the row and count it ends with are left in tail[0] and tail[4].
+   */
+  private runTail(bytes: Uint8Array, from: number, row: number, count: number, lane: number): void {
+    const { tail } = this;
+    tail[0] = row;
+    tail[4] = count;
+    if (from >= bytes.length) return;
+    this.reserve(lane, count + 2 * (bytes.length - from));
+    const hits = this.lanes[lane]!;
+    runLanes(bytes, this.delta, this.classOf, from, bytes.length, 0, 0, 0, hits, hits, hits, hits, tail, 1);
+  }
+
+  private readonly tail = new Int32Array(8);
+  private readonly wasmRows = new Int32Array(WASM_LANES);
+  private readonly wasmCounts = new Int32Array(WASM_LANES);
+  private readonly wasmStarts = new Array<number>(WASM_LANES).fill(0);
 
   /** Appends a block's hits of one automaton (from WasmLanes) to its lane. */
   private readonly takeHits = (lane: number, hits: Int32Array, count: number): void => {
-    const at = this.state[4 + lane]!;
+    const at = this.wasmCounts[lane]!;
     this.reserve(lane, at + 2 * count);
     this.lanes[lane]!.set(hits, at);
-    this.state[4 + lane] = at + 2 * count;
+    this.wasmCounts[lane] = at + 2 * count;
   };
 
   private wasm: WasmLanes | null | undefined;
@@ -234,14 +259,14 @@ export class KeywordPrefilter {
   }
 
   /** The lanes' hits, in order, as (state, end) pairs in the shared scratch array. */
-  private collect(c0: number, c1: number, c2: number, c3: number): Int32Array {
-    const total = c0 + c1 + c2 + c3;
+  private collect(counts: Int32Array): Int32Array {
+    let total = 0;
+    for (let lane = 0; lane < counts.length; lane++) total += counts[lane]!;
     if (this.scratch.length < total) this.scratch = new Int32Array(Math.max(total, this.scratch.length * 2));
     const out = this.scratch;
     const { width, lanes } = this;
     let at = 0;
-    const counts = [c0, c1, c2, c3];
-    for (let lane = 0; lane < 4; lane++) {
+    for (let lane = 0; lane < counts.length; lane++) {
       const hits = lanes[lane]!;
       const count = counts[lane]!;
       // Lanes record row offsets; states are row / width.
@@ -265,7 +290,7 @@ export class KeywordPrefilter {
   }
 
   /** Hit arrays of the four lanes, reused across calls. */
-  private readonly lanes: Int32Array[] = [new Int32Array(2 * LANE_BLOCK), new Int32Array(2 * LANE_BLOCK), new Int32Array(2 * LANE_BLOCK), new Int32Array(2 * LANE_BLOCK)];
+  private readonly lanes: Int32Array[] = Array.from({ length: Math.max(4, WASM_LANES) }, () => new Int32Array(2 * LANE_BLOCK));
   /** Rows of the four lanes, then their hit counts: carried from one block to the next. */
   private readonly state = new Int32Array(8);
   private scratch: Int32Array = new Int32Array(4096);

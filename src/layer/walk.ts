@@ -98,7 +98,7 @@ export async function scanLayer(
   // Each file entry's matches apart, with how many times its path had been written by then.
   const copies: { path: string; copy: number; found: FileMatch[] }[] = [];
   const writes = new Map<string, number>();
-  const results: Promise<void>[] = [];
+  const outstanding = new Outstanding();
   const skipped: Record<string, number> = {};
   let files = 0;
   let bytes = 0;
@@ -137,7 +137,7 @@ export async function scanLayer(
             : (entry as unknown as AsyncIterable<Buffer>);
           const found: FileMatch[] = [];
           copies.push({ path, copy: writes.get(path)!, found });
-          if (pool) await scanFile(data, path, header.size ?? 0, { pool, out: found, results, skipped, limits });
+          if (pool) await scanFile(data, path, header.size ?? 0, { pool, out: found, outstanding, skipped, limits });
           else entry.resume();
           onProgress?.({ files, bytes });
           break;
@@ -166,7 +166,7 @@ export async function scanLayer(
     throw err;
   }
   pool?.flush();
-  await Promise.all(results);
+  await outstanding.settled();
   const matches = markReplaced(copies, writes);
 
   // A hard link shares its target's bytes: the secret is reachable under both names.
@@ -257,7 +257,8 @@ class FileWindows {
     while (this.buffered >= WINDOW_BYTES + OVERLAP_BYTES) {
       // A window goes to the pool as the parts it spans, never joined here: the pool copies them
       // once into its batch (a joined copy per window was most of the main thread's garbage).
-      await this.emit(headOf(this.parts, WINDOW_BYTES + OVERLAP_BYTES), false);
+      const wait = this.emit(headOf(this.parts, WINDOW_BYTES + OVERLAP_BYTES), false);
+      if (wait) await wait;
       let at = this.windowStart;
       for (const part of headOf(this.parts, WINDOW_BYTES)) {
         for (let nl = part.indexOf(10); nl !== -1; nl = part.indexOf(10, nl + 1)) {
@@ -274,34 +275,82 @@ class FileWindows {
 
   async end(): Promise<void> {
     if (this.buffered === 0) return;
-    await this.emit(this.parts, true);
+    const wait = this.emit(this.parts, true);
     this.parts = [];
     this.buffered = 0;
+    if (wait) await wait;
   }
 
-  private async emit(window: readonly Buffer[], final: boolean): Promise<void> {
+  /** Hands one window to the pool; a promise when the pool asks the walk to wait. */
+  private emit(window: readonly Buffer[], final: boolean): Promise<void> | null {
     const { path, sink } = this;
     const start = this.windowStart;
     const startLine = this.line;
     const startLineOffset = this.lineStart;
-    const submitted = await sink.pool.submit(window);
-    const delivered = submitted.result.then((found) => {
-      for (const m of found) {
-        // The overlap is scanned again as the head of the next window.
-        if (!final && m.offset >= WINDOW_BYTES) continue;
-        sink.out.push({
-          ...m,
-          path,
-          offset: start + m.offset,
-          line: startLine + m.line - 1,
-          column: m.line === 1 ? m.column + (start - startLineOffset) : m.column,
-        });
-      }
+    sink.outstanding.add();
+    return sink.pool.submit(window, {
+      found(found) {
+        for (const m of found) {
+          // The overlap is scanned again as the head of the next window.
+          if (!final && m.offset >= WINDOW_BYTES) continue;
+          sink.out.push({
+            ...m,
+            path,
+            offset: start + m.offset,
+            line: startLine + m.line - 1,
+            column: m.line === 1 ? m.column + (start - startLineOffset) : m.column,
+          });
+        }
+        sink.outstanding.done();
+      },
+      failed(err) {
+        sink.outstanding.fail(err);
+      },
     });
-    // A failed pool (a crash, a cancel) rejects this, possibly after the walk itself has failed and
-    // will never reach the layer's Promise.all; when the walk does reach it, that still rejects.
-    delivered.catch(() => {});
-    sink.results.push(delivered);
+  }
+}
+
+/**
+ * Windows of one layer handed to detection whose matches have not come back. The layer waits for
+ * none to be left; a failed pool (a crash, a cancel) fails that wait, and only that wait, so a
+ * walk that failed first never leaves a rejection unhandled.
+ */
+class Outstanding {
+  private count = 0;
+  private error: Error | null = null;
+  private waiter: { resolve: () => void; reject: (err: Error) => void } | null = null;
+
+  add(): void {
+    this.count++;
+  }
+
+  done(): void {
+    this.count--;
+    this.wake();
+  }
+
+  fail(err: Error): void {
+    this.error ??= err;
+    this.count--;
+    this.wake();
+  }
+
+  settled(): Promise<void> {
+    if (this.error) return Promise.reject(this.error);
+    if (this.count === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+  }
+
+  private wake(): void {
+    const waiter = this.waiter;
+    if (waiter === null) return;
+    if (this.error) {
+      this.waiter = null;
+      waiter.reject(this.error);
+    } else if (this.count === 0) {
+      this.waiter = null;
+      waiter.resolve();
+    }
   }
 }
 
@@ -330,11 +379,11 @@ function tailOf(parts: readonly Buffer[], n: number): Buffer[] {
   return out;
 }
 
-/** Where one layer's file scans deliver: the pool, the matches and the pending results. */
+/** Where one layer's file scans deliver: the pool, the matches and what is still out. */
 interface ScanSink {
   pool: DetectionPool;
   out: FileMatch[];
-  results: Promise<void>[];
+  outstanding: Outstanding;
   skipped: Record<string, number>;
   limits: ArchiveLimits;
 }
