@@ -2,11 +2,10 @@ import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { buildImage } from '../fixtures/builder.mjs';
 import { layerCacheKeyParts, scanImage, TOOL_VERSION } from '../src/scan.js';
 import { loadRuleSet } from '../src/detect/rules.js';
-import { defaultCacheDir, findByHash, LayerCache } from '../src/cache/layer-cache.js';
+import { changesOf, defaultCacheDir, findByHash, LayerCache } from '../src/cache/layer-cache.js';
 import { secretHash } from '../src/attribute.js';
 import { redact } from '../src/redact.js';
 import { renderTemplate, seededRandom } from '../src/detect/template.js';
@@ -61,7 +60,7 @@ describe('layer cache', () => {
   it('a first scan reads every layer and fills the cache', () => {
     expect(first.stats.cachedLayers).toBe(0);
     expect(first.findings.map((f) => f.secretHash).sort()).toEqual(expected.map((e) => hashOf(e.name)).sort());
-    expect(filesUnder(cacheDir).filter((p) => p.endsWith('.json.gz'))).toHaveLength(first.image.layers.length);
+    expect(filesUnder(cacheDir).filter((p) => p.includes('/layers/') && p.endsWith('.json'))).toHaveLength(first.image.layers.length);
   });
 
   it('a second scan of the same image walks no layer and reports the same', () => {
@@ -80,13 +79,13 @@ describe('layer cache', () => {
     expect(files.length).toBeGreaterThan(0);
     for (const file of files) {
       const raw = readFileSync(file);
-      const text = file.endsWith('.gz') ? gunzipSync(raw).toString('latin1') : raw.toString('latin1');
+      const text = raw.toString('latin1');
       for (const [name, value] of Object.entries(secrets)) {
         // Private keys: their body lines too, not only the whole block.
         const pieces = value.split('\n').filter((l) => l.length >= 16 && !l.startsWith('-----'));
         for (const piece of [value, ...pieces]) expect(text.includes(piece), `${name} stored raw in ${file}`).toBe(false);
       }
-      if (file.endsWith('.json.gz')) expect(text).toContain('sha256:');
+      if (file.includes('/layers/')) expect(text).toContain('sha256:');
     }
   });
 
@@ -149,6 +148,34 @@ describe('layer cache', () => {
     expect(report.stats.cachedLayers).toBe(report.image.layers.length - 1);
     expect(stable(report).findings).toEqual(first.findings);
     writeFileSync(own, saved);
+  });
+});
+
+describe('layer cache entries', () => {
+  it('give back every path a layer wrote with what it wrote there, odd names included', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stratascan-entries-'));
+    try {
+      const cache = new LayerCache(dir, { rulesHash: 'sha256:rules', toolVersion: TOOL_VERSION });
+      const entries = new Map<string, 'file' | 'dir' | 'symlink' | 'hardlink' | 'other'>([
+        ['/etc', 'dir'],
+        ['/etc/hosts', 'file'],
+        ['/app/new\nline.txt', 'file'],
+        ['/app/tab\tand space', 'file'],
+        ['/usr/bin/sh', 'symlink'],
+        ['/usr/bin/busybox', 'hardlink'],
+        ['/dev/null', 'other'],
+      ]);
+      const changes = { entries, whiteouts: new Set(['/tmp/gone']), opaqueDirs: new Set(['/var/cache']) };
+      await cache.put('sha256:layer', { digest: 'sha256:blob', size: 1, head: 'sha256:head' }, { files: 4, bytes: 10, skipped: {}, changes, matches: [] });
+      const back = await cache.get('sha256:layer');
+      expect(back).not.toBeNull();
+      const restored = changesOf(back!);
+      expect([...restored.entries].sort()).toEqual([...entries].sort());
+      expect(restored.whiteouts).toEqual(changes.whiteouts);
+      expect(restored.opaqueDirs).toEqual(changes.opaqueDirs);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

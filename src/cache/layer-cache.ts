@@ -3,19 +3,14 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, dirname } from 'node:path';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { promisify } from 'node:util';
-import { gunzip, gzip } from 'node:zlib';
 import type { EntryKind, LayerChanges } from '../layer/walk.js';
 import type { RuleMemo, RuleSpec } from '../detect/rules.js';
-
-const gzipAsync = promisify(gzip);
-const gunzipAsync = promisify(gunzip);
 
 /**
  * Bumped whenever the entry layout or anything that changes per-layer results without changing
  * the detector catalogue changes (window sizes, binary sniffing, the walk itself).
  */
-export const CACHE_FORMAT = 1;
+export const CACHE_FORMAT = 2;
 
 /** One match restored from the cache: identity by hash, never the raw value. */
 export interface CachedMatch {
@@ -55,7 +50,7 @@ export interface CachedLayer {
   files: number;
   bytes: number;
   skipped: Record<string, number>;
-  changes: { entries: [string, EntryKind][]; whiteouts: string[]; opaqueDirs: string[] };
+  changes: { entries: PathsByKind; whiteouts: string[]; opaqueDirs: string[] };
   matches: CachedMatch[];
 }
 
@@ -78,7 +73,7 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 /**
  * Per-layer scan results on disk, keyed by the layer's diff_id plus everything else that decides
  * what a scan of that layer finds (detector catalogue hash, cache format, tool version). Entries
- * are gzip'd JSON written atomically (temp file + rename), so concurrent scans never see half an
+ * are JSON files written atomically (temp file + rename), so concurrent scans never see half an
  * entry; a missing, corrupt or foreign entry is a miss. The cache is best-effort: failing to read
  * or write it never fails a scan.
  */
@@ -100,18 +95,18 @@ export class LayerCache {
 
   pathOf(diffId: string): string {
     const key = this.key(diffId);
-    return join(this.dir, 'layers', `v${CACHE_FORMAT}`, key.slice(0, 2), `${key}.json.gz`);
+    return join(this.dir, 'layers', `v${CACHE_FORMAT}`, key.slice(0, 2), `${key}.json`);
   }
 
   async get(diffId: string): Promise<CachedLayer | null> {
-    let raw: Buffer;
+    let raw: string;
     try {
-      raw = await readFile(this.pathOf(diffId));
+      raw = await readFile(this.pathOf(diffId), 'utf8');
     } catch {
       return null;
     }
     try {
-      const entry = JSON.parse((await gunzipAsync(raw)).toString('utf8')) as CachedLayer;
+      const entry = JSON.parse(raw) as CachedLayer;
       if (
         entry.format !== CACHE_FORMAT ||
         entry.diffId !== diffId ||
@@ -120,7 +115,7 @@ export class LayerCache {
         !Array.isArray(entry.blobs) ||
         !Array.isArray(entry.matches) ||
         !entry.changes ||
-        !Array.isArray(entry.changes.entries)
+        !isPathsByKind(entry.changes.entries)
       ) {
         return null;
       }
@@ -161,7 +156,7 @@ export class LayerCache {
       bytes: result.bytes,
       skipped: result.skipped,
       changes: {
-        entries: [...result.changes.entries],
+        entries: pathsByKind(result.changes.entries),
         whiteouts: [...result.changes.whiteouts],
         opaqueDirs: [...result.changes.opaqueDirs],
       },
@@ -181,7 +176,8 @@ export class LayerCache {
     const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
       await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      await writeFile(temp, await gzipAsync(Buffer.from(JSON.stringify(entry)), { level: 1 }), { mode: 0o600 });
+      // Plain JSON: a gzip'd entry took longer to read back than it saved on disk.
+      await writeFile(temp, JSON.stringify(entry), { mode: 0o600 });
       await rename(temp, path);
     } catch {
       await rm(temp, { force: true }).catch(() => {});
@@ -198,13 +194,43 @@ export interface LayerResult {
   matches: CachedMatch[];
 }
 
+/**
+ * A layer's paths by what it writes there: one newline-joined string per kind (a list where some
+ * path holds a newline). Tens of thousands of [path, kind] pairs made the JSON of a big layer slow
+ * to parse, most of a rescan served from the cache.
+ */
+export type PathsByKind = Partial<Record<EntryKind, string | string[]>>;
+
+const ENTRY_KINDS: readonly EntryKind[] = ['file', 'dir', 'symlink', 'hardlink', 'other'];
+
+function pathsByKind(entries: ReadonlyMap<string, EntryKind>): PathsByKind {
+  const lists = new Map<EntryKind, string[]>();
+  for (const [path, kind] of entries) {
+    let list = lists.get(kind);
+    if (!list) lists.set(kind, (list = []));
+    list.push(path);
+  }
+  const out: PathsByKind = {};
+  for (const [kind, list] of lists) out[kind] = list.some((p) => p.includes('\n')) ? list : list.join('\n');
+  return out;
+}
+
+function isPathsByKind(value: unknown): value is PathsByKind {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  return Object.entries(value).every(
+    ([kind, paths]) => (ENTRY_KINDS as readonly string[]).includes(kind) && (typeof paths === 'string' || (Array.isArray(paths) && paths.every((p) => typeof p === 'string'))),
+  );
+}
+
 /** LayerChanges back from their JSON form. */
 export function changesOf(entry: CachedLayer): LayerChanges {
-  return {
-    entries: new Map(entry.changes.entries),
-    whiteouts: new Set(entry.changes.whiteouts),
-    opaqueDirs: new Set(entry.changes.opaqueDirs),
-  };
+  const entries = new Map<string, EntryKind>();
+  for (const kind of ENTRY_KINDS) {
+    const paths = entry.changes.entries[kind];
+    if (paths === undefined) continue;
+    for (const path of typeof paths === 'string' ? paths.split('\n') : paths) entries.set(path, kind);
+  }
+  return { entries, whiteouts: new Set(entry.changes.whiteouts), opaqueDirs: new Set(entry.changes.opaqueDirs) };
 }
 
 /** sha256 of a blob's first HEAD_BYTES; reads no further (the stream is destroyed). */

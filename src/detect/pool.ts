@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { workerThreads } from '../lazy.js';
 import { fileURLToPath } from 'node:url';
 import { DetectionEngine, planPatterns, type PatternPlan, type RawMatch } from './engine.js';
 import type { RuleSpec } from './rules.js';
@@ -81,7 +82,7 @@ export class DetectionPool {
     for (let i = 0; i < jobs; i++) {
       // The pattern analysis is done once here, not again in every worker.
       this.plan ??= planPatterns(rules);
-      const worker = new Worker(fileURLToPath(workerScript()), { workerData: { rules, plan: this.plan } });
+      const worker = new (workerThreads().Worker)(fileURLToPath(workerScript()), { workerData: { rules, plan: this.plan } });
       const slot = { worker, inFlight: 0 };
       worker.on('message', (res: BatchResponse) => this.onResult(slot, res));
       worker.on('error', (err) => this.fail(new Error('a detection worker crashed', { cause: err })));

@@ -1,6 +1,6 @@
 import { Readable, Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { Decompress } from 'fzstd';
+import { fzstd } from '../lazy.js';
 import { ZstdFrameGuard } from './zstd-frames.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -33,7 +33,7 @@ export function decompressor(kind: Compression): Transform | null {
 function zstdTransform(): Transform {
   let transform!: Transform;
   let finished = false;
-  const stream = new Decompress((chunk: Uint8Array, final?: boolean) => {
+  const stream = new (fzstd().Decompress)((chunk: Uint8Array, final?: boolean) => {
     if (chunk.length > 0) transform.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     if (final) finished = true;
   });
