@@ -35,6 +35,7 @@ const BATCH_CHUNKS = 256;
 // up to SPARE_BYTES - BATCH_BYTES always fits; a bigger one goes alone in a buffer of its own.
 const SPARE_BYTES = 2 * 1024 * 1024;
 const SPARE_COUNT = 4;
+const STARTUP_BYTES = 16 * 1024 * 1024;
 
 function workerScript(): URL {
   // Under the test runner this module is TypeScript source; workers need the compiled file.
@@ -118,13 +119,26 @@ export class DetectionPool {
       to.found(found);
       return null;
     }
-    if (this.inFlightBytes + (this.open?.pos ?? 0) >= this.maxInFlightBytes) return this.submitLater(parts, to);
+    if (this.full()) return this.submitLater(parts, to);
     this.add(parts, to);
     return null;
   }
 
+  /**
+   * Whether submits must wait. Until the first batch comes back (a worker takes ~0.1 s of CPU to
+   * start: Node's bootstrap, the modules, the keyword automaton) the walk may queue up to
+   * STARTUP_BYTES instead of stalling, so decompression and the walk overlap the start-up.
+   */
+  private full(): boolean {
+    const queued = this.inFlightBytes + (this.open?.pos ?? 0);
+    return queued >= (this.started ? this.maxInFlightBytes : STARTUP_BYTES);
+  }
+
+  /** Set when the first batch comes back. */
+  private started = false;
+
   private async submitLater(parts: readonly Uint8Array[], to: Delivery): Promise<void> {
-    while (this.inFlightBytes + (this.open?.pos ?? 0) >= this.maxInFlightBytes && !this.failure) {
+    while (this.full() && !this.failure) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
     if (this.failure) throw this.failure;
@@ -170,6 +184,7 @@ export class DetectionPool {
   }
 
   private onResult(slot: { inFlight: number }, res: BatchResponse): void {
+    this.started = true;
     if (res.buffer && res.buffer.byteLength === SPARE_BYTES && this.spare.length < SPARE_COUNT) this.spare.push(res.buffer);
     const chunks = this.callbacks.get(res.id);
     if (!chunks) return;
