@@ -13,6 +13,8 @@
 //   full       scanImage with an empty layer cache (includes writing the cache)
 //   cached     the same image again: every layer from the cache (blobs hashed, not decompressed)
 //   changed    the image with its last layer rebuilt: one layer scanned, the rest cached
+//   layer-alone  that rebuilt layer scanned on its own (a pool, scanLayer; no cache, no other
+//              layer): what `changed` should cost beyond `cached` (MB/s here: the layer's bytes)
 //   docker-*   the same image as an uncompressed docker save
 // Every variant runs under the CLI's process settings (tuneForScanning, src/runtime.ts).
 // Results: bench/results/bench-<time>.json (and latest.json), and a table on stdout.
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     target: { type: 'string' },
     'cache-dir': { type: 'string' },
     jobs: { type: 'string' },
+    layer: { type: 'string' },
     large: { type: 'boolean', default: false },
     mib: { type: 'string' },
     repeat: { type: 'string', default: '1' },
@@ -40,13 +43,13 @@ const { values } = parseArgs({
 });
 
 if (values.child) {
-  await child(values.child, values.target, values['cache-dir'], values.jobs === undefined ? undefined : Number(values.jobs));
+  await child(values.child, values.target, values['cache-dir'], values.jobs === undefined ? undefined : Number(values.jobs), values.layer === undefined ? undefined : Number(values.layer));
 } else {
   await main();
 }
 
 /** One variant, in this (child) process; prints one JSON line. */
-async function child(mode, target, cacheDir, jobs) {
+async function child(mode, target, cacheDir, jobs, layerIndex) {
   const dist = (p) => pathToFileURL(join(ROOT, 'dist', p)).href;
   // Every variant, the floor included, runs under the CLI's process settings.
   const { tuneForScanning } = await import(dist('runtime.js'));
@@ -67,6 +70,25 @@ async function child(mode, target, cacheDir, jobs) {
     for (const [i, s] of scans.entries()) if (s.diffId !== image.layers[i].diffId) throw new Error(`layer ${i}: diff_id mismatch`);
     await container.close();
     stats = { layers: scans.length, files: scans.reduce((n, s) => n + s.files, 0), bytes: scans.reduce((n, s) => n + s.bytes, 0) };
+  } else if (mode === 'alone') {
+    // One layer scanned with detection and nothing else (no cache, no other layer): what the
+    // `changed` variant should cost on top of a cached rescan.
+    const { openContainer } = await import(dist('source/container.js'));
+    const { resolveImage } = await import(dist('source/resolve.js'));
+    const { scanLayer } = await import(dist('layer/walk.js'));
+    const { defaultJobs } = await import(dist('scan.js'));
+    const { loadRuleSet } = await import(dist('detect/rules.js'));
+    const { DetectionPool } = await import(dist('detect/pool.js'));
+    const container = await openContainer(target);
+    const image = await resolveImage(container, { containerFormat: container.kind });
+    const layer = image.layers[layerIndex];
+    const ruleSet = loadRuleSet();
+    const pool = new DetectionPool(ruleSet.rules, jobs ?? defaultJobs(), ruleSet.plan);
+    const scan = await scanLayer(container.open(layer.blob), pool);
+    await pool.close();
+    await container.close();
+    if (scan.diffId !== layer.diffId) throw new Error(`layer ${layerIndex}: diff_id mismatch`);
+    stats = { layers: 1, files: scan.files, bytes: scan.bytes, matches: scan.matches.length };
   } else {
     const { scanImage } = await import(dist('scan.js'));
     const report = await scanImage(target, { cacheDir, jobs });
@@ -78,10 +100,11 @@ async function child(mode, target, cacheDir, jobs) {
   process.stdout.write(`${JSON.stringify({ mode, wallMs, cpuMs, maxRssKiB: usage.maxRSS, stats })}\n`);
 }
 
-function runChild(mode, target, cacheDir, jobs) {
+function runChild(mode, target, cacheDir, jobs, layer) {
   return new Promise((resolvePromise, reject) => {
     const args = [fileURLToPath(import.meta.url), '--child', mode, '--target', target];
     if (cacheDir) args.push('--cache-dir', cacheDir);
+    if (layer !== undefined) args.push('--layer', String(layer));
     if (jobs !== undefined) args.push('--jobs', String(jobs));
     const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -119,6 +142,7 @@ async function main() {
       ['full', 'scan', images.archives.gzip, cacheDir, () => rmSync(cacheDir, { recursive: true, force: true })],
       ['cached', 'scan', images.archives.gzip, cacheDir, () => {}],
       ['changed', 'scan', images.archives['gzip-changed'], cacheDir, () => {}],
+      ['layer-alone', 'alone', images.archives['gzip-changed'], undefined, () => {}],
       ['docker-floor', 'floor', images.archives.docker, undefined, () => {}],
       ['docker-full', 'scan', images.archives.docker, dockerCache, () => rmSync(dockerCache, { recursive: true, force: true })],
     ];
@@ -126,7 +150,7 @@ async function main() {
     for (let r = 0; r < repeat; r++) {
       for (const [name, mode, target, dir, before] of plan) {
         before();
-        const result = await runChild(mode, target, dir, jobs);
+        const result = await runChild(mode, target, dir, jobs, mode === 'alone' ? images.changedLayer.index : undefined);
         (runs[name] ??= []).push(result);
         process.stderr.write(`bench: ${mib} MiB ${name}: ${(result.wallMs / 1000).toFixed(2)} s (CPU ${(result.cpuMs / 1000).toFixed(2)} s), ${(result.maxRssKiB / 1024).toFixed(0)} MiB peak RSS\n`);
       }
@@ -140,9 +164,9 @@ async function main() {
       return {
         variant: name,
         wallMs: Math.round(wallMs),
-        mbPerS: +(images.uncompressedBytes / 1e6 / (wallMs / 1000)).toFixed(1),
+        mbPerS: +((name === 'layer-alone' ? images.changedLayer.tarBytes : images.uncompressedBytes) / 1e6 / (wallMs / 1000)).toFixed(1),
         ratioToFloor: +(wallMs / floorMs).toFixed(2),
-        ratioToFull: name === 'cached' || name === 'changed' ? +(wallMs / median(runs.full.map((x) => x.wallMs))).toFixed(3) : null,
+        ratioToFull: name === 'cached' || name === 'changed' || name === 'layer-alone' ? +(wallMs / median(runs.full.map((x) => x.wallMs))).toFixed(3) : null,
         cpuS: +(median(rs.map((x) => x.cpuMs)) / 1000).toFixed(2),
         peakRssMiB: Math.round(Math.max(...rs.map((x) => x.maxRssKiB)) / 1024),
         cachedLayers: rs[0].stats.cachedLayers ?? null,
