@@ -48,6 +48,14 @@ if (values.child) {
   await main();
 }
 
+/** The image archive at `target`, opened and resolved as a scan would. */
+async function openImage(dist, target) {
+  const { openContainer } = await import(dist('source/container.js'));
+  const { resolveImage } = await import(dist('source/resolve.js'));
+  const container = await openContainer(target);
+  return { container, image: await resolveImage(container, { containerFormat: container.kind }) };
+}
+
 /** One variant, in this (child) process; prints one JSON line. */
 async function child(mode, target, cacheDir, jobs, layerIndex) {
   const dist = (p) => pathToFileURL(join(ROOT, 'dist', p)).href;
@@ -58,12 +66,9 @@ async function child(mode, target, cacheDir, jobs, layerIndex) {
   let stats;
   if (mode === 'floor') {
     const { default: pLimit } = await import('p-limit');
-    const { openContainer } = await import(dist('source/container.js'));
-    const { resolveImage } = await import(dist('source/resolve.js'));
     const { scanLayer } = await import(dist('layer/walk.js'));
     const { defaultJobs } = await import(dist('scan.js'));
-    const container = await openContainer(target);
-    const image = await resolveImage(container, { containerFormat: container.kind });
+    const { container, image } = await openImage(dist, target);
     // The same layer concurrency as scanImage.
     const limit = pLimit(Math.max(2, Math.min(jobs ?? defaultJobs(), 4)));
     const scans = await Promise.all(image.layers.map((l) => limit(() => scanLayer(container.open(l.blob), null))));
@@ -73,14 +78,11 @@ async function child(mode, target, cacheDir, jobs, layerIndex) {
   } else if (mode === 'alone') {
     // One layer scanned with detection and nothing else (no cache, no other layer): what the
     // `changed` variant should cost on top of a cached rescan.
-    const { openContainer } = await import(dist('source/container.js'));
-    const { resolveImage } = await import(dist('source/resolve.js'));
     const { scanLayer } = await import(dist('layer/walk.js'));
     const { defaultJobs } = await import(dist('scan.js'));
     const { loadRuleSet } = await import(dist('detect/rules.js'));
     const { DetectionPool } = await import(dist('detect/pool.js'));
-    const container = await openContainer(target);
-    const image = await resolveImage(container, { containerFormat: container.kind });
+    const { container, image } = await openImage(dist, target);
     const layer = image.layers[layerIndex];
     const ruleSet = loadRuleSet();
     const pool = new DetectionPool(ruleSet.rules, jobs ?? defaultJobs(), ruleSet.plan);

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pLimit from 'p-limit';
 import { attribute, sightingValue, type Sighting } from './attribute.js';
-import { type LayerCacheKeyParts, changesOf, defaultCacheDir, findByHash, hashBlob, hashHead, HEAD_BYTES, LayerCache, ruleMemo, type CachedMatch } from './cache/layer-cache.js';
+import { type LayerCacheKeyParts, changesOf, defaultCacheDir, findByHash, hashBlob, HEAD_BYTES, LayerCache, ruleMemo, type CachedMatch } from './cache/layer-cache.js';
 import { configItems } from './config-items.js';
 import { DetectionPool } from './detect/pool.js';
 import { DetectionEngine } from './detect/engine.js';
@@ -327,9 +327,12 @@ async function cachedLayer(
   return { changes: changesOf(cached), matches: cached.matches, files: cached.files, bytes: cached.bytes, skipped: cached.skipped, storedBytes: hit.size, cached: true };
 }
 
-/** sha256 of a blob's first HEAD_BYTES: what the layer cache identifies a stored blob by. */
-async function headHash(container: ImageContainer, blob: string): Promise<string> {
-  if (!container.readHead) return hashHead(container.open(blob));
+/**
+ * sha256 of a blob's first HEAD_BYTES: what the layer cache identifies a stored blob by. Null for
+ * a container that cannot read a blob again (standard input, a daemon, a registry).
+ */
+async function headHash(container: ImageContainer, blob: string): Promise<string | null> {
+  if (!container.readHead) return null;
   return `sha256:${createHash('sha256').update(await container.readHead(blob, HEAD_BYTES)).digest('hex')}`;
 }
 
@@ -369,8 +372,7 @@ async function scanOneLayer(
   const outcome: LayerOutcome = { changes: scan.changes, matches, files: scan.files, bytes: scan.bytes, skipped: scan.skipped, storedBytes: scan.storedBytes, cached: false };
   if (cache) {
     // The head hash is what later runs compare (see above); a streamed blob cannot be read again.
-    let head: string | null = null;
-    if (container.kind === 'tar' || container.kind === 'directory') head = await headHash(container, layer.blob).catch(() => null);
+    const head = await headHash(container, layer.blob).catch(() => null);
     await cache.store.put(layer.diffId, { digest: scan.blobDigest, size: scan.storedBytes, head }, outcome);
   }
   return outcome;

@@ -233,23 +233,6 @@ export function changesOf(entry: CachedLayer): LayerChanges {
   return { entries, whiteouts: new Set(entry.changes.whiteouts), opaqueDirs: new Set(entry.changes.opaqueDirs) };
 }
 
-/** sha256 of a blob's first HEAD_BYTES; reads no further (the stream is destroyed). */
-export async function hashHead(blob: NodeJS.ReadableStream & { destroy(): void }): Promise<string> {
-  const hash = createHash('sha256');
-  let left = HEAD_BYTES;
-  try {
-    for await (const chunk of blob as AsyncIterable<Buffer>) {
-      const part = chunk.length > left ? chunk.subarray(0, left) : chunk;
-      hash.update(part);
-      left -= part.length;
-      if (left === 0) break;
-    }
-  } finally {
-    blob.destroy();
-  }
-  return `sha256:${hash.digest('hex')}`;
-}
-
 /** sha256 and length of a blob as stored: what a cache hit costs instead of decompressing and walking it. */
 export async function hashBlob(blob: AsyncIterable<Buffer>): Promise<{ digest: string; bytes: number }> {
   const hash = createHash('sha256');

@@ -7,9 +7,9 @@
  *
  * Memory layout (byte offsets): the transition table at 0 (entries are byte offsets of rows:
  * JavaScript's row offsets × 4, bit-inverted for states that end a keyword, as there); the class
- * of each byte × 4 at `classes`; the automata's rows and then their hit counts at `state`; each automaton's
- * hits at `hits + lane × HIT_BYTES` as (row, address after the keyword's last byte) pairs; the
- * text at `input`.
+ * of each byte × 4 at `classes`; the automata's rows and then their hit counts at `state`; each
+ * automaton's hits at `hits + lane × HIT_BYTES` as (row, address after the keyword's last byte)
+ * pairs; the text at `input`.
  */
 
 // Node has WebAssembly; the TypeScript libraries this project builds with (no DOM) do not declare it.

@@ -8,12 +8,6 @@ import { WASM_BLOCK, WASM_LANES, WasmLanes, wasmAvailable } from './lanes-wasm.j
 const FOLD = new Uint8Array(256);
 for (let b = 0; b < 256; b++) FOLD[b] = b >= 0x41 && b <= 0x5a ? b + 0x20 : b;
 
-function grow(array: Int32Array): Int32Array {
-  const grown = new Int32Array(array.length * 2);
-  grown.set(array);
-  return grown;
-}
-
 function plain(bytes: Uint8Array): Uint8Array {
   return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -155,13 +149,12 @@ export class KeywordPrefilter {
       if (wasm) return this.endsInWasm(wasm, bytes);
     }
     const quarter = n >> 2;
-    const { delta, classOf, lanes, state } = this;
     if (quarter < 4 * this.longest) {
-      state.fill(0);
-      this.reserve(0, 2 * n);
-      runLanes(bytes, delta, classOf, 0, n, 0, 0, 0, lanes[0]!, lanes[0]!, lanes[0]!, lanes[0]!, state, 1);
-      return this.collect(state.subarray(4, 5));
+      // Too short to split: one automaton over the whole buffer.
+      this.runTail(bytes, 0, 0, 0, 0);
+      return this.collect(this.tail.subarray(4, 5));
     }
+    const { delta, classOf, lanes, state } = this;
     const lag = this.longest - 1;
     state[0] = 0;
     state[1] = this.warm(bytes, quarter - lag, quarter);
