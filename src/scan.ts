@@ -255,6 +255,8 @@ class Cancellation {
       size: (name) => container.size(name),
       read: (name, maxBytes) => container.read(name, maxBytes),
       open: (name) => track(container.open(name)),
+      // One positional read, over before a cancel could need to interrupt it.
+      ...(container.readHead ? { readHead: (name: string, bytes: number) => container.readHead!(name, bytes) } : {}),
       close: () => container.close(),
     };
   }
