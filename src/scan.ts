@@ -96,6 +96,7 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     const fromCache = await cancel.race(Promise.all(
       image.layers.map((layer) => (local ? cachedLayer(source, layer, cache) : limit(() => cachedLayer(source, layer, cache)))),
     ));
+    if (fromCache.some((hit) => hit === null)) pool.start();
     const scans = await cancel.race(Promise.all(
       image.layers.map((layer, i) =>
         limit(async () => {

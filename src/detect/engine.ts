@@ -141,7 +141,12 @@ export class DetectionEngine {
   private readonly keywordIndex: Map<string, number>;
   /** For each keyword index, what a hit of it asks for; null until prepare(). */
   private targetsByKeyword: Target[][] | null = null;
-  private readonly targetsByState: (Target[] | undefined)[] = [];
+  /**
+   * Per automaton state, what a hit there asks for; filled in as states are first hit. Sized to
+   * the automaton up front: filled in at scattered indices, a growing array turns into a hash
+   * table, and looking a state up there cost more than the rest of a hit's handling.
+   */
+  private targetsByState: (Target[] | null)[] = [];
   private readonly next = new Int32Array(256);
   private readonly anchored: AnchoredPattern[] = [];
   private readonly compiled: CompiledRule[] = [];
@@ -231,6 +236,9 @@ export class DetectionEngine {
       if (rule.regional) for (const keyword of spec.keywords) targetsByKeyword[indexOf(keyword)]!.push({ anchored: null, back: 0, rule });
     }
     this.targetsByKeyword = targetsByKeyword;
+    const states = this.prefilter.states;
+    this.targetsByState = new Array<Target[] | null>(states).fill(null);
+    this.gatesByState = new Array<AnchoredPattern['follow'] | null>(states).fill(null);
   }
 
   /** What a hit in an automaton state asks for: the targets of every keyword ending there. */
@@ -242,7 +250,7 @@ export class DetectionEngine {
   }
 
   /** Per automaton state, what every one of its targets needs after the keyword (see gateOf). */
-  private readonly gatesByState: (AnchoredPattern['follow'] | null | undefined)[] = [];
+  private gatesByState: (AnchoredPattern['follow'] | null)[] = [];
 
   /** Rules whose keywords occur in `bytes`: what the prefilter lets through. */
   candidateRules(bytes: Uint8Array): RuleSpec[] {

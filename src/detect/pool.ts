@@ -78,9 +78,13 @@ export class DetectionPool {
     this.inline = null;
   }
 
-  /** Workers start with the first batch: a scan served from the layer cache starts none. */
-  private start(): void {
-    if (this.workers.length > 0 || this.closed) return;
+  /**
+   * Workers start with the first batch (a scan served from the layer cache starts none), or
+   * earlier when the caller knows work is coming: their start-up, ~0.1 s of CPU each, then runs
+   * while the first layers are read and inflated instead of holding up the first batch.
+   */
+  start(): void {
+    if (this.workers.length > 0 || this.closed || this.inline) return;
     const { rules, jobs } = this;
     for (let i = 0; i < jobs; i++) {
       // The pattern analysis is done once here, not again in every worker.
