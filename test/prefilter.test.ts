@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadRuleSet } from '../src/detect/rules.js';
 import { DetectionEngine } from '../src/detect/engine.js';
 import { KeywordPrefilter } from '../src/detect/prefilter.js';
+import { WASM_STRIDE } from '../src/detect/lanes-wasm.js';
 import { keywordAnchor, maxExtent } from '../src/detect/extent.js';
 import { fakePem, renderTemplate, seededRandom } from '../src/detect/template.js';
 import { secretHash } from '../src/attribute.js';
@@ -42,9 +43,10 @@ describe('region-limited prefiltering', () => {
     expect(prefilter.pass).toBe(wasm ? 'webassembly' : 'javascript');
     const rand = seededRandom(seed + 11);
     const longest = Math.max(...keywords.map((k) => k.length));
-    // Lengths around the single-automaton cut-off, the four-part split (n mod 4 in 0..3) and
-    // several of the automata's inner blocks; keywords planted at random and on the quarter seams.
-    const lengths = [0, 1, 15 * longest, 16 * longest + 3, 4096 + 1, 65_536 + 2, 300_001, 1 << 20];
+    // Lengths around the single-automaton cut-off, the four-part split (n mod 4 in 0..3),
+    // several of the automata's inner blocks, and parts longer than the WebAssembly memory was
+    // first laid out for; keywords planted at random and on the quarter seams.
+    const lengths = [0, 1, 15 * longest, 16 * longest + 3, 4096 + 1, 65_536 + 2, 300_001, 1 << 20, 4 * WASM_STRIDE + 4 * 4096 + 3];
     for (const n of lengths) {
       const bytes = Buffer.alloc(n);
       for (let i = 0; i < n; i++) bytes[i] = 0x20 + Math.floor(rand() * 95);

@@ -8,8 +8,10 @@
  * Memory layout (byte offsets): the transition table at 0 (entries are byte offsets of rows:
  * JavaScript's row offsets × 4, bit-inverted for states that end a keyword, as there); the class
  * of each byte × 4 at `classes`; the automata's rows and then their hit counts at `state`; each
- * automaton's hits at `hits + lane × HIT_BYTES` as (row, address after the keyword's last byte)
- * pairs; the text at `input`.
+ * automaton's hits at `hits + lane × HIT_BYTES` as (row, address after the keyword's last byte
+ * in automaton 0's part) pairs; automaton k's part of the text at `input + k × stride`. Parts a
+ * fixed stride apart let every automaton read its byte through one address with a constant
+ * offset, instead of an address of its own to compute and keep in a register per byte.
  */
 
 // Node has WebAssembly; the TypeScript libraries this project builds with (no DOM) do not declare it.
@@ -37,29 +39,40 @@ export const WASM_BLOCK = 16 * 1024;
 /**
  * Automata run side by side, each over its own part of the text: each step is one table load that
  * depends on the last, so independent chains hide each other's load latency. Four measured best
- * (0.65 ns a byte; five 0.68, six 0.83, eight 0.87: their rows and cursors no longer fit the
- * registers).
+ * (over the benchmark image's text, the pass with parts a stride apart: four 260 ms, three 299,
+ * five 290, six 296, eight 332; their rows and cursors no longer fit the registers). Reading
+ * through one address with constant offsets took the pass from 300 to 260 ms; two steps per turn
+ * of the loop made no difference.
  */
 export const WASM_LANES = 4;
 const HIT_BYTES = 8 * WASM_BLOCK;
+/**
+ * The part each automaton takes at least room for: a detection window (1 MiB + overlap) split
+ * four ways fits; a longer text gets an instance with room for its parts.
+ */
+export const WASM_STRIDE = 320 * 1024;
 const PAGE = 65_536;
 
 export class WasmLanes {
   private readonly memory: WebAssembly.Memory;
-  private readonly run: (...startsThenLength: number[]) => void;
-  private readonly args: number[] = new Array<number>(WASM_LANES + 1).fill(0);
+  private readonly run: (text: number, length: number) => void;
   private readonly classes: number;
   private readonly state: number;
   private readonly hits: number;
   readonly input: number;
+  /** Bytes between the automata's parts: the longest part this instance takes. */
+  readonly stride: number;
+  private part = 0;
 
-  constructor(delta: Int32Array, classOf: Uint8Array) {
+  constructor(delta: Int32Array, classOf: Uint8Array, stride: number) {
     const table = delta.length * 4;
     this.classes = table;
     this.state = align(table + 256, 16);
     this.hits = align(this.state + 8 * WASM_LANES, 16);
     this.input = align(this.hits + WASM_LANES * HIT_BYTES, PAGE);
-    const module = new WebAssembly.Module(assemble({ lanes: WASM_LANES, classes: this.classes, state: this.state, hits: this.hits, hitBytes: HIT_BYTES, pages: this.input / PAGE + 1 }));
+    this.stride = align(stride, PAGE);
+    const pages = (this.input + WASM_LANES * this.stride) / PAGE + 1;
+    const module = new WebAssembly.Module(assemble({ lanes: WASM_LANES, classes: this.classes, state: this.state, hits: this.hits, hitBytes: HIT_BYTES, stride: this.stride, pages }));
     const instance = new WebAssembly.Instance(module, {});
     this.memory = instance.exports.mem as WebAssembly.Memory;
     this.run = instance.exports.run as WasmLanes['run'];
@@ -72,38 +85,34 @@ export class WasmLanes {
     for (let b = 0; b < 256; b++) classBytes[b] = classOf[b]! * 4;
   }
 
-  /** Copies `bytes` in as the text (growing the memory when it does not fit). */
-  load(bytes: Uint8Array): void {
-    const needed = this.input + bytes.length;
-    if (needed > this.memory.buffer.byteLength) this.memory.grow(Math.ceil((needed - this.memory.buffer.byteLength) / PAGE));
-    new Uint8Array(this.memory.buffer, this.input, bytes.length).set(bytes);
+  /** Copies part k of the text (`part` bytes from k × part, part ≤ stride) to automaton k's slot. */
+  load(bytes: Uint8Array, part: number): void {
+    const memory = new Uint8Array(this.memory.buffer);
+    for (let k = 0; k < WASM_LANES; k++) memory.set(bytes.subarray(k * part, (k + 1) * part), this.input + k * this.stride);
+    this.part = part;
   }
 
   /**
-   * Runs automaton k over text offsets [starts[k], starts[k] + length), length ≤ WASM_BLOCK,
-   * from JavaScript row rows[k]; leaves the rows in `rows` and hands each automaton's hits, in
-   * order, to `onHits` as (row in JavaScript units, text offset after the keyword) pairs.
+   * Runs automaton k over its part's offsets [from, from + length), length ≤ WASM_BLOCK, from
+   * JavaScript row rows[k]; leaves the rows in `rows` and hands each automaton's hits, in order,
+   * to `onHits` as (row in JavaScript units, text offset after the keyword) pairs.
    */
-  block(starts: readonly number[], length: number, rows: Int32Array, onHits: (lane: number, hits: Int32Array, count: number) => void): void {
+  block(from: number, length: number, rows: Int32Array, onHits: (lane: number, hits: Int32Array, count: number) => void): void {
     const words = new Int32Array(this.memory.buffer);
     const state = this.state >> 2;
-    const base = this.input;
-    const args = this.args;
-    for (let k = 0; k < WASM_LANES; k++) {
-      words[state + k] = rows[k]! * 4;
-      args[k] = base + starts[k]!;
-    }
-    args[WASM_LANES] = length;
-    this.run(...args);
+    for (let k = 0; k < WASM_LANES; k++) words[state + k] = rows[k]! * 4;
+    this.run(this.input + from, length);
     for (let k = 0; k < WASM_LANES; k++) {
       rows[k] = words[state + k]! / 4;
       const count = words[state + WASM_LANES + k]!;
       if (count === 0) continue;
       const at = (this.hits + k * HIT_BYTES) >> 2;
       const hits = words.subarray(at, at + 2 * count);
+      // Addresses are in automaton 0's slot; automaton k's part starts k parts into the text.
+      const shift = k * this.part - this.input;
       for (let i = 0; i < hits.length; i += 2) {
         hits[i] = hits[i]! / 4;
-        hits[i + 1] = hits[i + 1]! - base;
+        hits[i + 1] = hits[i + 1]! + shift;
       }
       onHits(k, hits, count);
     }
@@ -163,23 +172,25 @@ interface Layout {
   state: number;
   hits: number;
   hitBytes: number;
+  stride: number;
   pages: number;
 }
 
 /**
- * run(p_0 .. p_{lanes-1}, length): for i in [0, length), for each automaton k:
- *   r_k = table[r_k + classes[text[p_k + i]]]; on r_k < 0 (a keyword ends): r_k = ~r_k and the
- *   pair (r_k, p_k + i + 1) is appended to automaton k's hits.
+ * run(text, length): for each address a in [text, text + length), for each automaton k:
+ *   r_k = table[r_k + classes[memory[a + k × stride]]]; on r_k < 0 (a keyword ends): r_k = ~r_k
+ *   and the pair (r_k, a + 1) is appended to automaton k's hits.
  * Rows come from and go back to `state`, with each automaton's hit count after them.
  */
 export function assemble(layout: Layout): Uint8Array {
   const L = layout.lanes;
-  // Locals: params p_k = k, length = L; then rows r_k, hit cursors o_k, and i.
-  const P = (k: number) => k;
-  const LENGTH = L;
-  const R = (k: number) => L + 1 + k;
-  const O = (k: number) => 2 * L + 1 + k;
-  const I = 3 * L + 1;
+  // Locals: params text = 0, length = 1; then rows r_k, hit cursors o_k, the address and its end.
+  const TEXT = 0;
+  const LENGTH = 1;
+  const R = (k: number) => 2 + k;
+  const O = (k: number) => 2 + L + k;
+  const A = 2 + 2 * L;
+  const END = A + 1;
   const code: number[] = [];
   const emit = (...bytes: number[]) => code.push(...bytes);
   const get = (l: number) => emit(op.get, ...uleb(l));
@@ -197,18 +208,22 @@ export function assemble(layout: Layout): Uint8Array {
     i32(layout.hits + k * layout.hitBytes);
     set(O(k));
   }
+  get(TEXT);
+  set(A);
+  get(TEXT);
+  get(LENGTH);
+  emit(op.add);
+  set(END);
   emit(op.block, VOID);
   emit(op.loop, VOID);
-  get(I);
-  get(LENGTH);
+  get(A);
+  get(END);
   emit(op.geU);
   emit(op.brIf, 1);
   for (let k = 0; k < L; k++) {
     get(R(k));
-    get(P(k));
-    get(I);
-    emit(op.add);
-    load8u(0);
+    get(A);
+    load8u(k * layout.stride);
     load8u(layout.classes);
     emit(op.add);
     load(0);
@@ -235,9 +250,7 @@ export function assemble(layout: Layout): Uint8Array {
     get(R(k));
     store(0);
     get(O(k));
-    get(P(k));
-    get(I);
-    emit(op.add);
+    get(A);
     i32(1);
     emit(op.add);
     store(4);
@@ -248,10 +261,10 @@ export function assemble(layout: Layout): Uint8Array {
     emit(op.end);
   }
   emit(op.end);
-  get(I);
+  get(A);
   i32(1);
   emit(op.add);
-  set(I);
+  set(A);
   emit(op.br, 0);
   emit(op.end);
   emit(op.end);
@@ -270,10 +283,10 @@ export function assemble(layout: Layout): Uint8Array {
   }
   emit(op.end);
 
-  const body = [...uleb(1), ...uleb(2 * L + 1), I32, ...code];
+  const body = [...uleb(1), ...uleb(2 * L + 2), I32, ...code];
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [...uleb(1), 0x60, ...uleb(L + 1), ...new Array<number>(L + 1).fill(I32), ...uleb(0)]),
+    ...section(1, [...uleb(1), 0x60, ...uleb(2), I32, I32, ...uleb(0)]),
     ...section(3, [...uleb(1), ...uleb(0)]),
     ...section(5, [...uleb(1), 0x00, ...uleb(layout.pages)]),
     ...section(7, [...uleb(2), ...name('run'), 0x00, ...uleb(0), ...name('mem'), 0x02, ...uleb(0)]),

@@ -1,4 +1,4 @@
-import { WASM_BLOCK, WASM_LANES, WasmLanes, wasmAvailable } from './lanes-wasm.js';
+import { WASM_BLOCK, WASM_LANES, WASM_STRIDE, WasmLanes, wasmAvailable } from './lanes-wasm.js';
 
 /**
  * Multi-keyword prefilter: one pass of an Aho-Corasick automaton over the raw bytes, ASCII
@@ -145,7 +145,7 @@ export class KeywordPrefilter {
     const bytes = plain(input);
     const n = bytes.length;
     if (Math.floor(n / WASM_LANES) >= 4 * this.longest) {
-      const wasm = this.wasmLanes();
+      const wasm = this.wasmLanes(Math.floor(n / WASM_LANES));
       if (wasm) return this.endsInWasm(wasm, bytes);
     }
     const quarter = n >> 2;
@@ -180,15 +180,11 @@ export class KeywordPrefilter {
     const part = Math.floor(n / WASM_LANES);
     const lag = this.longest - 1;
     const rows = this.wasmRows;
-    const starts = this.wasmStarts;
     rows[0] = 0;
     for (let k = 1; k < WASM_LANES; k++) rows[k] = this.warm(bytes, k * part - lag, k * part);
     this.wasmCounts.fill(0);
-    wasm.load(bytes);
-    for (let from = 0; from < part; from += WASM_BLOCK) {
-      for (let k = 0; k < WASM_LANES; k++) starts[k] = k * part + from;
-      wasm.block(starts, Math.min(WASM_BLOCK, part - from), rows, this.takeHits);
-    }
+    wasm.load(bytes, part);
+    for (let from = 0; from < part; from += WASM_BLOCK) wasm.block(from, Math.min(WASM_BLOCK, part - from), rows, this.takeHits);
     // The last part is longer by n mod WASM_LANES: its automaton alone reads those bytes.
     const last = WASM_LANES - 1;
     this.runTail(bytes, WASM_LANES * part, rows[last]!, this.wasmCounts[last]!, last);
@@ -213,7 +209,6 @@ export class KeywordPrefilter {
   private readonly tail = new Int32Array(8);
   private readonly wasmRows = new Int32Array(WASM_LANES);
   private readonly wasmCounts = new Int32Array(WASM_LANES);
-  private readonly wasmStarts = new Array<number>(WASM_LANES).fill(0);
 
   /** Appends a block's hits of one automaton (from WasmLanes) to its lane. */
   private readonly takeHits = (lane: number, hits: Int32Array, count: number): void => {
@@ -230,11 +225,14 @@ export class KeywordPrefilter {
     return this.wasmLanes() ? 'webassembly' : 'javascript';
   }
 
-  /** The WebAssembly pass, built on first use; null when switched off or unavailable. */
-  private wasmLanes(): WasmLanes | null {
-    if (this.wasm === undefined) {
+  /**
+   * The WebAssembly pass for parts of up to `part` bytes, built on first use (and again, with
+   * room for longer parts, when a longer one comes); null when switched off or unavailable.
+   */
+  private wasmLanes(part = 0): WasmLanes | null {
+    if (this.wasm === undefined || (this.wasm !== null && this.wasm.stride < part)) {
       try {
-        this.wasm = this.useWasm && wasmAvailable() ? new WasmLanes(this.delta, this.classOf) : null;
+        this.wasm = this.useWasm && wasmAvailable() ? new WasmLanes(this.delta, this.classOf, Math.max(WASM_STRIDE, part)) : null;
       } catch {
         this.wasm = null;
       }
