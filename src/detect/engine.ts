@@ -236,6 +236,8 @@ export class DetectionEngine {
       if (rule.regional) for (const keyword of spec.keywords) targetsByKeyword[indexOf(keyword)]!.push({ anchored: null, back: 0, rule });
     }
     this.targetsByKeyword = targetsByKeyword;
+    this.windowsBySlot = new Array<number[] | undefined>(this.anchored.length).fill(undefined);
+    this.spansBySlot = new Array<number[] | undefined>(this.compiled.length).fill(undefined);
     const states = this.prefilter.states;
     this.targetsByState = new Array<Target[] | null>(states).fill(null);
     this.gatesByState = new Array<AnchoredPattern['follow'] | null>(states).fill(null);
@@ -302,10 +304,31 @@ export class DetectionEngine {
     }
     const hits = this.prefilter.ends(bytes);
     if (hits.length === 0) return [];
-    const windows: (number[] | undefined)[] = new Array(this.anchored.length);
-    const spans: (number[] | undefined)[] = new Array(this.compiled.length);
+    // Per-slot lists live in arrays kept across scans and emptied after each (a scan per file:
+    // two fresh arrays of a few hundred slots each time were a good part of a worker's garbage).
+    const windows = this.windowsBySlot;
+    const spans = this.spansBySlot;
     const touched: AnchoredPattern[] = [];
     const regional: CompiledRule[] = [];
+    try {
+      return this.scanHits(bytes, hits, windows, spans, touched, regional);
+    } finally {
+      for (const a of touched) windows[a.slot] = undefined;
+      for (const rule of regional) spans[rule.slot] = undefined;
+    }
+  }
+
+  private windowsBySlot: (number[] | undefined)[] = [];
+  private spansBySlot: (number[] | undefined)[] = [];
+
+  private scanHits(
+    bytes: Uint8Array,
+    hits: Int32Array,
+    windows: (number[] | undefined)[],
+    spans: (number[] | undefined)[],
+    touched: AnchoredPattern[],
+    regional: CompiledRule[],
+  ): RawMatch[] {
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     // For each byte value: where it next occurs at or after the hit being looked at (-1: nowhere).
     // Hits come in order of their end, so each is found by one forward search at most.
