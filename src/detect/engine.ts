@@ -1,5 +1,5 @@
 import type { RuleSpec } from './rules.js';
-import { KeywordPrefilter } from './prefilter.js';
+import { countNewlines, KeywordPrefilter, lastNewline } from './prefilter.js';
 import { isPlaceholder, shannonEntropy } from './filters.js';
 import { keywordAnchor, maxExtent, type KeywordAnchor } from './extent.js';
 
@@ -253,6 +253,16 @@ export class DetectionEngine {
 
   /** Per automaton state, what every one of its targets needs after the keyword (see gateOf). */
   private gatesByState: (AnchoredPattern['follow'] | null)[] = [];
+
+  /**
+   * Newlines in bytes [0, to) of a buffer, and the offset of the last (-1: none): what a window's
+   * successor needs to number its lines. Cheapest right after scan() of the same buffer.
+   */
+  newlines(bytes: Uint8Array, to: number): [count: number, last: number] {
+    if (this.automaton !== null) return this.automaton.newlines(bytes, to);
+    const last = lastNewline(bytes, Math.min(to, bytes.byteLength));
+    return last === -1 ? [0, -1] : [countNewlines(bytes, last + 1), last];
+  }
 
   /** Rules whose keywords occur in `bytes`: what the prefilter lets through. */
   candidateRules(bytes: Uint8Array): RuleSpec[] {

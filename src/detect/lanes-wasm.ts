@@ -90,6 +90,38 @@ export class WasmLanes {
     const memory = new Uint8Array(this.memory.buffer);
     for (let k = 0; k < WASM_LANES; k++) memory.set(bytes.subarray(k * part, (k + 1) * part), this.input + k * this.stride);
     this.part = part;
+    this.loaded = bytes;
+  }
+
+  /** The text last loaded: its parts stay in memory until the next load. */
+  private loaded: Uint8Array | null = null;
+  private newlineCounter: ((from: number, to: number) => number) | null | undefined;
+
+  /**
+   * How many newlines bytes [0, to) of `bytes` hold, counted in the loaded copy with vector
+   * instructions; null when `bytes` is not what was last loaded (or the runtime lacks them). Only
+   * the parts are in memory: `to` must be at most WASM_LANES × part.
+   */
+  newlinesIn(bytes: Uint8Array, to: number): number | null {
+    const loaded = this.loaded;
+    if (loaded === null || loaded.buffer !== bytes.buffer || loaded.byteOffset !== bytes.byteOffset || loaded.byteLength !== bytes.byteLength) return null;
+    if (to > WASM_LANES * this.part) return null;
+    if (this.newlineCounter === undefined) {
+      try {
+        const module = new WebAssembly.Module(assembleNewlines());
+        this.newlineCounter = new WebAssembly.Instance(module, { env: { mem: this.memory } }).exports.newlines as (from: number, to: number) => number;
+      } catch {
+        this.newlineCounter = null;
+      }
+    }
+    const count = this.newlineCounter;
+    if (count === null) return null;
+    let total = 0;
+    for (let k = 0; k < WASM_LANES && k * this.part < to; k++) {
+      const slot = this.input + k * this.stride;
+      total += count(slot, slot + Math.min(this.part, to - k * this.part));
+    }
+    return total;
   }
 
   /**
@@ -123,7 +155,7 @@ function align(n: number, to: number): number {
   return Math.ceil(n / to) * to;
 }
 
-// WebAssembly binary encoding: just what the one function needs.
+// WebAssembly binary encoding: just what these functions need.
 const I32 = 0x7f;
 const op = {
   block: 0x02, loop: 0x03, if: 0x04, end: 0x0b, br: 0x0c, brIf: 0x0d,
@@ -293,4 +325,87 @@ export function assemble(layout: Layout): Uint8Array {
     ...section(10, [...uleb(1), ...uleb(body.length), ...body]),
   ];
   return new Uint8Array(bytes);
+}
+
+/**
+ * newlines(from, to): how many bytes in memory [from, to) are 10, sixteen at a time (compare,
+ * bitmask, popcount) and then one by one. A module of its own over the lanes' memory (imported),
+ * so a runtime without vector instructions loses only this, not the pass.
+ */
+export function assembleNewlines(): Uint8Array {
+  const V128 = 0x7b;
+  const simd = (opcode: number) => [0xfd, ...uleb(opcode)];
+  // Locals: params from = 0, to = 1; then count = 2, the address = 3, and sixteen newlines = 4.
+  const FROM = 0;
+  const TO = 1;
+  const COUNT = 2;
+  const AT = 3;
+  const NL = 4;
+  const code: number[] = [];
+  const emit = (...bytes: number[]) => code.push(...bytes);
+  const get = (l: number) => emit(op.get, ...uleb(l));
+  const set = (l: number) => emit(op.set, ...uleb(l));
+  const i32 = (n: number) => emit(op.const, ...sleb(n));
+  i32(10);
+  emit(...simd(15)); // i8x16.splat
+  set(NL);
+  get(FROM);
+  set(AT);
+  emit(op.block, VOID);
+  emit(op.loop, VOID);
+  // Sixteen more bytes left?
+  get(AT);
+  i32(16);
+  emit(op.add);
+  get(TO);
+  emit(0x4b); // i32.gt_u
+  emit(op.brIf, 1);
+  get(COUNT);
+  get(AT);
+  emit(...simd(0), 0, 0); // v128.load, alignment 1, offset 0
+  get(NL);
+  emit(...simd(35)); // i8x16.eq
+  emit(...simd(100)); // i8x16.bitmask
+  emit(0x69); // i32.popcnt
+  emit(op.add);
+  set(COUNT);
+  get(AT);
+  i32(16);
+  emit(op.add);
+  set(AT);
+  emit(op.br, 0);
+  emit(op.end);
+  emit(op.end);
+  emit(op.block, VOID);
+  emit(op.loop, VOID);
+  get(AT);
+  get(TO);
+  emit(op.geU);
+  emit(op.brIf, 1);
+  get(COUNT);
+  get(AT);
+  emit(op.load8u, 0, 0);
+  i32(10);
+  emit(0x46); // i32.eq
+  emit(op.add);
+  set(COUNT);
+  get(AT);
+  i32(1);
+  emit(op.add);
+  set(AT);
+  emit(op.br, 0);
+  emit(op.end);
+  emit(op.end);
+  get(COUNT);
+  emit(op.end);
+
+  const body = [...uleb(2), ...uleb(2), I32, ...uleb(1), V128, ...code];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [...uleb(1), 0x60, ...uleb(2), I32, I32, ...uleb(1), I32]),
+    ...section(2, [...uleb(1), ...name('env'), ...name('mem'), 0x02, 0x00, ...uleb(1)]),
+    ...section(3, [...uleb(1), ...uleb(0)]),
+    ...section(7, [...uleb(1), ...name('newlines'), 0x00, ...uleb(0)]),
+    ...section(10, [...uleb(1), ...uleb(body.length), ...body]),
+  ]);
 }

@@ -7,7 +7,11 @@ import type { BatchRequest, BatchResponse } from './worker.js';
 
 /** Where a submitted chunk's outcome goes: its matches, or the pool's failure. */
 export interface Delivery {
-  found(matches: RawMatch[]): void;
+  /**
+   * The chunk's matches; when the submit asked (countTo > 0), also how many newlines its first
+   * countTo bytes hold and the offset of the last (else both -1).
+   */
+  found(matches: RawMatch[], newlines: number, lastNewline: number): void;
   failed(err: Error): void;
 }
 
@@ -24,6 +28,8 @@ interface OpenBatch {
   pos: number;
   /** [start, end) of each chunk within `buffer`. */
   spans: number[];
+  /** Per chunk, the bytes to count newlines in (0: none); null while no chunk asked. */
+  countTo: number[] | null;
   chunks: PendingChunk[];
 }
 
@@ -111,22 +117,25 @@ export class DetectionPool {
    * die young. Held until a batch filled up, they outlived collections of the young generation
    * and were promoted, and their external memory then forced full collections.
    */
-  submit(data: Uint8Array | readonly Uint8Array[], to: Delivery): Promise<void> | null {
+  submit(data: Uint8Array | readonly Uint8Array[], to: Delivery, countTo = 0): Promise<void> | null {
     if (this.failure) throw this.failure;
     const parts = data instanceof Uint8Array ? [data] : data;
     if (this.inline) {
       let found: RawMatch[];
+      let newlines: [number, number] = [-1, -1];
       try {
-        found = this.inline.scan(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+        const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+        found = this.inline.scan(bytes);
+        if (countTo > 0) newlines = this.inline.newlines(bytes, countTo);
       } catch (err) {
         to.failed(err instanceof Error ? err : new Error(String(err)));
         return null;
       }
-      to.found(found);
+      to.found(found, newlines[0], newlines[1]);
       return null;
     }
-    if (this.full()) return this.submitLater(parts, to);
-    this.add(parts, to);
+    if (this.full()) return this.submitLater(parts, to, countTo);
+    this.add(parts, to, countTo);
     return null;
   }
 
@@ -143,15 +152,15 @@ export class DetectionPool {
   /** Set when the first batch comes back. */
   private started = false;
 
-  private async submitLater(parts: readonly Uint8Array[], to: Delivery): Promise<void> {
+  private async submitLater(parts: readonly Uint8Array[], to: Delivery, countTo: number): Promise<void> {
     while (this.full() && !this.failure) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
     if (this.failure) throw this.failure;
-    this.add(parts, to);
+    this.add(parts, to, countTo);
   }
 
-  private add(parts: readonly Uint8Array[], to: Delivery): void {
+  private add(parts: readonly Uint8Array[], to: Delivery, countTo: number): void {
     const bytes = parts.reduce((n, p) => n + p.byteLength, 0);
     const alone = bytes > SPARE_BYTES - BATCH_BYTES;
     if (alone) this.flush();
@@ -161,6 +170,8 @@ export class DetectionPool {
       batch.view.set(part, batch.pos);
       batch.pos += part.byteLength;
     }
+    if (countTo > 0 && batch.countTo === null) batch.countTo = new Array<number>(batch.chunks.length).fill(0);
+    batch.countTo?.push(countTo);
     batch.chunks.push({ bytes, to });
     if (alone || batch.pos >= BATCH_BYTES || batch.chunks.length >= BATCH_CHUNKS) this.dispatch();
   }
@@ -172,7 +183,7 @@ export class DetectionPool {
 
   private newBatch(size: number): OpenBatch {
     const buffer = size === SPARE_BYTES ? (this.spare.pop() ?? new ArrayBuffer(SPARE_BYTES)) : new ArrayBuffer(size);
-    return { buffer, view: new Uint8Array(buffer), pos: 0, spans: [], chunks: [] };
+    return { buffer, view: new Uint8Array(buffer), pos: 0, spans: [], countTo: null, chunks: [] };
   }
 
   private dispatch(): void {
@@ -185,7 +196,7 @@ export class DetectionPool {
     const slot = this.workers.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
     slot.inFlight += batch.pos;
     this.inFlightBytes += batch.pos;
-    const request: BatchRequest = { id, buffer: batch.buffer, spans: batch.spans };
+    const request: BatchRequest = { id, buffer: batch.buffer, spans: batch.spans, ...(batch.countTo ? { countTo: batch.countTo } : {}) };
     slot.worker.postMessage(request, [batch.buffer]);
   }
 
@@ -202,7 +213,8 @@ export class DetectionPool {
       const err = new Error(`detection failed: ${res.error}`);
       chunks.forEach((c) => c.to.failed(err));
     } else {
-      chunks.forEach((c, i) => c.to.found(res.results[i] ?? []));
+      const newlines = res.newlines;
+      chunks.forEach((c, i) => c.to.found(res.results[i] ?? [], newlines ? newlines[2 * i]! : -1, newlines ? newlines[2 * i + 1]! : -1));
     }
     this.waiters.splice(0).forEach((w) => w());
   }

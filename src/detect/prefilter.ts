@@ -240,6 +240,20 @@ export class KeywordPrefilter {
     return this.wasm;
   }
 
+  /**
+   * How many newlines bytes [0, to) of `input` hold, and the offset of the last one (-1: none):
+   * counted in the WebAssembly copy when `input` is the buffer the last ends() call read (a
+   * detection window, just scanned), else one by one.
+   */
+  newlines(input: Uint8Array, to: number): [count: number, last: number] {
+    const wasm = this.wasm ?? null;
+    const end = Math.min(to, input.byteLength);
+    const last = lastNewline(input, end);
+    if (last === -1) return [0, -1];
+    const counted = wasm?.newlinesIn(input, last + 1) ?? null;
+    return [counted ?? countNewlines(input, last + 1), last];
+  }
+
   /** Lane `lane` can take `ints` more entries from its current count on. */
   private reserve(lane: number, ints: number): void {
     const have = this.lanes[lane]!;
@@ -390,4 +404,17 @@ function runLanes(
   state[5] = c1;
   state[6] = c2;
   state[7] = c3;
+}
+
+/** Offset of the last newline in bytes [0, end) (-1: none). */
+export function lastNewline(bytes: Uint8Array, end: number): number {
+  return end <= 0 ? -1 : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).lastIndexOf(10, end - 1);
+}
+
+/** Newlines in bytes [0, end), one search each. */
+export function countNewlines(bytes: Uint8Array, end: number): number {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, end);
+  let count = 0;
+  for (let at = buf.indexOf(10); at !== -1; at = buf.indexOf(10, at + 1)) count++;
+  return count;
 }

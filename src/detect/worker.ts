@@ -8,11 +8,15 @@ export interface BatchRequest {
   buffer: ArrayBuffer;
   /** [start, end) of each chunk within `buffer`. */
   spans: number[];
+  /** Per chunk, the bytes whose newlines to count (see BatchResponse.newlines); absent: none. */
+  countTo?: number[];
 }
 
 export interface BatchResponse {
   id: number;
   results: RawMatch[][];
+  /** Per chunk asked for: newlines in its first countTo bytes and the offset of the last (-1: none). */
+  newlines?: number[];
   error?: string;
   /** The request's buffer, handed back for the next batch. */
   buffer?: ArrayBuffer;
@@ -23,10 +27,17 @@ const engine = new DetectionEngine(rules, { plan });
 
 parentPort!.on('message', (req: BatchRequest) => {
   const results: RawMatch[][] = [];
+  const countTo = req.countTo;
+  const newlines: number[] | undefined = countTo ? [] : undefined;
   try {
     const bytes = new Uint8Array(req.buffer);
-    for (let i = 0; i < req.spans.length; i += 2) results.push(engine.scan(bytes.subarray(req.spans[i]!, req.spans[i + 1]!)));
-    parentPort!.postMessage({ id: req.id, results, buffer: req.buffer } satisfies BatchResponse, [req.buffer]);
+    for (let i = 0; i < req.spans.length; i += 2) {
+      const chunk = bytes.subarray(req.spans[i]!, req.spans[i + 1]!);
+      results.push(engine.scan(chunk));
+      // Right after the scan, while the prefilter's copy of the chunk is still in place.
+      if (newlines) newlines.push(...(countTo![i >> 1]! > 0 ? engine.newlines(chunk, countTo![i >> 1]!) : [-1, -1]));
+    }
+    parentPort!.postMessage({ id: req.id, results, newlines, buffer: req.buffer } satisfies BatchResponse, [req.buffer]);
   } catch (err) {
     parentPort!.postMessage({ id: req.id, results: [], error: err instanceof Error ? err.message : String(err) } satisfies BatchResponse);
   }
