@@ -78,6 +78,36 @@ describe('region-limited prefiltering', () => {
     }
   });
 
+  it.each([
+    ['in WebAssembly, after the pass', true],
+    ['one by one', false],
+  ])('counts the newlines before a window seam and finds the last (%s)', (_how, wasm) => {
+    const keywords = [...new Set(rules.flatMap((r) => r.keywords))];
+    const prefilter = new KeywordPrefilter(keywords, { wasm });
+    const rand = seededRandom(seed + 23);
+    for (const n of [0, 17, 5000, 300_001, (1 << 20) + 32 * 1024 + 3]) {
+      const bytes = new Uint8Array(n);
+      // Sparse and dense stretches, and none at all near the end of some.
+      const density = rand() < 0.5 ? 0.002 : 0.05;
+      for (let i = 0; i < n; i++) bytes[i] = rand() < density ? 10 : 0x61 + Math.floor(rand() * 26);
+      prefilter.ends(bytes);
+      for (const to of [0, 1, Math.floor(n / 3), Math.min(n, 1 << 20), n]) {
+        let count = 0;
+        let last = -1;
+        for (let i = 0; i < to; i++) {
+          if (bytes[i] === 10) {
+            count++;
+            last = i;
+          }
+        }
+        expect(prefilter.newlines(bytes, to), `length ${n}, first ${to}`).toEqual([count, last]);
+      }
+    }
+    // A buffer the pass did not read last is counted one by one, with the same result.
+    const other = new Uint8Array(100_000).fill(10);
+    expect(prefilter.newlines(other, 5000)).toEqual([5000, 4999]);
+  });
+
   it('derives a finite reach for bounded patterns and Infinity for unbounded ones', () => {
     // Negative lookarounds need no room: region matches are confirmed in the whole buffer.
     expect(maxExtent('(?<![A-Za-z0-9_])(?<secret>gh[pous]_[A-Za-z0-9]{36})(?![A-Za-z0-9_])')).toBe(40);
