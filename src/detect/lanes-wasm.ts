@@ -68,7 +68,7 @@ export class WasmLanes {
     const table = delta.length * 4;
     this.classes = table;
     this.state = align(table + 256, 16);
-    this.hits = align(this.state + 8 * WASM_LANES, 16);
+    this.hits = align(this.state + 12 * WASM_LANES, 16);
     this.input = align(this.hits + WASM_LANES * HIT_BYTES, PAGE);
     this.stride = align(stride, PAGE);
     const pages = (this.input + WASM_LANES * this.stride) / PAGE + 1;
@@ -83,15 +83,35 @@ export class WasmLanes {
     }
     const classBytes = new Uint8Array(this.memory.buffer, this.classes, 256);
     for (let b = 0; b < 256; b++) classBytes[b] = classOf[b]! * 4;
+    // A byte no keyword starts with (NUL, in any real catalogue): the root reading it stays put.
+    let idle = 0;
+    while (idle < 256 && delta[classOf[idle]!] !== 0) idle++;
+    if (idle === 256) throw new Error('every byte starts a keyword');
+    this.idle = idle;
   }
 
-  /** Copies part k of the text (`part` bytes from k × part, part ≤ stride) to automaton k's slot. */
-  load(bytes: Uint8Array, part: number): void {
+  private readonly idle: number;
+
+  /**
+   * Copies part k of the text (`part` bytes from k × part) to automaton k's slot, after the
+   * `lead` bytes before it (for part 0, bytes that keep the automaton at the root): a first
+   * block() over [0, lead) brings each automaton to the row its part starts in (its hits there
+   * are the previous part's). lead + part ≤ stride.
+   */
+  load(bytes: Uint8Array, part: number, lead: number): void {
     const memory = new Uint8Array(this.memory.buffer);
-    for (let k = 0; k < WASM_LANES; k++) memory.set(bytes.subarray(k * part, (k + 1) * part), this.input + k * this.stride);
+    memory.fill(this.idle, this.input, this.input + lead);
+    memory.set(bytes.subarray(0, part), this.input + lead);
+    for (let k = 1; k < WASM_LANES; k++) memory.set(bytes.subarray(k * part - lead, (k + 1) * part), this.input + k * this.stride);
+    // What turns an address in automaton 0's slot into a text offset in automaton k's part.
+    const words = new Int32Array(this.memory.buffer);
+    for (let k = 0; k < WASM_LANES; k++) words[(this.state >> 2) + 2 * WASM_LANES + k] = k * part - lead - this.input;
     this.part = part;
+    this.lead = lead;
     this.loaded = bytes;
   }
+
+  private lead = 0;
 
   /** The text last loaded: its parts stay in memory until the next load. */
   private loaded: Uint8Array | null = null;
@@ -118,18 +138,18 @@ export class WasmLanes {
     if (count === null) return null;
     let total = 0;
     for (let k = 0; k < WASM_LANES && k * this.part < to; k++) {
-      const slot = this.input + k * this.stride;
-      total += count(slot, slot + Math.min(this.part, to - k * this.part));
+      const start = this.input + k * this.stride + this.lead;
+      total += count(start, start + Math.min(this.part, to - k * this.part));
     }
     return total;
   }
 
   /**
-   * Runs automaton k over its part's offsets [from, from + length), length ≤ WASM_BLOCK, from
+   * Runs automaton k over its slot's offsets [from, from + length), length ≤ WASM_BLOCK, from
    * JavaScript row rows[k]; leaves the rows in `rows` and hands each automaton's hits, in order,
    * to `onHits` as (row in JavaScript units, text offset after the keyword) pairs.
    */
-  block(from: number, length: number, rows: Int32Array, onHits: (lane: number, hits: Int32Array, count: number) => void): void {
+  block(from: number, length: number, rows: Int32Array, onHits: ((lane: number, hits: Int32Array, count: number) => void) | null): void {
     const words = new Int32Array(this.memory.buffer);
     const state = this.state >> 2;
     for (let k = 0; k < WASM_LANES; k++) words[state + k] = rows[k]! * 4;
@@ -137,16 +157,9 @@ export class WasmLanes {
     for (let k = 0; k < WASM_LANES; k++) {
       rows[k] = words[state + k]! / 4;
       const count = words[state + WASM_LANES + k]!;
-      if (count === 0) continue;
+      if (count === 0 || onHits === null) continue;
       const at = (this.hits + k * HIT_BYTES) >> 2;
-      const hits = words.subarray(at, at + 2 * count);
-      // Addresses are in automaton 0's slot; automaton k's part starts k parts into the text.
-      const shift = k * this.part - this.input;
-      for (let i = 0; i < hits.length; i += 2) {
-        hits[i] = hits[i]! / 4;
-        hits[i + 1] = hits[i + 1]! + shift;
-      }
-      onHits(k, hits, count);
+      onHits(k, words.subarray(at, at + 2 * count), count);
     }
   }
 }
@@ -280,10 +293,15 @@ export function assemble(layout: Layout): Uint8Array {
     set(R(k));
     get(O(k));
     get(R(k));
+    i32(2);
+    emit(op.shrU);
     store(0);
     get(O(k));
     get(A);
     i32(1);
+    emit(op.add);
+    i32(0);
+    load(layout.state + 8 * L + 4 * k);
     emit(op.add);
     store(4);
     get(O(k));

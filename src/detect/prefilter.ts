@@ -145,7 +145,7 @@ export class KeywordPrefilter {
     const bytes = plain(input);
     const n = bytes.length;
     if (Math.floor(n / WASM_LANES) >= 4 * this.longest) {
-      const wasm = this.wasmLanes(Math.floor(n / WASM_LANES));
+      const wasm = this.wasmLanes(Math.floor(n / WASM_LANES) + this.longest - 1);
       if (wasm) return this.endsInWasm(wasm, bytes);
     }
     const quarter = n >> 2;
@@ -179,12 +179,12 @@ export class KeywordPrefilter {
     const n = bytes.length;
     const part = Math.floor(n / WASM_LANES);
     const lag = this.longest - 1;
-    const rows = this.wasmRows;
-    rows[0] = 0;
-    for (let k = 1; k < WASM_LANES; k++) rows[k] = this.warm(bytes, k * part - lag, k * part);
+    const rows = this.wasmRows.fill(0);
     this.wasmCounts.fill(0);
-    wasm.load(bytes, part);
-    for (let from = 0; from < part; from += WASM_BLOCK) wasm.block(from, Math.min(WASM_BLOCK, part - from), rows, this.takeHits);
+    wasm.load(bytes, part, lag);
+    // From the root over the `lag` bytes before each part: its hits there belong to the part before.
+    wasm.block(0, lag, rows, null);
+    for (let from = lag; from < lag + part; from += WASM_BLOCK) wasm.block(from, Math.min(WASM_BLOCK, lag + part - from), rows, this.takeHits);
     // The last part is longer by n mod WASM_LANES: its automaton alone reads those bytes.
     const last = WASM_LANES - 1;
     this.runTail(bytes, WASM_LANES * part, rows[last]!, this.wasmCounts[last]!, last);
@@ -226,13 +226,14 @@ export class KeywordPrefilter {
   }
 
   /**
-   * The WebAssembly pass for parts of up to `part` bytes, built on first use (and again, with
-   * room for longer parts, when a longer one comes); null when switched off or unavailable.
+   * The WebAssembly pass for slots of up to `slot` bytes (a part and the bytes before it), built
+   * on first use (and again, with more room, when a longer one comes); null when switched off or
+   * unavailable.
    */
-  private wasmLanes(part = 0): WasmLanes | null {
-    if (this.wasm === undefined || (this.wasm !== null && this.wasm.stride < part)) {
+  private wasmLanes(slot = 0): WasmLanes | null {
+    if (this.wasm === undefined || (this.wasm !== null && this.wasm.stride < slot)) {
       try {
-        this.wasm = this.useWasm && wasmAvailable() ? new WasmLanes(this.delta, this.classOf, Math.max(WASM_STRIDE, part)) : null;
+        this.wasm = this.useWasm && wasmAvailable() ? new WasmLanes(this.delta, this.classOf, Math.max(WASM_STRIDE, slot)) : null;
       } catch {
         this.wasm = null;
       }
