@@ -1,5 +1,5 @@
 import type { RuleSpec } from './rules.js';
-import { countNewlines, KeywordPrefilter, lastNewline } from './prefilter.js';
+import { KeywordPrefilter, newlinesBefore } from './prefilter.js';
 import { isPlaceholder, shannonEntropy } from './filters.js';
 import { keywordAnchor, maxExtent, type KeywordAnchor } from './extent.js';
 
@@ -259,9 +259,7 @@ export class DetectionEngine {
    * successor needs to number its lines. Cheapest right after scan() of the same buffer.
    */
   newlines(bytes: Uint8Array, to: number): [count: number, last: number] {
-    if (this.automaton !== null) return this.automaton.newlines(bytes, to);
-    const last = lastNewline(bytes, Math.min(to, bytes.byteLength));
-    return last === -1 ? [0, -1] : [countNewlines(bytes, last + 1), last];
+    return this.automaton !== null ? this.automaton.newlines(bytes, to) : newlinesBefore(bytes, to);
   }
 
   /** Rules whose keywords occur in `bytes`: what the prefilter lets through. */

@@ -7,11 +7,12 @@
  *
  * Memory layout (byte offsets): the transition table at 0 (entries are byte offsets of rows:
  * JavaScript's row offsets × 4, bit-inverted for states that end a keyword, as there); the class
- * of each byte × 4 at `classes`; the automata's rows and then their hit counts at `state`; each
- * automaton's hits at `hits + lane × HIT_BYTES` as (row, address after the keyword's last byte
- * in automaton 0's part) pairs; automaton k's part of the text at `input + k × stride`. Parts a
- * fixed stride apart let every automaton read its byte through one address with a constant
- * offset, instead of an address of its own to compute and keep in a register per byte.
+ * of each byte × 4 at `classes`; at `state`, the automata's rows, then their hit counts, then what
+ * turns an address into a text offset for each; each automaton's hits at `hits + lane × HIT_BYTES`
+ * as (JavaScript row, text offset after the keyword) pairs; automaton k's slot at
+ * `input + k × stride`: the bytes before its part, then the part. Slots a fixed stride apart let
+ * every automaton read its byte through one address with a constant offset, instead of an
+ * address of its own to compute and keep in a register per byte.
  */
 
 // Node has WebAssembly; the TypeScript libraries this project builds with (no DOM) do not declare it.
@@ -25,7 +26,6 @@ declare namespace WebAssembly {
   }
   class Memory {
     readonly buffer: ArrayBuffer;
-    grow(pages: number): number;
   }
 }
 
@@ -211,6 +211,23 @@ function section(id: number, body: number[]): number[] {
   return [id, ...uleb(body.length), ...body];
 }
 
+/** A function body being written: its bytes and shorthands for the instructions used most. */
+function codeWriter() {
+  const code: number[] = [];
+  const emit = (...bytes: number[]) => code.push(...bytes);
+  return {
+    code,
+    emit,
+    get: (local: number) => emit(op.get, ...uleb(local)),
+    set: (local: number) => emit(op.set, ...uleb(local)),
+    i32: (n: number) => emit(op.const, ...sleb(n)),
+    // memarg: alignment exponent, then a static offset added to the address.
+    load: (offset: number) => emit(op.load, 2, ...uleb(offset)),
+    load8u: (offset: number) => emit(op.load8u, 0, ...uleb(offset)),
+    store: (offset: number) => emit(op.store, 2, ...uleb(offset)),
+  };
+}
+
 interface Layout {
   lanes: number;
   classes: number;
@@ -224,8 +241,9 @@ interface Layout {
 /**
  * run(text, length): for each address a in [text, text + length), for each automaton k:
  *   r_k = table[r_k + classes[memory[a + k × stride]]]; on r_k < 0 (a keyword ends): r_k = ~r_k
- *   and the pair (r_k, a + 1) is appended to automaton k's hits.
- * Rows come from and go back to `state`, with each automaton's hit count after them.
+ *   and the pair (r_k / 4, a + 1 + shift_k) is appended to automaton k's hits.
+ * Rows come from and go back to `state`, with each automaton's hit count after them and then the
+ * shifts.
  */
 export function assemble(layout: Layout): Uint8Array {
   const L = layout.lanes;
@@ -236,15 +254,7 @@ export function assemble(layout: Layout): Uint8Array {
   const O = (k: number) => 2 + L + k;
   const A = 2 + 2 * L;
   const END = A + 1;
-  const code: number[] = [];
-  const emit = (...bytes: number[]) => code.push(...bytes);
-  const get = (l: number) => emit(op.get, ...uleb(l));
-  const set = (l: number) => emit(op.set, ...uleb(l));
-  const i32 = (n: number) => emit(op.const, ...sleb(n));
-  // memarg: alignment exponent, then a static offset added to the address.
-  const load = (offset: number) => emit(op.load, 2, ...uleb(offset));
-  const load8u = (offset: number) => emit(op.load8u, 0, ...uleb(offset));
-  const store = (offset: number) => emit(op.store, 2, ...uleb(offset));
+  const { code, emit, get, set, i32, load, load8u, store } = codeWriter();
 
   for (let k = 0; k < L; k++) {
     i32(0);
@@ -359,11 +369,7 @@ export function assembleNewlines(): Uint8Array {
   const COUNT = 2;
   const AT = 3;
   const NL = 4;
-  const code: number[] = [];
-  const emit = (...bytes: number[]) => code.push(...bytes);
-  const get = (l: number) => emit(op.get, ...uleb(l));
-  const set = (l: number) => emit(op.set, ...uleb(l));
-  const i32 = (n: number) => emit(op.const, ...sleb(n));
+  const { code, emit, get, set, i32, load8u } = codeWriter();
   i32(10);
   emit(...simd(15)); // i8x16.splat
   set(NL);
@@ -402,7 +408,7 @@ export function assembleNewlines(): Uint8Array {
   emit(op.brIf, 1);
   get(COUNT);
   get(AT);
-  emit(op.load8u, 0, 0);
+  load8u(0);
   i32(10);
   emit(0x46); // i32.eq
   emit(op.add);

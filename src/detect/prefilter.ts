@@ -247,12 +247,7 @@ export class KeywordPrefilter {
    * detection window, just scanned), else one by one.
    */
   newlines(input: Uint8Array, to: number): [count: number, last: number] {
-    const wasm = this.wasm ?? null;
-    const end = Math.min(to, input.byteLength);
-    const last = lastNewline(input, end);
-    if (last === -1) return [0, -1];
-    const counted = wasm?.newlinesIn(input, last + 1) ?? null;
-    return [counted ?? countNewlines(input, last + 1), last];
+    return newlinesBefore(input, to, this.wasm ?? null);
   }
 
   /** Lane `lane` can take `ints` more entries from its current count on. */
@@ -407,15 +402,18 @@ function runLanes(
   state[7] = c3;
 }
 
-/** Offset of the last newline in bytes [0, end) (-1: none). */
-export function lastNewline(bytes: Uint8Array, end: number): number {
-  return end <= 0 ? -1 : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).lastIndexOf(10, end - 1);
-}
-
-/** Newlines in bytes [0, end), one search each. */
-export function countNewlines(bytes: Uint8Array, end: number): number {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, end);
+/**
+ * How many newlines bytes [0, to) hold and the offset of the last (-1: none): counted by `wasm`
+ * when it holds these bytes (see WasmLanes.newlinesIn), else one search each.
+ */
+export function newlinesBefore(bytes: Uint8Array, to: number, wasm: WasmLanes | null = null): [count: number, last: number] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const end = Math.min(to, buf.length);
+  const last = end <= 0 ? -1 : buf.lastIndexOf(10, end - 1);
+  if (last === -1) return [0, -1];
+  const counted = wasm?.newlinesIn(bytes, last + 1) ?? null;
+  if (counted !== null) return [counted, last];
   let count = 0;
-  for (let at = buf.indexOf(10); at !== -1; at = buf.indexOf(10, at + 1)) count++;
-  return count;
+  for (let at = buf.indexOf(10); at !== -1 && at <= last; at = buf.indexOf(10, at + 1)) count++;
+  return [count, last];
 }

@@ -507,12 +507,13 @@ function eachPart(parts: readonly Buffer[], fn: (part: Buffer) => Promise<void> 
 async function scanFile(data: FileData, path: string, declaredSize: number, sink: ScanSink): Promise<void> {
   const file = new FileScan(path, declaredSize, sink);
   const take = (chunk: Buffer): Promise<void> | null => file.take(chunk);
-  if (Symbol.asyncIterator in data && !('pause' in data)) {
+  if ('pause' in data) await feed(data, take);
+  else {
     for await (const chunk of data) {
       const wait = take(chunk);
       if (wait) await wait;
     }
-  } else await feed(data as EntryStream, take);
+  }
   await file.finish();
 }
 
@@ -557,17 +558,18 @@ class FileScan {
 
   private decide(first: Buffer): Promise<void> | null {
     const { sink, path } = this;
-    const kind = (this.kind = sink.limits.maxDepth > 0 ? archiveKind(first) : null);
+    let kind = sink.limits.maxDepth > 0 ? archiveKind(first) : null;
     if (kind === null && sink.limits.maxDepth > 0 && mayBePrefixedZip(path)) {
-      this.kind = 'zip';
+      kind = 'zip';
       this.prefixed = true;
     }
-    if (this.kind === 'gzip') {
+    this.kind = kind;
+    if (kind === 'gzip') {
       this.mode = 'gzip';
       const gzip = (this.gzip = new GzipFileScan(path, sink));
       return eachPart(this.head.splice(0), (part) => gzip.write(part));
     }
-    if (this.kind !== null) {
+    if (kind !== null) {
       if (this.declaredSize <= sink.limits.maxArchiveBytes) {
         this.mode = 'archive';
         return null;
