@@ -4,10 +4,10 @@ import { readFileSync } from 'node:fs';
 import pLimit from 'p-limit';
 import { attribute, sightingValue, type Sighting } from './attribute.js';
 import { type LayerCacheKeyParts, changesOf, defaultCacheDir, findByHash, hashBlob, HEAD_BYTES, LayerCache, ruleMemo, type CachedMatch } from './cache/layer-cache.js';
-import { configItems } from './config-items.js';
+import { configItems, type ConfigItem } from './config-items.js';
 import { DetectionPool } from './detect/pool.js';
-import { DetectionEngine } from './detect/engine.js';
-import { defaultDetectorsDir, loadRuleSet, type RuleSpec } from './detect/rules.js';
+import { DetectionEngine, type RawMatch } from './detect/engine.js';
+import { defaultDetectorsDir, loadRuleSet, type RuleSet, type RuleSpec } from './detect/rules.js';
 import { isAllowlisted, loadAllowlist } from './detect/allowlist.js';
 import { ScanError } from './errors.js';
 import { scanLayer, type LayerChanges, type LayerScan } from './layer/walk.js';
@@ -96,7 +96,15 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     const fromCache = await cancel.race(Promise.all(
       image.layers.map((layer) => (local ? cachedLayer(source, layer, cache) : limit(() => cachedLayer(source, layer, cache)))),
     ));
-    if (fromCache.some((hit) => hit === null)) pool.start();
+    const items = configItems(image);
+    let configScan: Promise<RawMatch[][]> | null = null;
+    if (fromCache.some((hit) => hit === null)) {
+      // After this tick, once the layers' first reads are issued: starting a worker (cloning the
+      // rules to it) is main-thread work that can run while those reads are on their way.
+      setImmediate(() => pool.start());
+      configScan = pool.detectAll(items.map((item) => Buffer.from(item.text, 'utf8')));
+      configScan.catch(() => {});
+    }
     const scans = await cancel.race(Promise.all(
       image.layers.map((layer, i) =>
         limit(async () => {
@@ -123,6 +131,11 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
       ),
     ));
 
+    // Workers take ~10 ms to terminate: that now runs beside the attribution below.
+    const configMatches = configScan ? (pool.flush(), await cancel.race(configScan)) : scanConfigHere(items, ruleSet);
+    const closing = pool.close();
+    closing.catch(() => {});
+
     const allowlist = loadAllowlist(options.detectorsDir ?? defaultDetectorsDir());
     let allowlisted = 0;
     const sightings: Sighting[] = [];
@@ -138,10 +151,6 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
         });
       }
     });
-    const items = configItems(image);
-    // A few KiB of text: scanned here, so a scan served from the layer cache starts no worker.
-    const configEngine = new DetectionEngine(ruleSet.rules, ruleSet.plan ? { plan: ruleSet.plan, prepareNow: false } : {});
-    const configMatches = items.map((item) => configEngine.scan(Buffer.from(item.text, 'utf8')));
     configMatches.forEach((found, i) => {
       const item = items[i]!;
       for (const m of found) {
@@ -379,6 +388,15 @@ async function scanOneLayer(
     await cache.store.put(layer.diffId, { digest: scan.blobDigest, size: scan.storedBytes, head }, outcome);
   }
   return outcome;
+}
+
+/**
+ * The image config's matches on this thread: a scan served from the layer cache starts no worker
+ * for these few KiB.
+ */
+function scanConfigHere(items: readonly ConfigItem[], ruleSet: RuleSet): RawMatch[][] {
+  const engine = new DetectionEngine(ruleSet.rules, ruleSet.plan ? { plan: ruleSet.plan, prepareNow: false } : {});
+  return items.map((item) => engine.scan(Buffer.from(item.text, 'utf8')));
 }
 
 function scrubCreatedBy(info: ImageInfo, findings: Finding[], secrets: string[]): void {

@@ -177,6 +177,49 @@ export class DetectionPool {
     if (alone || batch.pos >= BATCH_BYTES || batch.chunks.length >= BATCH_CHUNKS) this.dispatch();
   }
 
+  /** Whether detection already runs here (workers started, or inline): then a submit starts nothing. */
+  get running(): boolean {
+    return this.inline !== null || this.workers.length > 0;
+  }
+
+  /**
+   * The matches of each of `texts`, in order, from the workers: the image config's few KiB ride
+   * along with the first batch instead of needing an engine of their own on this thread.
+   */
+  detectAll(texts: readonly Uint8Array[]): Promise<RawMatch[][]> {
+    return new Promise<RawMatch[][]>((resolve, reject) => {
+      const out: RawMatch[][] = new Array<RawMatch[]>(texts.length);
+      let left = texts.length;
+      let failed = false;
+      if (left === 0) resolve(out);
+      const queue = texts.map((text, i) => () =>
+        this.submit(text, {
+          found: (matches) => {
+            out[i] = matches;
+            if (--left === 0 && !failed) resolve(out);
+          },
+          failed: (err) => {
+            failed = true;
+            reject(err);
+          },
+        }));
+      const next = (from: number): void => {
+        try {
+          for (let i = from; i < queue.length; i++) {
+            const wait = queue[i]!();
+            if (wait) {
+              wait.then(() => next(i + 1), reject);
+              return;
+            }
+          }
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      };
+      next(0);
+    });
+  }
+
   /** Sends whatever is batched, so a layer that is done walking is not left waiting. */
   flush(): void {
     if (this.open && !this.inline) this.dispatch();
@@ -239,10 +282,14 @@ export class DetectionPool {
     return this.close();
   }
 
-  async close(): Promise<void> {
+  /** Ends the workers; every call after the first gets the first one's promise. */
+  close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    this.closing ??= Promise.all(this.workers.map((w) => w.worker.terminate())).then(() => undefined);
+    return this.closing;
   }
+
+  private closing: Promise<void> | null = null;
 }
 
 /**
