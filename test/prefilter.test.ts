@@ -130,6 +130,11 @@ describe('region-limited prefiltering', () => {
     expect(keywordAnchor('(?<secret>AC[0-9a-f]{32})', ['twilio'])).toBeNull();
     // Spelled out, but only after an unbounded part: regions, not anchored starts.
     expect(keywordAnchor('\w+token=(?<secret>\w{8})', ['token'])!.lead).toBe(Infinity);
+    // Too many spellings before the keyword to list (3 × 3 × 4 × 3 here): their last characters
+    // are enough to find it, and the lead still counts the longest prefix.
+    const many = keywordAnchor('(?:primary|secondary|storage)[_-]?(?:account[_-]?)?access[_-]?key=(?<secret>x+)', ['accesskey', 'access_key', 'access-key', 'account key']);
+    expect(many).toMatchObject({ lead: 'secondary_account_'.length, caret: false });
+    expect([...many!.keywords].sort()).toEqual(['access-key', 'access_key', 'accesskey']);
     // Negative lookarounds count when they hold an assertion or another negative one.
     expect(maxExtent('a(?!bc)', { negative: 'assertions' })).toBe(1);
     expect(maxExtent('a(?!b$)', { negative: 'assertions' })).toBe(3);

@@ -211,6 +211,7 @@ export function keywordAnchor(source: string, keywords: readonly string[]): Keyw
 
   /** With `tail`: the most characters a string has after its first keyword. */
   const shortest = Math.min(...kws.map((k) => k.length));
+  const longest = Math.max(...kws.map((k) => k.length));
   const anchorOfSet = (set: string[] | null): (KeywordAnchor & { tail: number }) | null => {
     if (set === null || set.some((x) => x.length < shortest)) return null;
     let lead = 0;
@@ -298,7 +299,17 @@ export function keywordAnchor(source: string, keywords: readonly string[]): Keyw
     for (const [i, it] of items.entries()) {
       const before = runStart + maxLength(run);
       if (it.set !== null) {
-        const joined = cross(run, it.set);
+        let joined = cross(run, it.set);
+        if (joined === null) {
+          // Too many strings: keep only what a keyword crossing into this piece can use, each
+          // string's last (longest keyword - 1) characters. The characters dropped count as lead
+          // at their longest, so a lead found later may be larger than needed, never smaller.
+          const keep = longest - 1;
+          const dropped = Math.max(0, maxLength(run) - keep);
+          const tails = [...new Set(run.map((x) => x.slice(Math.max(0, x.length - keep))))];
+          joined = cross(tails, it.set);
+          if (joined !== null) runStart += dropped;
+        }
         if (joined !== null) run = joined;
         else {
           runStart = before;
