@@ -135,6 +135,11 @@ describe('region-limited prefiltering', () => {
     const many = keywordAnchor('(?:primary|secondary|storage)[_-]?(?:account[_-]?)?access[_-]?key=(?<secret>x+)', ['accesskey', 'access_key', 'access-key', 'account key']);
     expect(many).toMatchObject({ lead: 'secondary_account_'.length, caret: false });
     expect([...many!.keywords].sort()).toEqual(['access-key', 'access_key', 'accesskey']);
+    // Here the keyword starts inside the listed spellings: their ends that begin a keyword remain.
+    const clientIds = ['client_id', 'clientid', 'client-id', 'client.id'];
+    const clientId = keywordAnchor('(?:azure|arm|entra|aad)?[_\\-.]?client[_\\-.]?id=(?<secret>x+)', clientIds);
+    expect(clientId).toMatchObject({ lead: 'azure_'.length });
+    expect([...clientId!.keywords].sort()).toEqual([...clientIds].sort());
     // Negative lookarounds count when they hold an assertion or another negative one.
     expect(maxExtent('a(?!bc)', { negative: 'assertions' })).toBe(1);
     expect(maxExtent('a(?!b$)', { negative: 'assertions' })).toBe(3);

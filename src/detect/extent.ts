@@ -211,7 +211,13 @@ export function keywordAnchor(source: string, keywords: readonly string[]): Keyw
 
   /** With `tail`: the most characters a string has after its first keyword. */
   const shortest = Math.min(...kws.map((k) => k.length));
+  const keywordStarts = new Set(kws.flatMap((k) => Array.from({ length: k.length + 1 }, (_, i) => k.slice(0, i))));
   const longest = Math.max(...kws.map((k) => k.length));
+  /** The longest end of `x` that some keyword begins with ('' when none). */
+  const keywordStartAtEnd = (x: string): string => {
+    for (let i = Math.max(0, x.length - longest); i < x.length; i++) if (keywordStarts.has(x.slice(i))) return x.slice(i);
+    return '';
+  };
   const anchorOfSet = (set: string[] | null): (KeywordAnchor & { tail: number }) | null => {
     if (set === null || set.some((x) => x.length < shortest)) return null;
     let lead = 0;
@@ -301,14 +307,12 @@ export function keywordAnchor(source: string, keywords: readonly string[]): Keyw
       if (it.set !== null) {
         let joined = cross(run, it.set);
         if (joined === null) {
-          // Too many strings: keep only what a keyword crossing into this piece can use, each
-          // string's last (longest keyword - 1) characters. The characters dropped count as lead
-          // at their longest, so a lead found later may be larger than needed, never smaller.
-          const keep = longest - 1;
-          const dropped = Math.max(0, maxLength(run) - keep);
-          const tails = [...new Set(run.map((x) => x.slice(Math.max(0, x.length - keep))))];
-          joined = cross(tails, it.set);
-          if (joined !== null) runStart += dropped;
+          // Too many strings: keep of each only what a keyword crossing into this piece can
+          // start with, its longest end that begins some keyword. The characters dropped count
+          // as lead at their most, so a lead found later may be larger than needed, never smaller.
+          const tails = run.map(keywordStartAtEnd);
+          joined = cross([...new Set(tails)], it.set);
+          if (joined !== null) runStart += Math.max(...run.map((x, j) => x.length - tails[j]!.length));
         }
         if (joined !== null) run = joined;
         else {
