@@ -3,7 +3,7 @@ import { loadRuleSet } from '../src/detect/rules.js';
 import { DetectionEngine } from '../src/detect/engine.js';
 import { KeywordPrefilter } from '../src/detect/prefilter.js';
 import { WASM_STRIDE } from '../src/detect/lanes-wasm.js';
-import { keywordAnchor, maxExtent } from '../src/detect/extent.js';
+import { keywordAnchor, maxExtent, reachOf } from '../src/detect/extent.js';
 import { fakePem, renderTemplate, seededRandom } from '../src/detect/template.js';
 import { secretHash } from '../src/attribute.js';
 import { redact } from '../src/redact.js';
@@ -117,6 +117,45 @@ describe('region-limited prefiltering', () => {
     expect(maxExtent('key\\s+(?<secret>\\w{4})')).toBe(Infinity);
     expect(maxExtent('[\\]a-z]{0,5}')).toBe(5);
     expect(maxExtent('(unclosed')).toBe(Infinity);
+  });
+
+  it('measures what a match reads before and after its start, lookarounds included', () => {
+    expect(reachOf('abc')).toEqual({ behind: 0, ahead: 3 });
+    expect(reachOf('(?<=xy)abc')).toEqual({ behind: 2, ahead: 3 });
+    // A lookbehind reads back from where it stands, less what the match consumed before it.
+    expect(reachOf('token(?<!::\\w{0,70})=(?<secret>\\w{8})')).toEqual({ behind: 72 - 'token'.length, ahead: 'token='.length + 8 });
+    expect(reachOf('a?(?<=a{3})b')).toEqual({ behind: 3, ahead: 2 });
+    // Assertions read the character on each side; a lookahead inside a lookbehind reads past it.
+    expect(reachOf('\\bab\\b')).toEqual({ behind: 1, ahead: 3 });
+    expect(reachOf('(?<=a(?=bcd))b')).toEqual({ behind: 1, ahead: 3 });
+    expect(reachOf('ab(?=c{5})')).toEqual({ behind: 0, ahead: 7 });
+    expect(reachOf('(?<tag>ab|c)x\\k<tag>')).toEqual({ behind: 0, ahead: 5 });
+    expect(reachOf('x+')).toEqual({ behind: 0, ahead: Infinity });
+    expect(reachOf('(unclosed')).toEqual({ behind: Infinity, ahead: Infinity });
+    // Never more than the symmetric bound, for any pattern in the catalogue.
+    for (const rule of rules) {
+      for (const p of rule.patterns) {
+        const strict = maxExtent(p.regex, { negative: true });
+        const reach = reachOf(p.regex);
+        expect(Math.max(reach.behind, reach.ahead), `${rule.id}`).toBeLessThanOrEqual(strict);
+      }
+    }
+  });
+
+  it('cuts short texts by what a pattern reads on each side (a lookbehind reaching back to the cut)', () => {
+    // generic-api-key rejects a keyword within 70 word characters after "::"; here that context
+    // starts 60 to 75 characters before the keyword, on both sides of where a cut text begins.
+    const rand = seededRandom(seed + 5);
+    const lines: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      const word = renderTemplate(`{{alnum:${55 + (i % 21)}}}`, rand).text;
+      const value = renderTemplate('{{alnum:12}}{{digits:8}}', rand).text;
+      lines.push(`${filler(rand, 40)} Some::${word}_token = ${value};`);
+    }
+    const bytes = Buffer.from(lines.join('\n'), 'latin1');
+    const found = summary(new DetectionEngine(rules).scan(bytes));
+    const expected = summary(new DetectionEngine(rules, { regions: false }).scan(bytes));
+    expect(found).toEqual(expected);
   });
 
   it('pins patterns to their keywords: how far before a keyword a match starts, what must follow it', () => {

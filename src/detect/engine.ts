@@ -1,7 +1,7 @@
 import type { RuleSpec } from './rules.js';
 import { KeywordPrefilter, newlinesBefore } from './prefilter.js';
 import { isPlaceholder, shannonEntropy } from './filters.js';
-import { keywordAnchor, maxExtent, type KeywordAnchor } from './extent.js';
+import { keywordAnchor, maxExtent, reachOf, type KeywordAnchor } from './extent.js';
 
 /** One secret a rule found in one buffer; offsets are byte offsets into that buffer. */
 export interface RawMatch {
@@ -42,6 +42,12 @@ interface AnchoredPattern {
   confirm: boolean;
   /** How far around a start a match examines (but for negative lookarounds, see `confirm`). */
   margin: number;
+  /**
+   * What a short text of its own must hold before the first start and after the last: the
+   * pattern's reach, or `margin` on both sides when matches are confirmed anyway.
+   */
+  behind: number;
+  ahead: number;
   /** Characters a match needs after its keyword (see KeywordAnchor.follow), as char codes. */
   follow: { codes: number[]; within: number }[];
   /** Starts only at the start of the buffer, or of a line when `multiline`. */
@@ -93,6 +99,8 @@ export interface PatternPlan {
   margin: number;
   /** maxExtent counting every negative lookaround. */
   strict: number;
+  /** What a match examines on each side of its start, every lookaround counted (see reachOf). */
+  reach: { behind: number; ahead: number };
 }
 
 export function planPatterns(rules: readonly RuleSpec[]): PatternPlan[][] {
@@ -101,6 +109,7 @@ export function planPatterns(rules: readonly RuleSpec[]): PatternPlan[][] {
       anchor: keywordAnchor(p.regex, spec.keywords),
       margin: maxExtent(p.regex, { negative: 'assertions' }),
       strict: maxExtent(p.regex, { negative: true }),
+      reach: reachOf(p.regex),
     })),
   );
 }
@@ -216,6 +225,8 @@ export class DetectionEngine {
             // Cut texts hold everything a match examines when that fits; else all but what
             // negative lookarounds read, and matches on cut text are confirmed (see `confirm`).
             margin: confirm ? planned.margin : planned.strict,
+            behind: confirm ? planned.margin : planned.reach.behind,
+            ahead: confirm ? planned.margin : planned.reach.ahead,
             follow: anchor.follow.map((f) => ({ codes: [...f.chars].map((c) => c.charCodeAt(0)), within: f.within })),
             caret: anchor.caret,
             multiline: p.flags.includes('m'),
@@ -447,8 +458,8 @@ export class DetectionEngine {
           base = 0;
           limit = to;
         } else if (to - pos < LOCAL_WINDOW) {
-          base = Math.max(0, pos - a.margin);
-          text = texts.slice(base, Math.min(last, to + a.lead + a.margin + 1));
+          base = Math.max(0, pos - a.behind);
+          text = texts.slice(base, Math.min(last, to + a.lead + a.ahead + 1));
           limit = to;
         } else {
           const segment = (pos / SEGMENT) | 0;

@@ -42,21 +42,8 @@ export function maxExtent(source: string, options: { negative?: boolean | 'asser
   }
 
   function quantified(length: number): number {
-    const c = source[pos];
-    let times = 1;
-    if (c === '*' || c === '+') {
-      pos++;
-      times = Infinity;
-    } else if (c === '?') {
-      pos++;
-    } else if (c === '{') {
-      const m = /^\{(\d+)(,(\d*))?\}/.exec(source.slice(pos));
-      if (m) {
-        pos += m[0].length;
-        times = m[2] === undefined ? Number(m[1]) : m[3] === '' ? Infinity : Number(m[3]);
-      }
-    }
-    if (times !== 1 && source[pos] === '?') pos++; // lazy
+    const { max: times, end } = quantifierAt(source, pos);
+    pos = end;
     if (length === 0) return 0;
     return times === Infinity ? Infinity : length * times;
   }
@@ -84,56 +71,26 @@ export function maxExtent(source: string, options: { negative?: boolean | 'asser
   }
 
   function escape(): number {
-    const c = source[pos + 1];
-    if (c === undefined) fail();
-    pos += 2;
-    if (c === 'b' || c === 'B') {
-      assertions++;
-      return 2;
+    const { escape, end } = escapeAt(source, pos);
+    pos = end;
+    switch (escape.kind) {
+      case 'boundary':
+        assertions++;
+        return 2;
+      case 'backref':
+        return groupLength(escape.group, groups, named);
+      case 'char':
+        return 1;
+      default: {
+        const never: never = escape;
+        throw new Error(`unknown escape ${String(never)}`);
+      }
     }
-    if (c === 'k') {
-      const m = /^<([A-Za-z_$][\w$]*)>/.exec(source.slice(pos));
-      if (!m) fail();
-      pos += m![0].length;
-      return named.get(m![1]!) ?? Infinity;
-    }
-    if (c! >= '1' && c! <= '9') {
-      const m = /^\d*/.exec(source.slice(pos))!;
-      pos += m[0].length;
-      return groups[Number(c + m[0]) - 1] ?? Infinity;
-    }
-    if (c === 'u' && source[pos] === '{') {
-      const end = source.indexOf('}', pos);
-      if (end === -1) fail();
-      pos = end + 1;
-    } else if (c === 'u') pos += 4;
-    else if (c === 'x') pos += 2;
-    else if (c === 'c') pos += 1;
-    else if ((c === 'p' || c === 'P') && source[pos] === '{') {
-      const end = source.indexOf('}', pos);
-      if (end === -1) fail();
-      pos = end + 1;
-    }
-    return 1;
   }
 
   function group(): number {
-    pos++; // (
-    let name: string | null = null;
-    let capturing = true;
-    let negative = false;
-    if (source[pos] === '?') {
-      capturing = false;
-      const rest = source.slice(pos);
-      const m = /^\?(?::|=|!|<=|<!|<([A-Za-z_$][\w$]*)>)/.exec(rest);
-      if (!m) fail();
-      pos += m![0].length;
-      negative = m![0] === '?!' || m![0] === '?<!';
-      if (m![1]) {
-        name = m![1];
-        capturing = true;
-      }
-    }
+    const { name, capturing, negative, end } = groupOpeningAt(source, pos);
+    pos = end;
     const index = capturing ? groups.push(Infinity) - 1 : -1;
     const assertionsBefore = assertions;
     const length = alternation();
@@ -159,6 +116,160 @@ export function maxExtent(source: string, options: { negative?: boolean | 'asser
     return length;
   } catch {
     return Infinity;
+  }
+}
+
+/**
+ * How far a match examines on each side of where it starts: `behind` characters before the start
+ * (what lookbehinds and assertions at its start read) and `ahead` characters from the start on (the
+ * match, lookaheads and lookbehinds reading back into it). Every lookaround counts, negative ones
+ * too, so text holding [start - behind, start + ahead) gives the same result as the whole. Both are
+ * at most maxExtent(source, { negative: true }), often far less: that one adds every part's
+ * length, lookarounds in both directions included. Infinity where unbounded or not understood.
+ */
+export function reachOf(source: string): { behind: number; ahead: number } {
+  /**
+   * Fewest and most characters consumed; furthest read before and after the part's start, and
+   * past the end of what it consumed (what a lookbehind ending at a position reads after it).
+   */
+  interface Span {
+    min: number;
+    max: number;
+    behind: number;
+    ahead: number;
+    after: number;
+  }
+  const unknown = { behind: Infinity, ahead: Infinity };
+  const groups: number[] = [];
+  const named = new Map<string, number>();
+  let pos = 0;
+  const fail = (): never => {
+    throw new Error('unparsed');
+  };
+  const char: Span = { min: 1, max: 1, behind: 0, ahead: 1, after: 0 };
+  // ^ $ \b \B read the character on each side of where they stand.
+  const assertion: Span = { min: 0, max: 0, behind: 1, ahead: 1, after: 1 };
+  const nothing: Span = { min: 0, max: 0, behind: 0, ahead: 0, after: 0 };
+
+  function alternation(): Span {
+    let span = sequence();
+    while (source[pos] === '|') {
+      pos++;
+      const next = sequence();
+      span = {
+        min: Math.min(span.min, next.min),
+        max: Math.max(span.max, next.max),
+        behind: Math.max(span.behind, next.behind),
+        ahead: Math.max(span.ahead, next.ahead),
+        after: Math.max(span.after, next.after),
+      };
+    }
+    return span;
+  }
+
+  function sequence(): Span {
+    // Each part starts somewhere in [lo, hi] after the sequence's start.
+    let lo = 0;
+    let hi = 0;
+    let behind = 0;
+    let ahead = 0;
+    const parts: Span[] = [];
+    while (pos < source.length && source[pos] !== '|' && source[pos] !== ')') {
+      const part = quantified(atom());
+      parts.push(part);
+      behind = Math.max(behind, part.behind - lo);
+      ahead = Math.max(ahead, hi + part.ahead);
+      lo += part.min;
+      hi += part.max;
+    }
+    // A part's reads past its end reach past the sequence's end by less what follows it consumes.
+    let after = 0;
+    let rest = 0;
+    for (let i = parts.length - 1; i >= 0; i--) {
+      after = Math.max(after, parts[i]!.after - rest);
+      rest += parts[i]!.min;
+    }
+    return { min: lo, max: hi, behind, ahead: Math.max(ahead, hi), after };
+  }
+
+  function quantified(part: Span): Span {
+    const { min, max, end } = quantifierAt(source, pos);
+    pos = end;
+    if (min === 1 && max === 1) return part;
+    if (max === 0) return nothing;
+    // Repetition k starts at most (k - 1) × part.max in, and never before the first one.
+    const lastStart = max === 1 || part.max === 0 ? 0 : (max - 1) * part.max;
+    return { min: min * part.min, max: part.max === 0 ? 0 : max * part.max, behind: part.behind, ahead: lastStart + part.ahead, after: part.after };
+  }
+
+  function atom(): Span {
+    const c = source[pos]!;
+    if (c === '(') return group();
+    if (c === '[') {
+      pos++;
+      if (source[pos] === '^') pos++;
+      if (source[pos] === ']') pos++;
+      while (pos < source.length && source[pos] !== ']') pos += source[pos] === '\\' ? 2 : 1;
+      if (pos >= source.length) fail();
+      pos++;
+      return char;
+    }
+    if (c === '\\') return escape();
+    pos++;
+    return c === '^' || c === '$' ? assertion : char;
+  }
+
+  function escape(): Span {
+    const { escape, end } = escapeAt(source, pos);
+    pos = end;
+    switch (escape.kind) {
+      case 'boundary':
+        return assertion;
+      case 'backref': {
+        // It consumes what its group did: at most that group's longest, maybe nothing.
+        const longest = groupLength(escape.group, groups, named);
+        return { min: 0, max: longest, behind: 0, ahead: longest, after: 0 };
+      }
+      case 'char':
+        return char;
+      default: {
+        const never: never = escape;
+        throw new Error(`unknown escape ${String(never)}`);
+      }
+    }
+  }
+
+  function group(): Span {
+    const { kind, name, capturing, end } = groupOpeningAt(source, pos);
+    pos = end;
+    const index = capturing ? groups.push(Infinity) - 1 : -1;
+    const inner = alternation();
+    if (source[pos] !== ')') fail();
+    pos++;
+    if (index >= 0) groups[index] = inner.max;
+    if (name !== null) named.set(name, inner.max);
+    switch (kind) {
+      case 'group':
+        return inner;
+      case 'ahead':
+        return { min: 0, max: 0, behind: inner.behind, ahead: inner.ahead, after: inner.ahead };
+      case 'behind':
+        // Matched leftwards to end here: it starts up to inner.max back, and reads past here only
+        // what it reads past its own end.
+        return { min: 0, max: 0, behind: inner.max + inner.behind, ahead: inner.after, after: inner.after };
+      default: {
+        const never: never = kind;
+        throw new Error(`unknown group kind ${String(never)}`);
+      }
+    }
+  }
+
+  try {
+    const span = alternation();
+    if (pos !== source.length) return unknown;
+    return { behind: span.behind, ahead: span.ahead };
+  } catch {
+    return unknown;
   }
 }
 
@@ -353,25 +464,8 @@ export function keywordAnchor(source: string, keywords: readonly string[]): Keyw
   }
 
   function quantified(p: Piece): Piece {
-    const c = source[pos];
-    let min = 1;
-    let max = 1;
-    if (c === '*' || c === '+') {
-      pos++;
-      min = c === '+' ? 1 : 0;
-      max = Infinity;
-    } else if (c === '?') {
-      pos++;
-      min = 0;
-    } else if (c === '{') {
-      const m = /^\{(\d+)(,(\d*))?\}/.exec(source.slice(pos));
-      if (m) {
-        pos += m[0].length;
-        min = Number(m[1]);
-        max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
-      }
-    }
-    if ((min !== 1 || max !== 1) && source[pos] === '?') pos++; // lazy
+    const { min, max, end } = quantifierAt(source, pos);
+    pos = end;
     if (min === 1 && max === 1) return p;
     const consume = p.consume === 0 ? 0 : p.consume * max;
     let set: string[] | null = null;
@@ -494,21 +588,9 @@ export function keywordAnchor(source: string, keywords: readonly string[]): Keyw
   }
 
   function group(): Piece {
-    pos++; // (
-    let name: string | null = null;
-    let capturing = true;
-    let lookaround = false;
-    if (source[pos] === '?') {
-      capturing = false;
-      const m = /^\?(?::|=|!|<=|<!|<([A-Za-z_$][\w$]*)>)/.exec(source.slice(pos));
-      if (!m) fail();
-      pos += m![0].length;
-      lookaround = m![0] !== '?:' && m![1] === undefined;
-      if (m![1]) {
-        name = m![1];
-        capturing = true;
-      }
-    }
+    const { kind, name, capturing, end } = groupOpeningAt(source, pos);
+    pos = end;
+    const lookaround = kind !== 'group';
     const index = capturing ? groupConsume.push(Infinity) - 1 : -1;
     const inner = alternation();
     if (source[pos] !== ')') fail();
@@ -526,4 +608,87 @@ export function keywordAnchor(source: string, keywords: readonly string[]): Keyw
   } catch {
     return null;
   }
+}
+
+/**
+ * The quantifier at `pos` of a pattern source (none: exactly once), and where it ends, its lazy
+ * mark included.
+ */
+function quantifierAt(source: string, pos: number): { min: number; max: number; end: number } {
+  const c = source[pos];
+  let min = 1;
+  let max = 1;
+  if (c === '*' || c === '+') {
+    pos++;
+    min = c === '+' ? 1 : 0;
+    max = Infinity;
+  } else if (c === '?') {
+    pos++;
+    min = 0;
+  } else if (c === '{') {
+    const m = /^\{(\d+)(,(\d*))?\}/.exec(source.slice(pos));
+    if (m) {
+      pos += m[0].length;
+      min = Number(m[1]);
+      max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
+    }
+  }
+  if ((min !== 1 || max !== 1) && source[pos] === '?') pos++; // lazy
+  return { min, max, end: pos };
+}
+
+/** What an escape outside a character class stands for, to the length analyses. */
+type EscapeKind = { kind: 'boundary' } | { kind: 'backref'; group: string | number } | { kind: 'char' };
+
+/** The escape at `pos` (its backslash) of a pattern source, and where it ends; throws on bad syntax. */
+function escapeAt(source: string, pos: number): { escape: EscapeKind; end: number } {
+  const fail = (): never => {
+    throw new Error('unparsed');
+  };
+  const c = source[pos + 1];
+  if (c === undefined) fail();
+  pos += 2;
+  if (c === 'b' || c === 'B') return { escape: { kind: 'boundary' }, end: pos };
+  if (c === 'k') {
+    const m = /^<([A-Za-z_$][\w$]*)>/.exec(source.slice(pos));
+    if (!m) fail();
+    return { escape: { kind: 'backref', group: m![1]! }, end: pos + m![0].length };
+  }
+  if (c! >= '1' && c! <= '9') {
+    const m = /^\d*/.exec(source.slice(pos))!;
+    return { escape: { kind: 'backref', group: Number(c + m[0]) }, end: pos + m[0].length };
+  }
+  if (c === 'u' && source[pos] === '{') {
+    const end = source.indexOf('}', pos);
+    if (end === -1) fail();
+    pos = end + 1;
+  } else if (c === 'u') pos += 4;
+  else if (c === 'x') pos += 2;
+  else if (c === 'c') pos += 1;
+  else if ((c === 'p' || c === 'P') && source[pos] === '{') {
+    const end = source.indexOf('}', pos);
+    if (end === -1) fail();
+    pos = end + 1;
+  }
+  return { escape: { kind: 'char' }, end: pos };
+}
+
+/**
+ * The opening of the group at `pos` (its parenthesis): a plain or named group, or a lookaround
+ * (looking ahead or behind, maybe negative), and where its body starts; throws on bad syntax.
+ */
+function groupOpeningAt(source: string, pos: number): { kind: 'group' | 'ahead' | 'behind'; negative: boolean; name: string | null; capturing: boolean; end: number } {
+  pos++; // (
+  if (source[pos] !== '?') return { kind: 'group', negative: false, name: null, capturing: true, end: pos };
+  const m = /^\?(?::|=|!|<=|<!|<([A-Za-z_$][\w$]*)>)/.exec(source.slice(pos));
+  if (!m) throw new Error('unparsed');
+  const opening = m[0];
+  const kind = opening === '?=' || opening === '?!' ? 'ahead' : opening === '?<=' || opening === '?<!' ? 'behind' : 'group';
+  const name = m[1] ?? null;
+  return { kind, negative: opening === '?!' || opening === '?<!', name, capturing: name !== null, end: pos + opening.length };
+}
+
+/** The recorded length of group `group` (a name or a 1-based number); Infinity when not known. */
+function groupLength(group: string | number, numbered: readonly number[], named: ReadonlyMap<string, number>): number {
+  return (typeof group === 'string' ? named.get(group) : numbered[group - 1]) ?? Infinity;
 }
