@@ -37,51 +37,55 @@ export class KeywordPrefilter {
   constructor(keywords: readonly string[], options: { wasm?: boolean } = {}) {
     this.keywords = keywords;
     this.useWasm = options.wasm !== false;
-    const children: Map<number, number>[] = [new Map()];
-    const out: number[][] = [[]];
-    keywords.forEach((keyword, index) => {
-      const bytes = Buffer.from(keyword.toLowerCase(), 'latin1');
-      let state = 0;
-      for (const b of bytes) {
-        let next = children[state]!.get(FOLD[b]!);
-        if (next === undefined) {
-          next = children.length;
-          children.push(new Map());
-          out.push([]);
-          children[state]!.set(FOLD[b]!, next);
-        }
-        state = next;
-      }
-      out[state]!.push(index);
-    });
-
-    const used = [...new Set(children.flatMap((m) => [...m.keys()]))].sort((a, b) => a - b);
+    // Built in flat typed arrays: this runs once per worker, before its first window, as cold
+    // code, and a trie of Maps (with a Set per state for its outputs) took twice as long.
+    const folded = keywords.map((k) => k.toLowerCase());
     const classOfFolded = new Uint8Array(256);
-    used.forEach((b, i) => (classOfFolded[b] = i + 1));
-    const width = used.length + 1;
+    for (const k of folded) for (let i = 0; i < k.length; i++) classOfFolded[FOLD[k.charCodeAt(i) & 0xff]!] = 1;
+    let width = 1;
+    for (let b = 0; b < 256; b++) if (classOfFolded[b]) classOfFolded[b] = width++;
     const classOf = new Uint8Array(256);
     for (let b = 0; b < 256; b++) classOf[b] = classOfFolded[FOLD[b]!]!;
 
-    const count = children.length;
-    const next = new Int32Array(count * width);
+    // The trie first: next[state × width + class] is a child, or 0 (the root is no one's child).
+    const most = folded.reduce((n, k) => n + k.length, 1);
+    let next = new Int32Array(most * width);
+    const own: (number[] | undefined)[] = [];
+    let count = 1;
+    folded.forEach((k, index) => {
+      let state = 0;
+      for (let i = 0; i < k.length; i++) {
+        const at = state * width + classOfFolded[FOLD[k.charCodeAt(i) & 0xff]!]!;
+        if (next[at] === 0) next[at] = count++;
+        state = next[at]!;
+      }
+      (own[state] ??= []).push(index);
+    });
+    next = next.slice(0, count * width);
+
+    // Then breadth-first, so every fail state is complete before it is used: a missing child
+    // becomes the fail state's transition, and a state's outputs take in its fail state's.
     const fail = new Int32Array(count);
-    const queue: number[] = [];
-    for (const [b, child] of children[0]!) {
-      next[classOfFolded[b]!] = child;
-      queue.push(child);
-    }
-    // Breadth-first so every fail target is complete before it is used: a state's row is its
-    // fail state's row with its own children written over it.
-    for (let head = 0; head < queue.length; head++) {
+    const none: readonly number[] = [];
+    const out: (readonly number[])[] = new Array<readonly number[]>(count).fill(none);
+    out[0] = own[0] ?? none;
+    const queue = new Int32Array(count);
+    let tail = 0;
+    for (let c = 1; c < width; c++) if (next[c] !== 0) queue[tail++] = next[c]!;
+    for (let head = 0; head < tail; head++) {
       const state = queue[head]!;
-      out[state]!.push(...out[fail[state]!]!);
+      const failRow = fail[state]! * width;
+      const inherited = out[fail[state]!]!;
+      const mine = own[state];
+      out[state] = mine === undefined ? inherited : inherited.length === 0 ? mine : [...new Set([...mine, ...inherited])];
       const row = state * width;
-      next.copyWithin(row, fail[state]! * width, fail[state]! * width + width);
-      for (const [b, child] of children[state]!) {
-        const c = classOfFolded[b]!;
-        fail[child] = next[fail[state]! * width + c]!;
-        next[row + c] = child;
-        queue.push(child);
+      for (let c = 1; c < width; c++) {
+        const child = next[row + c]!;
+        if (child === 0) next[row + c] = next[failRow + c]!;
+        else {
+          fail[child] = next[failRow + c]!;
+          queue[tail++] = child;
+        }
       }
     }
     const delta = new Int32Array(count * width);
@@ -93,7 +97,7 @@ export class KeywordPrefilter {
     this.longest = Math.max(1, ...keywords.map((k) => Buffer.byteLength(k.toLowerCase(), 'latin1')));
     this.classOf = classOf;
     this.width = width;
-    this.outputs = out.map((o) => [...new Set(o)]);
+    this.outputs = out;
     // Run every branch once on a sample with hits in each quarter: the optimising compiler then
     // has type feedback for the rare hit branches and does not deoptimise and recompile the hot
     // loop at the first hit (that churn cost more compile time than the pass itself saved).
