@@ -385,7 +385,7 @@ async function scanOneLayer(
   if (cache) {
     // The head hash is what later runs compare (see above); a streamed blob cannot be read again.
     const head = await headHash(container, layer.blob).catch(() => null);
-    await cache.store.put(layer.diffId, { digest: scan.blobDigest, size: scan.storedBytes, head }, outcome);
+    await cache.store.put(layer.diffId, { digest: scan.blobDigest, size: scan.storedBytes, head }, { ...outcome, changes: scan.changes });
   }
   return outcome;
 }

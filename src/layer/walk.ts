@@ -16,12 +16,24 @@ import {
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
 
 /** What one layer does to the filesystem: enough to replay it over the layers below. */
+/** What a layer writes at each path it writes (undefined: nothing). */
+export interface PathKinds {
+  get(path: string): EntryKind | undefined;
+}
+
 export interface LayerChanges {
   /** Paths this layer writes, with what it writes there. */
-  entries: Map<string, EntryKind>;
+  entries: PathKinds;
   /** Paths this layer deletes (from `.wh.<name>` files). */
-  whiteouts: Set<string>;
+  whiteouts: ReadonlySet<string>;
   /** Directories whose lower contents this layer hides (`.wh..wh..opq`). */
+  opaqueDirs: ReadonlySet<string>;
+}
+
+/** A layer's changes as its walk records them: every path listed. */
+export interface WalkedChanges extends LayerChanges {
+  entries: Map<string, EntryKind>;
+  whiteouts: Set<string>;
   opaqueDirs: Set<string>;
 }
 
@@ -40,7 +52,7 @@ export interface LayerScan {
   /** sha256 of the uncompressed tar: what the config's rootfs.diff_ids lists. */
   diffId: string;
   storedBytes: number;
-  changes: LayerChanges;
+  changes: WalkedChanges;
   matches: FileMatch[];
   files: number;
   bytes: number;
@@ -93,7 +105,7 @@ export async function scanLayer(
   // Surfaced through the iterator below; this only stops an unhandled rejection.
   piping.catch(() => {});
 
-  const changes: LayerChanges = { entries: new Map(), whiteouts: new Set(), opaqueDirs: new Set() };
+  const changes: WalkedChanges = { entries: new Map(), whiteouts: new Set(), opaqueDirs: new Set() };
   const hardlinks = new Map<string, string>();
   // Each file entry's matches apart, with how many times its path had been written by then.
   const copies: { path: string; copy: number; found: FileMatch[] }[] = [];
