@@ -1,5 +1,4 @@
 import { availableParallelism } from 'node:os';
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pLimit from 'p-limit';
 import { attribute, sightingValue, type Sighting } from './attribute.js';
@@ -265,8 +264,8 @@ class Cancellation {
       size: (name) => container.size(name),
       read: (name, maxBytes) => container.read(name, maxBytes),
       open: (name) => track(container.open(name)),
-      // One positional read, over before a cancel could need to interrupt it.
-      ...(container.readHead ? { readHead: (name: string, bytes: number) => container.readHead!(name, bytes) } : {}),
+      // A few positional reads of the blob's first MiB: over before a cancel could need to interrupt them.
+      ...(container.hashHead ? { hashHead: (name: string, bytes: number) => container.hashHead!(name, bytes) } : {}),
       close: () => container.close(),
     };
   }
@@ -344,8 +343,8 @@ async function cachedLayer(
  * a container that cannot read a blob again (standard input, a daemon, a registry).
  */
 async function headHash(container: ImageContainer, blob: string): Promise<string | null> {
-  if (!container.readHead) return null;
-  return `sha256:${createHash('sha256').update(await container.readHead(blob, HEAD_BYTES)).digest('hex')}`;
+  if (!container.hashHead) return null;
+  return `sha256:${await container.hashHead(blob, HEAD_BYTES)}`;
 }
 
 async function scanOneLayer(
