@@ -174,6 +174,9 @@ async function main() {
         cachedLayers: rs[0].stats.cachedLayers ?? null,
         findings: rs[0].stats.findings ?? null,
         runs: rs.map((x) => Math.round(x.wallMs)),
+        // Each run against its own round's floor: the VM's speed drifts between rounds, and a
+        // ratio within one round is free of that drift.
+        roundRatios: rs.map((x, r) => +(x.wallMs / runs[floorName][r].wallMs).toFixed(2)),
       };
     });
     all.push({ mib, image: images, rows });
@@ -194,4 +197,6 @@ function printTable(mib, images, rows) {
   process.stdout.write(`\n${mib} MiB target: ${(images.uncompressedBytes / 1e6).toFixed(0)} MB uncompressed (${images.layers} layers), ${(images.gzipBytes / 1e6).toFixed(0)} MB gzip; MB/s = uncompressed MB / wall s\n`);
   process.stdout.write(`${line(head)}\n|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|\n`);
   for (const b of body) process.stdout.write(`${line(b)}\n`);
+  const full = rows.find((r) => r.variant === 'full');
+  if (full && full.roundRatios.length > 1) process.stdout.write(`full / floor round by round: ${full.roundRatios.map((x) => x.toFixed(2)).join(' ')}\n`);
 }
