@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
 import pLimit from 'p-limit';
 import { attribute, sightingValue, type Sighting } from './attribute.js';
-import { type LayerCacheKeyParts, changesOf, defaultCacheDir, findByHash, hashBlob, HEAD_BYTES, LayerCache, ruleMemo, type CachedMatch } from './cache/layer-cache.js';
+import { type LayerCacheKeyParts, changesOf, type ConfigMatch, defaultCacheDir, findByHash, hashBlob, HEAD_BYTES, LayerCache, ruleMemo, type CachedMatch } from './cache/layer-cache.js';
 import { configItems, type ConfigItem } from './config-items.js';
 import { DetectionPool } from './detect/pool.js';
 import { DetectionEngine, type RawMatch } from './detect/engine.js';
@@ -96,14 +96,17 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
       image.layers.map((layer) => (local ? cachedLayer(source, layer, cache) : limit(() => cachedLayer(source, layer, cache)))),
     ));
     const items = configItems(image);
+    const texts = items.map((item) => item.text);
     let configScan: Promise<RawMatch[][]> | null = null;
     if (fromCache.some((hit) => hit === null)) {
       // After this tick, once the layers' first reads are issued: starting a worker (cloning the
       // rules to it) is main-thread work that can run while those reads are on their way.
       setImmediate(() => pool.start());
-      configScan = pool.detectAll(items.map((item) => Buffer.from(item.text, 'utf8')));
+      configScan = pool.detectAll(texts.map((text) => Buffer.from(text, 'utf8')));
       configScan.catch(() => {});
     }
+    // Served from the cache, the config's matches are looked up too (by its texts), read meanwhile.
+    const storedConfig = configScan === null && cache?.read ? cache.store.getConfig(texts) : null;
     const scans = await cancel.race(Promise.all(
       image.layers.map((layer, i) =>
         limit(async () => {
@@ -130,8 +133,15 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
       ),
     ));
 
+    let configMatches: ConfigSeen[][];
+    const stored = storedConfig ? await storedConfig : null;
+    if (stored) configMatches = stored;
+    else {
+      const found = configScan ? (pool.flush(), await cancel.race(configScan)) : scanConfigHere(items, ruleSet);
+      configMatches = found.map((list) => list.map((m) => ({ ruleId: m.ruleId, ...sightingValue(m.secret), length: m.secret.length })));
+      void cache?.store.putConfig(texts, configMatches);
+    }
     // Workers take ~10 ms to terminate: that now runs beside the attribution below.
-    const configMatches = configScan ? (pool.flush(), await cancel.race(configScan)) : scanConfigHere(items, ruleSet);
     const closing = pool.close();
     closing.catch(() => {});
 
@@ -153,7 +163,7 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     configMatches.forEach((found, i) => {
       const item = items[i]!;
       for (const m of found) {
-        sightings.push({ ruleId: m.ruleId, ...sightingValue(m.secret), source: item.source, layerIndex: item.layerIndex, path: null, line: null, column: null, key: item.key });
+        sightings.push({ ruleId: m.ruleId, secretHash: m.secretHash, redacted: m.redacted, secret: m.secret, source: item.source, layerIndex: item.layerIndex, path: null, line: null, column: null, key: item.key });
       }
     });
 
@@ -169,10 +179,11 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     if (options.showSecrets !== true) {
       // Build args land in history verbatim, so createdBy strings can hold the very secrets found.
       const found = new Set(sightings.flatMap((x) => (x.secret === undefined ? [] : [x.secret])));
-      // Values from cached layers are known only by hash: look for them in the history text by hash.
+      // Values from the cache are known only by hash: look for them in the history text by hash.
       const known = new Set(sightings.flatMap((x) => (x.secret === undefined ? [] : [x.secretHash])));
-      const hashedOnly = new Map<string, CachedMatch>();
+      const hashedOnly = new Map<string, ConfigSeen>();
       for (const s of scans) for (const m of s.matches) if (m.secret === undefined && !known.has(m.secretHash)) hashedOnly.set(m.secretHash, m);
+      for (const list of configMatches) for (const m of list) if (m.secret === undefined && !known.has(m.secretHash)) hashedOnly.set(m.secretHash, m);
       if (hashedOnly.size > 0) {
         for (const l of image.layers) if (l.createdBy) findByHash(l.createdBy, [...hashedOnly.values()]).forEach((v) => found.add(v));
       }
@@ -388,6 +399,9 @@ async function scanOneLayer(
   }
   return outcome;
 }
+
+/** A match in an image config item; `secret` only when scanned this run, not read from the cache. */
+type ConfigSeen = ConfigMatch & { secret?: string };
 
 /**
  * The image config's matches on this thread: a scan served from the layer cache starts no worker

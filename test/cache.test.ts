@@ -68,6 +68,29 @@ describe('layer cache', () => {
     expect(stable(second)).toEqual(stable(first));
   });
 
+  it('keeps the image config\'s matches too, so a rescan served from the cache scans no config', async () => {
+    const entries = filesUnder(cacheDir).filter((p) => p.includes('/configs/') && p.endsWith('.json'));
+    expect(entries).toHaveLength(1);
+    const stored = JSON.parse(readFileSync(entries[0]!, 'utf8')) as { matches: { secretHash: string }[][] };
+    const fromConfig = first.findings.filter((f) => f.source !== 'file').map((f) => f.secretHash);
+    expect(fromConfig.length).toBeGreaterThan(0);
+    for (const hash of fromConfig) expect(stored.matches.flat().some((m) => m.secretHash === hash), hash).toBe(true);
+    const saved = readFileSync(entries[0]!);
+    try {
+      // It is what a rescan uses: emptied, the config's findings go (the files' stay).
+      writeFileSync(entries[0]!, JSON.stringify({ ...JSON.parse(saved.toString('utf8')), matches: stored.matches.map(() => []) }));
+      const emptied = await scanImage(image, { jobs: 0, cacheDir });
+      expect(emptied.stats.cachedLayers).toBe(emptied.image.layers.length);
+      expect(emptied.findings.filter((f) => f.source !== 'file')).toEqual([]);
+      expect(emptied.findings.length).toBeGreaterThan(0);
+      // A damaged entry is a miss: the config is scanned again, with the same report.
+      writeFileSync(entries[0]!, 'not json');
+      expect(stable(await scanImage(image, { jobs: 0, cacheDir }))).toEqual(stable(first));
+    } finally {
+      writeFileSync(entries[0]!, saved);
+    }
+  });
+
   it('cached layers still redact build args in history and never carry raw values', () => {
     const json = JSON.stringify(second);
     for (const [name, value] of Object.entries(secrets)) expect(json.includes(value), `${name} in the cached report`).toBe(false);
