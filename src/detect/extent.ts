@@ -13,8 +13,7 @@
  * backreferences, {n,m} quantifiers); anything it cannot read counts as Infinity.
  */
 export function maxExtent(source: string, options: { negative?: boolean | 'assertions' } = {}): number {
-  const groups: number[] = [];
-  const named = new Map<string, number>();
+  const groups = new GroupLengths();
   let pos = 0;
   let assertions = 0;
   let edgy = false;
@@ -52,12 +51,7 @@ export function maxExtent(source: string, options: { negative?: boolean | 'asser
     const c = source[pos]!;
     if (c === '(') return group();
     if (c === '[') {
-      pos++;
-      if (source[pos] === '^') pos++;
-      if (source[pos] === ']') pos++;
-      while (pos < source.length && source[pos] !== ']') pos += source[pos] === '\\' ? 2 : 1;
-      if (pos >= source.length) fail();
-      pos++;
+      pos = classEndAt(source, pos);
       return 1;
     }
     if (c === '\\') return escape();
@@ -78,7 +72,7 @@ export function maxExtent(source: string, options: { negative?: boolean | 'asser
         assertions++;
         return 2;
       case 'backref':
-        return groupLength(escape.group, groups, named);
+        return groups.of(escape.group);
       case 'char':
         return 1;
       default: {
@@ -91,13 +85,12 @@ export function maxExtent(source: string, options: { negative?: boolean | 'asser
   function group(): number {
     const { name, capturing, negative, end } = groupOpeningAt(source, pos);
     pos = end;
-    const index = capturing ? groups.push(Infinity) - 1 : -1;
+    const closed = groups.open(capturing, name);
     const assertionsBefore = assertions;
     const length = alternation();
     if (source[pos] !== ')') fail();
     pos++;
-    if (index >= 0) groups[index] = length;
-    if (name !== null) named.set(name, length);
+    closed(length);
     // Positive lookarounds must find their text inside a region: their extent adds to the match's.
     // A negative one only ever passes more often on a cut-out region (it sees less), and every
     // region match is confirmed against the whole buffer, so it needs no room.
@@ -140,8 +133,7 @@ export function reachOf(source: string): { behind: number; ahead: number } {
     after: number;
   }
   const unknown = { behind: Infinity, ahead: Infinity };
-  const groups: number[] = [];
-  const named = new Map<string, number>();
+  const groups = new GroupLengths();
   let pos = 0;
   const fail = (): never => {
     throw new Error('unparsed');
@@ -206,12 +198,7 @@ export function reachOf(source: string): { behind: number; ahead: number } {
     const c = source[pos]!;
     if (c === '(') return group();
     if (c === '[') {
-      pos++;
-      if (source[pos] === '^') pos++;
-      if (source[pos] === ']') pos++;
-      while (pos < source.length && source[pos] !== ']') pos += source[pos] === '\\' ? 2 : 1;
-      if (pos >= source.length) fail();
-      pos++;
+      pos = classEndAt(source, pos);
       return char;
     }
     if (c === '\\') return escape();
@@ -227,7 +214,7 @@ export function reachOf(source: string): { behind: number; ahead: number } {
         return assertion;
       case 'backref': {
         // It consumes what its group did: at most that group's longest, maybe nothing.
-        const longest = groupLength(escape.group, groups, named);
+        const longest = groups.of(escape.group);
         return { min: 0, max: longest, behind: 0, ahead: longest, after: 0 };
       }
       case 'char':
@@ -242,12 +229,11 @@ export function reachOf(source: string): { behind: number; ahead: number } {
   function group(): Span {
     const { kind, name, capturing, end } = groupOpeningAt(source, pos);
     pos = end;
-    const index = capturing ? groups.push(Infinity) - 1 : -1;
+    const closed = groups.open(capturing, name);
     const inner = alternation();
     if (source[pos] !== ')') fail();
     pos++;
-    if (index >= 0) groups[index] = inner.max;
-    if (name !== null) named.set(name, inner.max);
+    closed(inner.max);
     switch (kind) {
       case 'group':
         return inner;
@@ -314,8 +300,7 @@ interface Piece {
 export function keywordAnchor(source: string, keywords: readonly string[]): KeywordAnchor | null {
   const kws = keywords.map((k) => k.toLowerCase());
   let pos = 0;
-  const groupConsume: number[] = [];
-  const namedConsume = new Map<string, number>();
+  const groupConsume = new GroupLengths();
   const fail = (): never => {
     throw new Error('unparsed');
   };
@@ -571,12 +556,12 @@ export function keywordAnchor(source: string, keywords: readonly string[]): Keyw
         const m = /^<([A-Za-z_$][\w$]*)>/.exec(source.slice(pos));
         if (!m) fail();
         pos += m![0].length;
-        return piece(namedConsume.get(m![1]!) ?? Infinity, null);
+        return piece(groupConsume.of(m![1]!), null);
       }
       if (e! >= '1' && e! <= '9') {
         const m = /^\d*/.exec(source.slice(pos))!;
         pos += m[0].length;
-        return piece(groupConsume[Number(e + m[0]) - 1] ?? Infinity, null);
+        return piece(groupConsume.of(Number(e + m[0])), null);
       }
       const ch = escapedChar(e!);
       return piece(1, ch === null ? null : charSet([ch]));
@@ -591,12 +576,11 @@ export function keywordAnchor(source: string, keywords: readonly string[]): Keyw
     const { kind, name, capturing, end } = groupOpeningAt(source, pos);
     pos = end;
     const lookaround = kind !== 'group';
-    const index = capturing ? groupConsume.push(Infinity) - 1 : -1;
+    const closed = groupConsume.open(capturing, name);
     const inner = alternation();
     if (source[pos] !== ')') fail();
     pos++;
-    if (index >= 0) groupConsume[index] = inner.consume;
-    if (name !== null) namedConsume.set(name, inner.consume);
+    closed(inner.consume);
     // A lookaround consumes nothing; what it reads is not part of the match.
     return lookaround ? piece(0, ['']) : { ...inner, caret: inner.caret === true };
   }
@@ -688,7 +672,33 @@ function groupOpeningAt(source: string, pos: number): { kind: 'group' | 'ahead' 
   return { kind, negative: opening === '?!' || opening === '?<!', name, capturing: name !== null, end: pos + opening.length };
 }
 
-/** The recorded length of group `group` (a name or a 1-based number); Infinity when not known. */
-function groupLength(group: string | number, numbered: readonly number[], named: ReadonlyMap<string, number>): number {
-  return (typeof group === 'string' ? named.get(group) : numbered[group - 1]) ?? Infinity;
+/** A pattern's capturing groups, numbered and named, with a length each analysis records for them. */
+class GroupLengths {
+  private readonly numbered: number[] = [];
+  private readonly named = new Map<string, number>();
+
+  /** Numbers a group as it opens (Infinity until closed: a backreference inside it); records its length when it closes. */
+  open(capturing: boolean, name: string | null): (length: number) => void {
+    if (!capturing) return () => {};
+    const index = this.numbered.push(Infinity) - 1;
+    return (length) => {
+      this.numbered[index] = length;
+      if (name !== null) this.named.set(name, length);
+    };
+  }
+
+  /** The length of group `group` (a name or a 1-based number); Infinity when not known. */
+  of(group: string | number): number {
+    return (typeof group === 'string' ? this.named.get(group) : this.numbered[group - 1]) ?? Infinity;
+  }
+}
+
+/** Where the character class at `pos` (its `[`) of a pattern source ends; throws when it does not. */
+function classEndAt(source: string, pos: number): number {
+  pos++;
+  if (source[pos] === '^') pos++;
+  if (source[pos] === ']') pos++;
+  while (pos < source.length && source[pos] !== ']') pos += source[pos] === '\\' ? 2 : 1;
+  if (pos >= source.length) throw new Error('unparsed');
+  return pos + 1;
 }

@@ -225,6 +225,18 @@ function codeWriter() {
     load: (offset: number) => emit(op.load, 2, ...uleb(offset)),
     load8u: (offset: number) => emit(op.load8u, 0, ...uleb(offset)),
     store: (offset: number) => emit(op.store, 2, ...uleb(offset)),
+    /** local += n */
+    addTo: (local: number, n: number) => {
+      emit(op.get, ...uleb(local), op.const, ...sleb(n), op.add, op.set, ...uleb(local));
+    },
+    /** Runs `body` until `done` (code leaving an i32 on the stack) is true, tested before each turn. */
+    until: (done: () => void, body: () => void) => {
+      emit(op.block, VOID, op.loop, VOID);
+      done();
+      emit(op.brIf, 1);
+      body();
+      emit(op.br, 0, op.end, op.end);
+    },
   };
 }
 
@@ -254,7 +266,7 @@ export function assemble(layout: Layout): Uint8Array {
   const O = (k: number) => 2 + L + k;
   const A = 2 + 2 * L;
   const END = A + 1;
-  const { code, emit, get, set, i32, load, load8u, store } = codeWriter();
+  const { code, emit, get, set, i32, load, load8u, store, addTo, until } = codeWriter();
 
   for (let k = 0; k < L; k++) {
     i32(0);
@@ -269,65 +281,56 @@ export function assemble(layout: Layout): Uint8Array {
   get(LENGTH);
   emit(op.add);
   set(END);
-  emit(op.block, VOID);
-  emit(op.loop, VOID);
-  get(A);
-  get(END);
-  emit(op.geU);
-  emit(op.brIf, 1);
-  for (let k = 0; k < L; k++) {
-    get(R(k));
+  until(() => {
     get(A);
-    load8u(k * layout.stride);
-    load8u(layout.classes);
-    emit(op.add);
-    load(0);
-    set(R(k));
-  }
-  get(R(0));
-  for (let k = 1; k < L; k++) {
-    get(R(k));
-    emit(op.or);
-  }
-  i32(0);
-  emit(op.ltS);
-  emit(op.if, VOID);
-  for (let k = 0; k < L; k++) {
-    get(R(k));
+    get(END);
+    emit(op.geU);
+  }, () => {
+    for (let k = 0; k < L; k++) {
+      get(R(k));
+      get(A);
+      load8u(k * layout.stride);
+      load8u(layout.classes);
+      emit(op.add);
+      load(0);
+      set(R(k));
+    }
+    get(R(0));
+    for (let k = 1; k < L; k++) {
+      get(R(k));
+      emit(op.or);
+    }
     i32(0);
     emit(op.ltS);
     emit(op.if, VOID);
-    get(R(k));
-    i32(-1);
-    emit(op.xor);
-    set(R(k));
-    get(O(k));
-    get(R(k));
-    i32(2);
-    emit(op.shrU);
-    store(0);
-    get(O(k));
-    get(A);
-    i32(1);
-    emit(op.add);
-    i32(0);
-    load(layout.state + 8 * L + 4 * k);
-    emit(op.add);
-    store(4);
-    get(O(k));
-    i32(8);
-    emit(op.add);
-    set(O(k));
+    for (let k = 0; k < L; k++) {
+      get(R(k));
+      i32(0);
+      emit(op.ltS);
+      emit(op.if, VOID);
+      get(R(k));
+      i32(-1);
+      emit(op.xor);
+      set(R(k));
+      get(O(k));
+      get(R(k));
+      i32(2);
+      emit(op.shrU);
+      store(0);
+      get(O(k));
+      get(A);
+      i32(1);
+      emit(op.add);
+      i32(0);
+      load(layout.state + 8 * L + 4 * k);
+      emit(op.add);
+      store(4);
+      addTo(O(k), 8);
+      emit(op.end);
+    }
     emit(op.end);
-  }
-  emit(op.end);
-  get(A);
-  i32(1);
-  emit(op.add);
-  set(A);
-  emit(op.br, 0);
-  emit(op.end);
-  emit(op.end);
+    addTo(A, 1);
+  });
   for (let k = 0; k < L; k++) {
     i32(0);
     get(R(k));
@@ -369,57 +372,46 @@ export function assembleNewlines(): Uint8Array {
   const COUNT = 2;
   const AT = 3;
   const NL = 4;
-  const { code, emit, get, set, i32, load8u } = codeWriter();
+  const { code, emit, get, set, i32, load8u, addTo, until } = codeWriter();
   i32(10);
   emit(...simd(15)); // i8x16.splat
   set(NL);
   get(FROM);
   set(AT);
-  emit(op.block, VOID);
-  emit(op.loop, VOID);
-  // Sixteen more bytes left?
-  get(AT);
-  i32(16);
-  emit(op.add);
-  get(TO);
-  emit(0x4b); // i32.gt_u
-  emit(op.brIf, 1);
-  get(COUNT);
-  get(AT);
-  emit(...simd(0), 0, 0); // v128.load, alignment 1, offset 0
-  get(NL);
-  emit(...simd(35)); // i8x16.eq
-  emit(...simd(100)); // i8x16.bitmask
-  emit(0x69); // i32.popcnt
-  emit(op.add);
-  set(COUNT);
-  get(AT);
-  i32(16);
-  emit(op.add);
-  set(AT);
-  emit(op.br, 0);
-  emit(op.end);
-  emit(op.end);
-  emit(op.block, VOID);
-  emit(op.loop, VOID);
-  get(AT);
-  get(TO);
-  emit(op.geU);
-  emit(op.brIf, 1);
-  get(COUNT);
-  get(AT);
-  load8u(0);
-  i32(10);
-  emit(0x46); // i32.eq
-  emit(op.add);
-  set(COUNT);
-  get(AT);
-  i32(1);
-  emit(op.add);
-  set(AT);
-  emit(op.br, 0);
-  emit(op.end);
-  emit(op.end);
+  // Sixteen at a time while sixteen more are left.
+  until(() => {
+    get(AT);
+    i32(16);
+    emit(op.add);
+    get(TO);
+    emit(0x4b); // i32.gt_u
+  }, () => {
+    get(COUNT);
+    get(AT);
+    emit(...simd(0), 0, 0); // v128.load, alignment 1, offset 0
+    get(NL);
+    emit(...simd(35)); // i8x16.eq
+    emit(...simd(100)); // i8x16.bitmask
+    emit(0x69); // i32.popcnt
+    emit(op.add);
+    set(COUNT);
+    addTo(AT, 16);
+  });
+  // Then one by one.
+  until(() => {
+    get(AT);
+    get(TO);
+    emit(op.geU);
+  }, () => {
+    get(COUNT);
+    get(AT);
+    load8u(0);
+    i32(10);
+    emit(0x46); // i32.eq
+    emit(op.add);
+    set(COUNT);
+    addTo(AT, 1);
+  });
   get(COUNT);
   emit(op.end);
 

@@ -180,47 +180,23 @@ export class DetectionPool {
     if (alone || batch.pos >= BATCH_BYTES || batch.chunks.length >= BATCH_CHUNKS) this.dispatch();
   }
 
-  /** Whether detection already runs here (workers started, or inline): then a submit starts nothing. */
-  get running(): boolean {
-    return this.inline !== null || this.workers.length > 0;
-  }
-
   /**
    * The matches of each of `texts`, in order, from the workers: the image config's few KiB ride
    * along with the first batch instead of needing an engine of their own on this thread.
    */
-  detectAll(texts: readonly Uint8Array[]): Promise<RawMatch[][]> {
-    return new Promise<RawMatch[][]>((resolve, reject) => {
-      const out: RawMatch[][] = new Array<RawMatch[]>(texts.length);
-      let left = texts.length;
-      let failed = false;
-      if (left === 0) resolve(out);
-      const queue = texts.map((text, i) => () =>
-        this.submit(text, {
-          found: (matches) => {
-            out[i] = matches;
-            if (--left === 0 && !failed) resolve(out);
-          },
-          failed: (err) => {
-            failed = true;
-            reject(err);
-          },
-        }));
-      const next = (from: number): void => {
-        try {
-          for (let i = from; i < queue.length; i++) {
-            const wait = queue[i]!();
-            if (wait) {
-              wait.then(() => next(i + 1), reject);
-              return;
-            }
-          }
-        } catch (err) {
-          reject(err instanceof Error ? err : new Error(String(err)));
-        }
-      };
-      next(0);
-    });
+  async detectAll(texts: readonly Uint8Array[]): Promise<RawMatch[][]> {
+    const results: Promise<RawMatch[]>[] = [];
+    for (const text of texts) {
+      let wait = null as Promise<void> | null;
+      const result = new Promise<RawMatch[]>((resolve, reject) => {
+        wait = this.submit(text, { found: resolve, failed: reject });
+      });
+      // Rejections reach the caller through Promise.all below, once every text is queued.
+      result.catch(() => {});
+      results.push(result);
+      if (wait) await wait;
+    }
+    return Promise.all(results);
   }
 
   /** Sends whatever is batched, so a layer that is done walking is not left waiting. */

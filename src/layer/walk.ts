@@ -15,12 +15,12 @@ import {
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
 
-/** What one layer does to the filesystem: enough to replay it over the layers below. */
 /** What a layer writes at each path it writes (undefined: nothing). */
 export interface PathKinds {
   get(path: string): EntryKind | undefined;
 }
 
+/** What one layer does to the filesystem: enough to replay it over the layers below. */
 export interface LayerChanges {
   /** Paths this layer writes, with what it writes there. */
   entries: PathKinds;
