@@ -76,6 +76,17 @@ export interface Finding {
   alsoIn: Occurrence[];
   remediation: string;
   url: string | null;
+  /** Present only when the scan ran with live verification (`--verify`). */
+  verification?: Verification;
+}
+
+export type VerificationStatus = 'valid' | 'invalid' | 'unknown';
+
+/** The outcome of asking the provider whether a secret still works (opt-in, `--verify`). */
+export interface Verification {
+  status: VerificationStatus;
+  /** One line for people: what the provider answered, never the secret. */
+  detail: string;
 }
 
 export interface PairedIdentifier {
