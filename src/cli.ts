@@ -1,4 +1,4 @@
-import { rename, writeFile, rm } from 'node:fs/promises';
+import { appendFile, rename, writeFile, rm } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import yargs from 'yargs';
@@ -7,7 +7,7 @@ import { defaultCacheDir, ruleMemo } from './cache/layer-cache.js';
 import { DetectionEngine } from './detect/engine.js';
 import { loadRuleSet } from './detect/rules.js';
 import { redact, redactWithin } from './redact.js';
-import { withoutSecrets } from './report/sarif.js';
+import { withoutSecrets } from './report/common.js';
 import { REPORT_FORMATS, renderReport, type ReportFormat } from './report/index.js';
 import { ScanAbortedError, scanImage, TOOL_VERSION } from './scan.js';
 import { PULL_POLICIES, type PullPolicy, type ScanOptions } from './types.js';
@@ -50,6 +50,8 @@ interface ScanArgs {
   jobs?: number;
   detectors?: string;
   color?: boolean;
+  compact: boolean;
+  'markdown-summary'?: string;
   pull: PullPolicy;
   username?: string;
   'password-stdin': boolean;
@@ -109,6 +111,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           .option('password-stdin', { type: 'boolean', default: false, describe: 'read the registry password from standard input' })
           .option('insecure-registry', { type: 'string', array: true, describe: 'HOST[:PORT] that may be reached over plain HTTP or unverified TLS (repeatable)' })
           .option('color', { type: 'boolean', describe: 'colour the text report (default: when writing to a terminal and NO_COLOR is unset)' })
+          .option('compact', { type: 'boolean', default: false, describe: 'text report: one line per finding, no fix paragraphs' })
+          .option('markdown-summary', { type: 'string', describe: 'also append a Markdown summary to FILE (e.g. "$GITHUB_STEP_SUMMARY")' })
           // CI gate (policy lives in src/policy; these only pass values through).
           .option('baseline', { type: 'string', describe: 'an earlier JSON report: report only findings whose fingerprint (ruleId:secretHash) is not in it' })
           .option('ignore-file', { type: 'string', describe: 'ignore entries (YAML; default: .stratascanignore in the working directory)' })
@@ -221,9 +225,16 @@ async function runScan(args: ScanArgs, io: CliIo, config: LoadedConfig | null, s
       io.stderr.write(`stratascan: ${suppressed.length} finding${suppressed.length === 1 ? '' : 's'} not reported (${by('baseline')} in the baseline, ${by('ignore')} ignored, ${by('base')} base-only)\n`);
     }
     const color = args.color ?? (args.output === undefined && io.stdout.isTTY === true && !io.env.NO_COLOR);
-    const text = renderReport(report, args.format, { color, now: new Date(), width: Math.min(100, (io.stdout as { columns?: number }).columns ?? 100) });
+    const text = renderReport(report, args.format, {
+      color,
+      compact: args.compact,
+      now: new Date(),
+      width: Math.min(100, (io.stdout as { columns?: number }).columns ?? 100),
+    });
     if (args.output) await writeAtomically(args.output, text, io.signal);
     else io.stdout.write(text);
+    // Appended, not replaced: GitHub's job summary file collects what every step writes.
+    if (args['markdown-summary']) await appendSummary(args['markdown-summary'], renderReport(withoutSecrets(report), 'markdown'));
     return failed ? (args['exit-code'] ?? EXIT_FINDINGS) : EXIT_CLEAN;
   } catch (err) {
     progress.clear();
@@ -239,12 +250,21 @@ async function runScan(args: ScanArgs, io: CliIo, config: LoadedConfig | null, s
   }
 }
 
+async function appendSummary(path: string, markdown: string): Promise<void> {
+  try {
+    await appendFile(path, markdown, { mode: 0o600 });
+  } catch (cause) {
+    throw new ScanError(`cannot append the Markdown summary to ${path}`, { cause });
+  }
+}
+
 /** The CI formats end up in dashboards and artifacts: no raw value, even with --show-secrets. */
 function neverShowsSecrets(format: ReportFormat): boolean {
   switch (format) {
     case 'sarif':
     case 'gitlab':
     case 'github':
+    case 'markdown':
       return true;
     case 'text':
     case 'json':

@@ -51,6 +51,21 @@ describe('exit codes and reports', () => {
     expectNoSecrets(r.stdout);
   });
 
+  it('--compact prints one line per finding; --markdown-summary appends the summary to a file, redacted', () => {
+    const r = run(['scan', leaky, '--compact', '--show-secrets']);
+    expect(r.code).toBe(1);
+    expect(r.stdout.split('\n').filter((l) => /^(CRITICAL|HIGH|MEDIUM|LOW) /.test(l))).toHaveLength(expected.length);
+    expect(r.stdout).not.toContain('fix:');
+    const summary = join(dir, 'step-summary.md');
+    writeFileSync(summary, '## earlier step\n');
+    const s = run(['scan', leaky, '--format', 'json', '--output', join(dir, 'with-summary.json'), '--markdown-summary', summary, '--show-secrets']);
+    expect(s.code).toBe(1);
+    const md = readFileSync(summary, 'utf8');
+    expect(md.startsWith('## earlier step\n### ⚠️ stratascan: ')).toBe(true);
+    expect(md).toContain(`${expected.length} secrets in`);
+    expectNoSecrets(md);
+  });
+
   it('writes the JSON contract to a file', () => {
     const out = join(dir, 'report.json');
     const r = run(['scan', leaky, '--format', 'json', '--output', out]);

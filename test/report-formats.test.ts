@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
+import MarkdownIt from 'markdown-it';
 import { buildImage } from '../fixtures/builder.mjs';
 import { renderReport, REPORT_FORMATS, type ReportFormat } from '../src/report/index.js';
 import { escapeData, escapeProperty } from '../src/report/github.js';
 import { GITLAB_SCHEMA_VERSION } from '../src/report/gitlab.js';
 import { SARIF_FINGERPRINT_KEY } from '../src/report/sarif.js';
-import { wrap } from '../src/report/text.js';
+import { wrap } from '../src/report/common.js';
 import { scanImage } from '../src/scan.js';
 import { fingerprintOf } from '../src/policy/index.js';
 import type { ScanReport } from '../src/types.js';
@@ -118,19 +119,43 @@ function gitlabValidator() {
   return ajv.compile(GITLAB_SUBSET);
 }
 
-const GOLDEN_FILES: [string, ReportFormat, { color?: boolean }][] = [
+/**
+ * The golden report with the long tail a real application image has: the same rule again and
+ * again in third-party files of one layer. The text and Markdown reports must explain each rule
+ * once, not once per finding.
+ */
+const crowdedReport: ScanReport = (() => {
+  const report = structuredClone(goldenReport);
+  const template = report.findings.find((f) => f.ruleId === 'aws-access-key-id')!;
+  for (let i = 0; i < 4; i++) {
+    report.findings.push({
+      ...structuredClone(template),
+      path: `/srv/app/node_modules/sdk-${i}/docs/example.md`,
+      line: 10 + i,
+      secretHash: `sha256:${(0xa0 + i).toString(16).padStart(64, '0')}`,
+      redacted: `AKIAFB${i}***********`,
+    });
+  }
+  return report;
+})();
+
+const GOLDEN_FILES: [string, ReportFormat, { color?: boolean; compact?: boolean; crowded?: boolean }][] = [
   ['text.txt', 'text', { color: false }],
   ['text-color.txt', 'text', { color: true }],
+  ['text-crowded.txt', 'text', { crowded: true }],
+  ['text-compact.txt', 'text', { compact: true, crowded: true }],
   ['report.json', 'json', {}],
   ['report.sarif', 'sarif', {}],
   ['gitlab.json', 'gitlab', {}],
   ['github.txt', 'github', {}],
+  ['report.md', 'markdown', {}],
+  ['report-crowded.md', 'markdown', { crowded: true }],
 ];
 
 describe('golden files (UPDATE_GOLDEN=1 rewrites them)', () => {
-  for (const [file, format, options] of GOLDEN_FILES) {
-    it(`${format}${options.color ? ' with colour' : ''} matches test/golden/${file}`, () => {
-      const out = renderReport(goldenReport, format, { ...options, now: GOLDEN_NOW, width: 100 });
+  for (const [file, format, { crowded, ...options }] of GOLDEN_FILES) {
+    it(`${format}${options.color ? ' with colour' : ''}${options.compact ? ' compact' : ''} matches test/golden/${file}`, () => {
+      const out = renderReport(crowded ? crowdedReport : goldenReport, format, { ...options, now: GOLDEN_NOW, width: 100 });
       const path = join(GOLDEN, file);
       if (process.env.UPDATE_GOLDEN === '1' || !existsSync(path)) writeFileSync(path, out);
       expect(out).toBe(readFileSync(path, 'utf8'));
@@ -286,7 +311,8 @@ describe('text report', () => {
   });
 
   it('summarises by severity and counts deleted-but-recoverable and base findings', () => {
-    const out = renderReport(goldenReport, 'text');
+    // Wrapped to the width: compared with line breaks folded.
+    const out = renderReport(goldenReport, 'text').replace(/\s+/g, ' ');
     expect(out).toContain('6 secrets found (4 critical, 1 high, 1 medium); 1 deleted in a later layer but still recoverable from the image; 1 from base image layers.');
     expect(out).toContain('Layer 0 (base image)');
   });
@@ -302,5 +328,75 @@ describe('text report', () => {
   it('wrap keeps words whole', () => {
     expect(wrap('aa bb cc dd', 8, '  ', '> ')).toEqual(['> aa bb', '  cc dd']);
     expect(wrap('averyveryverylongword x', 8, '  ')).toEqual(['  averyveryverylongword', '  x']);
+  });
+});
+
+describe('text report for long lists', () => {
+  it('writes each rule\'s fix once; later findings of the rule point to it', () => {
+    const out = renderReport(crowdedReport, 'text', { width: 100 });
+    const awsFix = crowdedReport.findings.find((f) => f.ruleId === 'aws-access-key-id')!.remediation.slice(0, 30);
+    expect(out.split(awsFix).length - 1).toBe(1);
+    expect(out.match(/as for the first AWS access key ID above/g)).toHaveLength(4);
+  });
+
+  it('ends with a table by layer: findings by severity and how many were deleted but are recoverable', () => {
+    const out = renderReport(crowdedReport, 'text', { width: 100 });
+    const table = out.slice(out.indexOf('Summary by layer'));
+    const row = (layer: string) => table.split('\n').find((l) => l.trimStart().startsWith(`${layer} `))!.trim().split(/\s+/);
+    // layer 1: one critical AWS secret, deleted in layer 2; layer 4: the medium key id and the four copies.
+    expect(row('1').slice(0, 6)).toEqual(['1', '1', '0', '0', '0', '1']);
+    expect(row('4').slice(0, 6)).toEqual(['4', '0', '0', '5', '0', '0']);
+    expect(row('config').slice(0, 6)).toEqual(['config', '2', '0', '0', '0', '0']);
+  });
+
+  it('--compact prints one line per finding, within the width, coloured only on the severity', () => {
+    for (const width of [60, 100]) {
+      const out = renderReport(crowdedReport, 'text', { compact: true, width });
+      const lines = out.split('\n').filter((l) => /^(CRITICAL|HIGH|MEDIUM|LOW) /.test(l));
+      expect(lines).toHaveLength(crowdedReport.findings.length);
+      for (const l of out.split('\n')) expect(l.length).toBeLessThanOrEqual(width);
+      expect(out).not.toContain('fix:');
+    }
+    const coloured = renderReport(crowdedReport, 'text', { compact: true, color: true, width: 60 });
+    const plain = renderReport(crowdedReport, 'text', { compact: true, width: 60 });
+    expect(coloured.replace(/\x1b\[[0-9;]*m/g, '')).toBe(plain);
+  });
+
+  it('counts read as prose: one known example secret, not "1 known example secrets"', () => {
+    const one = { ...goldenReport, stats: { ...goldenReport.stats, allowlisted: 1, files: 1, layers: 1 } };
+    const out = renderReport(one, 'text').replace(/\s+/g, ' ');
+    expect(out).toContain('1 layer, 1 file,');
+    expect(out).toContain('1 known example secret ignored');
+  });
+});
+
+describe('Markdown summary', () => {
+  const md = new MarkdownIt({ html: true });
+
+  it('renders with a CommonMark renderer: every finding\'s redacted value and revoke link, each fix once', () => {
+    const html = md.render(renderReport(crowdedReport, 'markdown'));
+    const text = html.replace(/<[^>]+>/g, '').replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"');
+    for (const f of crowdedReport.findings) expect(text).toContain(f.redacted);
+    for (const url of new Set(crowdedReport.findings.map((f) => f.url).filter(Boolean))) expect(html).toContain(`href="${url}"`);
+    expect(html.match(/<summary>How to fix: /g)).toHaveLength(new Set(crowdedReport.findings.map((f) => f.ruleId)).size);
+    expect(html).toContain('<table>');
+  });
+
+  it('text from the image cannot add markup, links, images or table cells', () => {
+    const hostile = structuredClone(goldenReport);
+    hostile.findings[2]!.path = '/srv/<img src=x onerror=alert(1)>|[click](https://evil.example)/![i](https://evil.example/i.png)`x`';
+    hostile.image.layers[3]!.createdBy = '/bin/sh -c echo "<script>alert(1)</script>" | **bold**';
+    hostile.findings[4]!.layer!.createdBy = hostile.image.layers[3]!.createdBy;
+    const html = md.render(renderReport(hostile, 'markdown'));
+    expect(html).not.toMatch(/<img|<script|href="https:\/\/evil|<strong>bold/);
+    const rows = html.split('<tr>').filter((r) => r.includes('<td>'));
+    for (const row of rows) expect(row.split('<td').length - 1).toBeGreaterThanOrEqual(6);
+    expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;');
+  });
+
+  it('a clean image is one line of good news', () => {
+    const out = renderReport({ ...goldenReport, findings: [] }, 'markdown');
+    expect(out).toMatch(/^### ✅ stratascan: no secrets in /);
+    expect(out).not.toContain('<table>');
   });
 });

@@ -1,7 +1,5 @@
 import type { Finding, ScanReport, Severity } from '../types.js';
-import type { RenderOptions } from './index.js';
-import { withoutSecrets } from './sarif.js';
-import { printable, shortStep } from './text.js';
+import { printable, shortStep, withoutSecrets, type RenderOptions } from './common.js';
 
 const COMMAND: Record<Severity, 'error' | 'warning' | 'notice'> = { critical: 'error', high: 'error', medium: 'warning', low: 'notice' };
 

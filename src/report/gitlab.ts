@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Finding, ScanReport, Severity } from '../types.js';
 import { fingerprintOf } from '../policy/baseline.js';
-import type { RenderOptions } from './index.js';
-import { artifactUri, withoutSecrets } from './sarif.js';
-import { advice, shortStep } from './text.js';
+import { advice, artifactUri, shortStep, withoutSecrets, type RenderOptions } from './common.js';
 
 /** The version of GitLab's security-report-schemas whose secret-detection format this follows. */
 export const GITLAB_SCHEMA_VERSION = '15.0.7';

@@ -1,21 +1,16 @@
 import type { ScanReport } from '../types.js';
+import type { RenderOptions } from './common.js';
 import { renderGithub } from './github.js';
 import { renderGitlab } from './gitlab.js';
 import { renderJson } from './json.js';
+import { renderMarkdown } from './markdown.js';
 import { renderSarif } from './sarif.js';
 import { renderText } from './text.js';
 
-export type ReportFormat = 'text' | 'json' | 'sarif' | 'gitlab' | 'github';
-export const REPORT_FORMATS: readonly ReportFormat[] = ['text', 'json', 'sarif', 'gitlab', 'github'];
+export type ReportFormat = 'text' | 'json' | 'sarif' | 'gitlab' | 'github' | 'markdown';
+export const REPORT_FORMATS: readonly ReportFormat[] = ['text', 'json', 'sarif', 'gitlab', 'github', 'markdown'];
 
-export interface RenderOptions {
-  /** ANSI colour in text output (the CLI turns it on for a terminal without NO_COLOR). */
-  color?: boolean;
-  /** Text report: wrap remediation text at this many columns (default 100). */
-  width?: number;
-  /** GitLab report: when the scan ended (default: now). Pass it for reproducible output. */
-  now?: Date;
-}
+export type { RenderOptions } from './common.js';
 
 /** Reporters are pure: the same report and options give the same string. */
 export function renderReport(report: ScanReport, format: ReportFormat, options: RenderOptions = {}): string {
@@ -30,6 +25,8 @@ export function renderReport(report: ScanReport, format: ReportFormat, options: 
       return renderGitlab(report, options);
     case 'github':
       return renderGithub(report, options);
+    case 'markdown':
+      return renderMarkdown(report, options);
     default: {
       const never: never = format;
       throw new Error(`unknown report format ${String(never)}`);

@@ -1,8 +1,6 @@
 import type { Finding, ScanReport, Severity } from '../types.js';
 import { fingerprintOf } from '../policy/baseline.js';
-import { redactWithin } from '../redact.js';
-import type { RenderOptions } from './index.js';
-import { GENERAL_ADVICE, shortStep } from './text.js';
+import { artifactUri, GENERAL_ADVICE, shortStep, withoutSecrets, type RenderOptions } from './common.js';
 
 /** GitHub code scanning ranks security alerts by this number (0-10) in a rule's properties. */
 const SECURITY_SEVERITY: Record<Severity, string> = { critical: '9.5', high: '8.0', medium: '5.5', low: '3.0' };
@@ -11,54 +9,8 @@ const LEVEL: Record<Severity, 'error' | 'warning' | 'note'> = { critical: 'error
 /** Key of the result's partialFingerprints entry: `<ruleId>:<secretHash>`, the baseline fingerprint. */
 export const SARIF_FINGERPRINT_KEY = 'stratascanSecret/v1';
 
-/**
- * The report without raw values: CI formats never carry them, even from a `--show-secrets` scan
- * (whose build steps are not scrubbed either), since they end up in dashboards and artifacts.
- */
-export function withoutSecrets(report: ScanReport): ScanReport {
-  // A paired identifier's raw value (an AWS key id) rides on its secret's finding and can sit in
-  // the same build-arg created_by.
-  const secrets = report.findings
-    .flatMap((f) => [f.secret, f.pairedWith?.secret])
-    .filter((s): s is string => typeof s === 'string' && s !== '');
-  if (secrets.length === 0) return report;
-  const scrub = (t: string | null) => (t === null ? null : redactWithin(t, secrets));
-  return {
-    ...report,
-    image: { ...report.image, layers: report.image.layers.map((l) => ({ ...l, createdBy: scrub(l.createdBy) })) },
-    findings: report.findings.map(({ secret: _secret, ...f }) => ({
-      ...f,
-      pairedWith: f.pairedWith && (({ secret: _paired, ...p }) => p)(f.pairedWith),
-      layer: f.layer && { ...f.layer, createdBy: scrub(f.layer.createdBy) },
-      removedBy: f.removedBy && { ...f.removedBy, createdBy: scrub(f.removedBy.createdBy) },
-    })),
-  };
-}
 
-const encodeSegments = (path: string) => path.split('/').map(encodeURIComponent).join('/');
 
-/**
- * Where a result points. Image files keep their path (relative, as code scanning wants); image
- * config entries become pseudo-files under `.image-config/` so that each still has a location.
- */
-export function artifactUri(f: Pick<Finding, 'source' | 'path' | 'key' | 'layer'>): string {
-  switch (f.source) {
-    case 'file':
-      return encodeSegments((f.path ?? 'unknown').replace(/^\/+/, ''));
-    case 'env':
-      return `.image-config/Env/${encodeURIComponent(f.key ?? 'unknown')}`;
-    case 'label':
-      return `.image-config/Labels/${encodeURIComponent(f.key ?? 'unknown')}`;
-    case 'config':
-      return `.image-config/${encodeURIComponent(f.key ?? 'unknown')}`;
-    case 'history':
-      return `.image-config/history/${encodeURIComponent(f.layer ? `layer-${f.layer.index}` : (f.key ?? 'unknown'))}`;
-    default: {
-      const never: never = f.source;
-      return String(never);
-    }
-  }
-}
 
 function place(f: Finding): string {
   switch (f.source) {

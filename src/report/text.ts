@@ -1,160 +1,100 @@
 import type { Finding, ScanReport, Severity } from '../types.js';
-import type { RenderOptions } from './index.js';
+import { adviceItems, bytes, layerSummary, plural, printable, shortStep, SEVERITY_ORDER, where, wrap, type RenderOptions } from './common.js';
 
-const SEVERITY_ORDER: Severity[] = ['critical', 'high', 'medium', 'low'];
 const SEVERITY_COLOR: Record<Severity, string> = { critical: '1;31', high: '31', medium: '33', low: '36' };
+const DEFAULT_WIDTH = 100;
+/** Findings are indented under their layer; continuation lines under the finding's text. */
+const PAD = '           ';
+
+type Paint = (code: string, s: string) => string;
+
+interface Style {
+  paint: Paint;
+  dim: (s: string) => string;
+  bold: (s: string) => string;
+  width: number;
+}
 
 /**
- * Strings from the image can hold terminal escapes aimed at whoever reads the report, and bidi
- * controls that make a path read differently from what it is.
+ * The report people read in a terminal or a CI log: findings grouped by layer, each rule's fix
+ * written out once (a long list of the same rule would otherwise bury the one finding that
+ * matters), a table by layer at the end. `compact` gives one line per finding instead.
  */
-export function printable(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
-    if (c === '\n') return '\\n';
-    if (c === '\t') return '\\t';
-    const code = c.charCodeAt(0);
-    return code > 0xff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\x${code.toString(16).padStart(2, '0')}`;
-  });
-}
-
-/** A Dockerfile step as people wrote it, without the classic builder's shell wrapper. */
-export function shortStep(createdBy: string | null, max = 90): string {
-  if (!createdBy) return '(no history)';
-  const step = printable(
-    createdBy
-      .replace(/^\/bin\/sh -c #\(nop\)\s+/, '')
-      // Classic-builder RUN steps are recorded as the shell command, with build args in front.
-      .replace(/^(\|\d+ .*?)?\/bin\/sh -c /, (_m, args: string | undefined) => `RUN ${args ? `(${args.trim()}) ` : ''}`)
-      .replace(/\s+/g, ' ')
-      .trim(),
-  );
-  return step.length > max ? `${step.slice(0, max - 1)}…` : step;
-}
-
-function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
-}
-
 export function renderText(report: ScanReport, options: RenderOptions = {}): string {
-  const paint = (code: string, s: string) => (options.color ? `\x1b[${code}m${s}\x1b[0m` : s);
-  const dim = (s: string) => paint('2', s);
-  const bold = (s: string) => paint('1', s);
-  const { image, findings, stats } = report;
-  const out: string[] = [];
-
-  const name = image.reference ? printable(image.reference) : printable(report.target);
-  out.push(`${bold('stratascan')} ${report.tool.version}: ${name} (${image.format}, ${printable(image.platform)})`);
-  const skippedTotal = Object.values(stats.skipped).reduce((a, b) => a + b, 0);
-  out.push(dim(`${stats.layers} layers, ${stats.files} files, ${bytes(stats.bytes)} scanned in ${stats.durationMs} ms` +
-    (skippedTotal > 0 ? `; ${skippedTotal} files skipped (${Object.entries(stats.skipped).map(([k, v]) => `${v} ${k}`).join(', ')})` : '') +
-    (stats.allowlisted > 0 ? `; ${stats.allowlisted} known example secrets ignored` : '')));
-  out.push('');
-
-  const groups = new Map<string, Finding[]>();
-  for (const f of findings) {
-    const key = f.layer ? `layer:${f.layer.index}` : 'config';
-    groups.set(key, [...(groups.get(key) ?? []), f]);
-  }
-  for (const [key, group] of groups) {
-    if (key === 'config') {
-      out.push(bold('Image config (env, labels, commands, history)'));
-    } else {
-      const layer = group[0]!.layer!;
-      out.push(bold(`Layer ${layer.index}`) + (layer.base ? ` ${paint('35', '(base image)')}` : '') + `  ${shortStep(layer.createdBy)}  ` + dim(layer.diffId.slice(0, 19)));
-    }
-    for (const f of group) out.push(...renderFinding(f, paint, dim, options.width ?? DEFAULT_WIDTH));
-    out.push('');
-  }
-
-  out.push(summary(report, paint));
+  const paint: Paint = (code, s) => (options.color ? `\x1b[${code}m${s}\x1b[0m` : s);
+  const style: Style = { paint, dim: (s) => paint('2', s), bold: (s) => paint('1', s), width: options.width ?? DEFAULT_WIDTH };
+  const out = [...header(report, style), ''];
+  const body = options.compact ? compactBody(report.findings, style) : groupedBody(report.findings, style);
+  out.push(...body);
+  if (report.findings.length > 0) out.push(...summaryTable(report, style), '');
+  out.push(summary(report, style));
   return `${out.join('\n')}\n`;
 }
 
-function where(f: Finding): string {
-  switch (f.source) {
-    case 'file':
-      return `${printable(f.path ?? '?')}${f.line !== null ? `:${f.line}` : ''}${f.column !== null ? `:${f.column}` : ''}`;
-    case 'env':
-      return `env ${printable(f.key ?? '?')}`;
-    case 'label':
-      return `label ${printable(f.key ?? '?')}`;
-    case 'config':
-      return `config ${printable(f.key ?? '?')}`;
-    case 'history':
-      return `build step ${f.layer ? `of layer ${f.layer.index}` : printable(f.key ?? '')}`.trim();
-    default: {
-      const never: never = f.source;
-      return String(never);
-    }
-  }
+function header(report: ScanReport, { bold, dim, width }: Style): string[] {
+  const { image, stats } = report;
+  const name = printable(image.reference ?? report.target);
+  const skipped = Object.entries(stats.skipped).filter(([, n]) => n > 0);
+  const skippedTotal = skipped.reduce((a, [, n]) => a + n, 0);
+  const counts = `${plural(stats.layers, 'layer')}, ${plural(stats.files, 'file')}, ${bytes(stats.bytes)} scanned in ${stats.durationMs} ms` +
+    (skippedTotal > 0 ? `; ${plural(skippedTotal, 'file')} skipped (${skipped.map(([k, v]) => `${v} ${k}`).join(', ')})` : '') +
+    (stats.allowlisted > 0 ? `; ${plural(stats.allowlisted, 'known example secret')} ignored` : '');
+  return [
+    `${bold('stratascan')} ${cut(`${report.tool.version}: ${name} (${image.format}, ${printable(image.platform)})`, width - 'stratascan '.length)}`,
+    ...wrap(counts, width, '').map(dim),
+  ];
 }
 
-const DEFAULT_WIDTH = 100;
-
-/** Greedy word wrap; every line after the first starts with `indent`. */
-export function wrap(text: string, width: number, indent: string, firstIndent = indent): string[] {
-  const words = text.split(/\s+/).filter(Boolean);
-  const lines: string[] = [];
-  let line = firstIndent;
-  let empty = true;
-  for (const word of words) {
-    if (!empty && line.length + 1 + word.length > width) {
-      lines.push(line);
-      line = indent;
-      empty = true;
-    }
-    line += (empty ? '' : ' ') + word;
-    empty = false;
-  }
-  if (!empty || lines.length === 0) lines.push(line);
-  return lines;
+/** One line cut to `width` columns, with an ellipsis where it was cut. */
+function cut(line: string, width: number): string {
+  return line.length > width ? `${line.slice(0, Math.max(0, width - 1))}…` : line;
 }
 
-/** What to do beyond revoking, from where the secret was found (shared by the other reporters). */
-export function advice(f: Pick<Finding, 'source' | 'inFinalImage' | 'layer'>): string[] {
+/** Findings in report order, grouped by the layer that introduced them (image config first). */
+function byLayer(findings: readonly Finding[]): Map<string, Finding[]> {
+  const groups = new Map<string, Finding[]>();
+  for (const f of findings) {
+    const key = f.layer ? `layer:${f.layer.index}` : 'config';
+    const group = groups.get(key);
+    if (group) group.push(f);
+    else groups.set(key, [f]);
+  }
+  return groups;
+}
+
+function groupHeading(key: string, group: readonly Finding[], { paint, bold, dim }: Style): string {
+  if (key === 'config') return bold('Image config (env, labels, commands, history)');
+  const layer = group[0]!.layer!;
+  return bold(`Layer ${layer.index}`) + (layer.base ? ` ${paint('35', '(base image)')}` : '') + `  ${shortStep(layer.createdBy)}  ` + dim(layer.diffId.slice(0, 19));
+}
+
+function groupedBody(findings: readonly Finding[], style: Style): string[] {
   const out: string[] = [];
-  if (!f.inFinalImage) {
-    out.push('Deleting a file in a later layer does not remove it: every layer ships with the image. Rebuild so the secret ' +
-      'never enters a layer (multi-stage build, or BuildKit RUN --mount=type=secret) and delete the old image tags.');
+  // What has been explained already: a rule's fix and revoke link, and each kind of advice.
+  const explained = new Set<string>();
+  for (const [key, group] of byLayer(findings)) {
+    out.push(groupHeading(key, group, style));
+    for (const f of group) out.push(...renderFinding(f, style, explained));
+    out.push('');
   }
-  if (f.source === 'history') {
-    out.push('Build args are recorded in the image history: pass secrets with docker build --secret and RUN --mount=type=secret, never ARG.');
-  }
-  if (f.source === 'env' || f.source === 'label' || f.source === 'config') {
-    out.push('Image config values ship with every pull: give the new key to the container at run time (environment variable ' +
-      'from the orchestrator, or a secret manager) instead of ENV/LABEL in the Dockerfile.');
-  }
-  if (f.layer?.base) out.push('It comes from the base image: tell its maintainers, and move to a fixed base image.');
   return out;
 }
 
-/** The remediation story that holds for every secret (used as rule help). */
-export const GENERAL_ADVICE: readonly string[] = [
-  'Revoke the secret at its provider first, then rotate: create a new one with the least scope the app needs.',
-  'Keep the new one out of the image: inject it at run time (environment variable, secret manager) or mount it during the build with BuildKit secrets.',
-  'Deleting it in a later layer does not help: rebuild so it never enters a layer, and delete the old image tags.',
-  "Check the provider's usage or audit logs for calls you did not make while it was exposed.",
-];
-
-function renderFinding(f: Finding, paint: (code: string, s: string) => string, dim: (s: string) => string, width: number): string[] {
+function renderFinding(f: Finding, style: Style, explained: Set<string>): string[] {
+  const { paint, dim, bold, width } = style;
   const sev = paint(SEVERITY_COLOR[f.severity], f.severity.toUpperCase().padEnd(8));
-  const lines = [`  ${sev} ${where(f)}  ${f.title}  ${printable(f.secret ?? f.redacted)}`];
-  const pad = '           ';
+  const head = `  ${f.severity.toUpperCase().padEnd(8)} ${where(f)}`;
+  const what = `${f.title}  ${printable(f.secret ?? f.redacted)}`;
+  const lines = head.length + 2 + what.length <= width
+    ? [`  ${sev} ${where(f)}  ${what}`]
+    : [`  ${sev} ${where(f)}`, `${PAD}${what}`];
   if (f.pairedWith) {
     const p = f.pairedWith;
     const at = p.line !== null ? ` (line ${p.line})` : p.key !== null ? ` (${printable(p.key)})` : '';
-    lines.push(`${pad}with ${printable(p.title)} ${printable(p.secret ?? p.redacted)}${at}: one credential, revoke it as a pair`);
+    lines.push(`${PAD}with ${printable(p.title)} ${printable(p.secret ?? p.redacted)}${at}: one credential, revoke it as a pair`);
   }
   if (!f.inFinalImage && f.removedBy && f.layer) {
-    lines.push(`${pad}${paint('33', `deleted in layer ${f.removedBy.index} (${shortStep(f.removedBy.createdBy, 60)}) — still recoverable from layer ${f.layer.index}`)}`);
+    lines.push(`${PAD}${paint('33', `deleted in layer ${f.removedBy.index} (${shortStep(f.removedBy.createdBy, 60)}) — still recoverable from layer ${f.layer.index}`)}`);
   }
   for (const o of f.alsoIn.slice(0, 5)) {
     const place = o.source === 'file'
@@ -162,21 +102,59 @@ function renderFinding(f: Finding, paint: (code: string, s: string) => string, d
       : o.source === 'history'
         ? `build step${o.layerIndex !== null ? ` of layer ${o.layerIndex}` : ''}`
         : `${o.source} ${printable(o.key ?? '')}`;
-    lines.push(dim(`${pad}also in ${place}`));
+    lines.push(dim(`${PAD}also in ${place}`));
   }
-  if (f.alsoIn.length > 5) lines.push(dim(`${pad}also in ${f.alsoIn.length - 5} more places`));
-  const label = (name: string) => paint('1', name);
-  const wrapped = wrap(printable(f.remediation), width, `${pad}     `, `${pad}fix: `);
-  lines.push(wrapped[0]!.replace(`${pad}fix: `, `${pad}${label('fix:')} `), ...wrapped.slice(1));
-  if (f.url) lines.push(`${pad}     ${label('revoke at')} ${paint('4', printable(f.url))}`);
-  for (const a of advice(f)) {
-    const more = wrap(a, width, `${pad}       `, `${pad}     - `);
-    lines.push(...more.map(dim));
+  if (f.alsoIn.length > 5) lines.push(dim(`${PAD}also in ${f.alsoIn.length - 5} more places`));
+  const fixKey = `rule:${f.ruleId}`;
+  if (explained.has(fixKey)) {
+    lines.push(dim(`${PAD}${bold('fix:')} as for the first ${printable(f.title)} above`));
+  } else {
+    explained.add(fixKey);
+    const wrapped = wrap(printable(f.remediation), width, `${PAD}     `, `${PAD}fix: `);
+    lines.push(wrapped[0]!.replace(`${PAD}fix: `, `${PAD}${bold('fix:')} `), ...wrapped.slice(1));
+    if (f.url) lines.push(`${PAD}     ${bold('revoke at')} ${paint('4', printable(f.url))}`);
+  }
+  for (const item of adviceItems(f)) {
+    const seen = explained.has(`advice:${item.kind}`);
+    explained.add(`advice:${item.kind}`);
+    const text = seen ? `${item.short} (see above)` : item.text;
+    lines.push(...wrap(text, width, `${PAD}       `, `${PAD}     - `).map(dim));
   }
   return lines;
 }
 
-function summary(report: ScanReport, paint: (code: string, s: string) => string): string {
+/** One line per finding, cut to the terminal's width: for long lists in CI logs. */
+function compactBody(findings: readonly Finding[], { paint, width }: Style): string[] {
+  const lines = findings.map((f) => {
+    // The place goes last: it is the part that may be cut, never the rule or the redacted value.
+    const layer = f.layer ? `${f.layer.base ? 'base' : 'layer'} ${f.layer.index}` : 'config';
+    const state = f.inFinalImage ? '' : f.removedBy ? `  (deleted in layer ${f.removedBy.index}, recoverable)` : '  (overwritten, recoverable)';
+    const plain = `${f.severity.toUpperCase().padEnd(8)} ${layer.padEnd(8)} ${f.ruleId}  ${printable(f.secret ?? f.redacted)}  ${where(f)}${state}`;
+    const line = cut(plain, width);
+    // Colour only the severity word, after cutting, so escapes never count against the width.
+    return paint(SEVERITY_COLOR[f.severity], line.slice(0, 8)) + line.slice(8);
+  });
+  return lines.length > 0 ? [...lines, ''] : [];
+}
+
+function summaryTable(report: ScanReport, { bold, width }: Style): string[] {
+  const rows = layerSummary(report).map((r) => [
+    r.layer === null ? 'config' : `${r.layer}${r.base ? ' (base)' : ''}`,
+    ...SEVERITY_ORDER.map((s) => String(r.counts[s])),
+    String(r.recoverable),
+    r.step,
+  ]);
+  const head = ['layer', ...SEVERITY_ORDER, 'deleted', 'step'];
+  const cols = head.length - 1;
+  const widths = head.slice(0, cols).map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => {
+    const fixed = cells.slice(0, cols).map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+    return cut(`  ${fixed}  ${cells[cols]}`, width);
+  };
+  return [bold('Summary by layer'), line(head), ...rows.map(line)];
+}
+
+function summary(report: ScanReport, { paint, width }: Style): string {
   const { findings } = report;
   if (findings.length === 0) return paint('32', 'No secrets found.');
   const counts = SEVERITY_ORDER.map((s) => [s, findings.filter((f) => f.severity === s).length] as const)
@@ -184,7 +162,8 @@ function summary(report: ScanReport, paint: (code: string, s: string) => string)
     .map(([s, n]) => `${n} ${s}`);
   const deleted = findings.filter((f) => !f.inFinalImage).length;
   const base = findings.filter((f) => f.layer?.base).length;
-  return paint('1', `${findings.length} secret${findings.length === 1 ? '' : 's'} found (${counts.join(', ')})`) +
+  const text = `${plural(findings.length, 'secret')} found (${counts.join(', ')})` +
     (deleted > 0 ? `; ${deleted} deleted in a later layer but still recoverable from the image` : '') +
     (base > 0 ? `; ${base} from base image layers` : '') + '.';
+  return wrap(text, width, '').map((l) => paint('1', l)).join('\n');
 }
