@@ -192,6 +192,7 @@ async function runScan(args: ScanArgs, io: CliIo, config: LoadedConfig | null, s
     pull: args.pull,
     insecureRegistries: args['insecure-registry'],
     signal: io.signal,
+    onNote: quiet ? undefined : (message) => io.stderr.write(`stratascan: note: ${scrub.text(message)}\n`),
     archives: args.archives === false ? false : args['archive-depth'] !== undefined ? { maxDepth: args['archive-depth'] } : undefined,
   };
   if (args.target === '-') options.stdin = io.stdin;

@@ -159,6 +159,8 @@ export interface ScanOptions {
   registryAuth?: RegistryCredentials;
   /** Registry hosts (host[:port]) that may be reached over plain HTTP or with an unverified certificate. */
   insecureRegistries?: string[];
+  /** Notes worth one line to the user that do not stop the scan (a credential helper missing, anonymous access tried). */
+  onNote?: (message: string) => void;
   /**
    * Archives inside layers (zip, jar, war, whl, tar, tar.gz, .gz) are opened and their members
    * scanned as `archive!/member`; `false` leaves them closed, an object adjusts the bounds.

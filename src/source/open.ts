@@ -42,7 +42,7 @@ export async function openSource(target: string, options: ScanOptions, pool: Det
 }
 
 function registryOptions(options: ScanOptions): RegistrySourceOptions {
-  return { credentials: options.registryAuth, insecureRegistries: options.insecureRegistries };
+  return { credentials: options.registryAuth, insecureRegistries: options.insecureRegistries, onNote: options.onNote };
 }
 
 /** A bare reference: the local daemon first, then the registry, as --pull allows. */

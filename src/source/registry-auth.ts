@@ -31,6 +31,7 @@ export async function findCredentials(
   registry: string,
   explicit: RegistryCredentials | undefined,
   env: NodeJS.ProcessEnv = process.env,
+  onNote?: (message: string) => void,
 ): Promise<FoundCredentials | null> {
   if (explicit) return { ...explicit, origin: '--username' };
   const user = env.STRATASCAN_REGISTRY_USERNAME;
@@ -48,9 +49,16 @@ export async function findCredentials(
   const keys = configKeys(registry);
   const helper = keys.map((k) => config.credHelpers?.[k]).find(Boolean) ?? config.credsStore;
   if (helper) {
-    for (const key of keys) {
-      const found = await fromHelper(helper, key, env);
-      if (found) return found;
+    try {
+      for (const key of keys) {
+        const found = await fromHelper(helper, key, env);
+        if (found) return found;
+      }
+    } catch (err) {
+      // A Docker Desktop config copied into CI names a helper that is not installed there. Nobody
+      // asked for these credentials by name, so public images should still work: go on without.
+      if (!(err instanceof MissingHelperError)) throw err;
+      onNote?.(`${err.message}; trying ${registry} without it (install ${err.program}, or remove "credsStore"/"credHelpers" from ${configPath})`);
     }
   }
   for (const [key, entry] of Object.entries(config.auths ?? {})) {
@@ -99,7 +107,9 @@ async function fromHelper(helper: string, server: string, env: NodeJS.ProcessEnv
     child.stdin.end(server);
   });
   if (spawnError) {
-    throw new ScanError(`the Docker config names credential helper ${program}, which could not be run (${(spawnError as NodeJS.ErrnoException).code ?? 'error'})`);
+    const code = (spawnError as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new MissingHelperError(program);
+    throw new ScanError(`the Docker config names credential helper ${program}, which could not be run (${code ?? 'error'})`);
   }
   // Helpers exit 1 with "credentials not found in native keychain" when they hold nothing.
   if (code !== 0) return null;
@@ -109,6 +119,13 @@ async function fromHelper(helper: string, server: string, env: NodeJS.ProcessEnv
     return { username: parsed.Username ?? '', password: parsed.Secret, origin: program };
   } catch {
     throw new ScanError(`credential helper ${program} answered with something other than JSON`);
+  }
+}
+
+/** The Docker config names a `docker-credential-*` program that is not on the PATH. */
+class MissingHelperError extends ScanError {
+  constructor(readonly program: string) {
+    super(`the Docker config names credential helper ${program}, which is not installed`);
   }
 }
 

@@ -22,6 +22,8 @@ export interface RegistrySourceOptions {
   /** host[:port] allowed over plain HTTP or with an unverified certificate. */
   insecureRegistries?: string[];
   env?: NodeJS.ProcessEnv;
+  /** One-line notes that do not stop the scan (see ScanOptions.onNote). */
+  onNote?: (message: string) => void;
 }
 
 const MANIFEST_TYPES = [
@@ -317,6 +319,12 @@ export class RegistryClient {
         attempt--;
         continue;
       }
+      if (status === 401) {
+        // A token was issued but does not reach this repository: the challenge says why.
+        const challenge = parseChallenge(headerValue(res, 'www-authenticate'));
+        const detail = await errorDetail(res);
+        throw this.unauthorizedError(challenge?.params.error, challenge?.params.scope, detail);
+      }
       const detail = await errorDetail(res);
       if ((status === 429 || status >= 500) && attempt < MAX_ATTEMPTS) {
         await sleep(retryAfter(res) ?? backoff(attempt));
@@ -324,6 +332,28 @@ export class RegistryClient {
       }
       throw this.statusError(status, options.what, detail);
     }
+  }
+
+  /**
+   * A 401 after authenticating. `insufficient_scope` means the registry knows who we are (or let
+   * us in anonymously) but will not let us pull this repository: wrong name (Docker Hub answers
+   * the same for one that does not exist) or no pull permission. That is not a bad password.
+   */
+  private unauthorizedError(error: string | undefined, scope: string | undefined, detail: string): ScanError {
+    const suffix = detail ? ` (${detail})` : '';
+    const wanted = scope ? ` (scope ${scope.slice(0, 200)})` : '';
+    if (error === 'insufficient_scope') {
+      return new ScanError(this.credentials
+        ? `${this.ref.registry} accepted the credentials from ${this.credentials.origin}, but they do not grant pull access to ` +
+          `${this.ref.repository}${wanted}: check the repository name (a repository that does not exist is answered the same way) ` +
+          'and that this account may pull it'
+        : `${this.ref.registry} does not let anonymous users pull ${this.ref.repository}${wanted}: check the repository name ` +
+          '(a repository that does not exist is answered the same way), or log in (docker login, or --username with --password-stdin)');
+    }
+    if (error === 'invalid_token') {
+      return new ScanError(`${this.ref.registry} did not accept the token its own token service issued for ${this.ref.repository} (invalid_token)${suffix}`);
+    }
+    return this.statusError(401, '', detail);
   }
 
   private statusError(status: number, what: string, detail: string): ScanError {
@@ -347,7 +377,7 @@ export class RegistryClient {
   /** Answers a 401 challenge: Basic sends the credentials, Bearer trades them for a token. */
   private async authenticate(header: string | undefined): Promise<void> {
     const challenge = parseChallenge(header);
-    this.credentials ??= await findCredentials(this.ref.registry, this.options.credentials, this.options.env ?? process.env);
+    this.credentials ??= await findCredentials(this.ref.registry, this.options.credentials, this.options.env ?? process.env, this.options.onNote);
     const creds = this.credentials;
     if (challenge?.scheme === 'basic') {
       if (!creds) throw this.statusError(401, '', '');

@@ -3,8 +3,9 @@
 // - everything (config.yml, htpasswd, storage) lives in a fresh /tmp/ssr-XXXXXX dir;
 // - it listens on 127.0.0.1 only, on a free port, plain HTTP: every client that talks to it
 //   (dockerd 20.10, skopeo with --dest-tls-verify=false, stratascan) treats loopback as insecure;
-// - auth 'none' (anonymous pull and push) or 'basic' (htpasswd with bcrypt hashes made by
-//   bcryptjs, so no Apache tools are needed);
+// - auth 'none' (anonymous pull and push), 'basic' (htpasswd with bcrypt hashes made by
+//   bcryptjs, so no Apache tools are needed) or 'token' (distribution's `auth: token`, with a
+//   small token issuer in this process: ES256 JWTs carrying an x5c certificate made by openssl);
 // - stop() is idempotent; an 'exit' hook kills the registry, and a detached watchdog that holds
 //   a pipe from this process kills it and removes the dir if we die without calling stop().
 import { spawn } from 'node:child_process';
@@ -13,7 +14,8 @@ import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, randomBytes, randomUUID, sign } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import bcrypt from 'bcryptjs';
 import { which } from './real-tools.mjs';
 import { killOnExit, spawnDetached } from './exec.mjs';
@@ -37,8 +39,10 @@ rm -rf "$dir"
 
 /**
  * @typedef {object} RegistryOptions
- * @property {'none' | 'basic'} [auth]
- * @property {Record<string, string>} [users] user → password, for auth 'basic'
+ * @property {'none' | 'basic' | 'token'} [auth]
+ * @property {Record<string, string>} [users] user → password, for auth 'basic' and 'token'
+ * @property {Record<string, Record<string, string[]>>} [acl] auth 'token': user (or "" for
+ *   anonymous) → repository → actions granted ("pull", "push"); "*" as a repository grants all
  */
 
 /**
@@ -101,6 +105,13 @@ async function launch(bin, dir, opts) {
     await writeFile(join(dir, 'htpasswd'), `${lines.join('\n')}\n`, { mode: 0o600 });
     authYaml = `auth:\n  htpasswd:\n    realm: stratascan-test\n    path: ${join(dir, 'htpasswd')}\n`;
   }
+  /** @type {http.Server | undefined} */
+  let tokenServer;
+  if (auth === 'token') {
+    const issuer = await startTokenIssuer(dir, opts.users ?? {}, opts.acl ?? {});
+    tokenServer = issuer.server;
+    authYaml = `auth:\n  token:\n    realm: ${issuer.realm}\n    service: ${TOKEN_SERVICE}\n    issuer: ${TOKEN_ISSUER}\n    rootcertbundle: ${issuer.certPath}\n`;
+  }
 
   // A port can be taken between freePort() and the registry's bind: retry a few times.
   for (let attempt = 1; ; attempt++) {
@@ -155,6 +166,7 @@ async function launch(bin, dir, opts) {
             await exited;
           }
         }
+        if (tokenServer) await new Promise((resolve) => tokenServer.close(() => resolve(undefined)));
         await rm(dir, { recursive: true, force: true, maxRetries: 3 });
       })();
       return stopping;
@@ -183,6 +195,7 @@ async function launch(bin, dir, opts) {
         }
       }
       if (attempt < 3 && /address already in use/.test(log)) continue;
+      tokenServer?.close();
       throw new Error(`docker-registry did not become ready\n--- ${logPath} (tail) ---\n${log.slice(-3000)}`, { cause });
     }
     const host = `127.0.0.1:${port}`;
@@ -229,4 +242,67 @@ async function waitReady(port, timeoutMs) {
     await sleep(100);
   }
   throw new Error(`no answer on 127.0.0.1:${port} within ${timeoutMs} ms`, { cause: last });
+}
+
+const TOKEN_SERVICE = 'stratascan-test-registry';
+const TOKEN_ISSUER = 'stratascan-test-issuer';
+
+/**
+ * The token service distribution's `auth: token` delegates to, as Docker Hub and GitLab run one:
+ * GET /token?service=…&scope=repository:NAME:pull,push with optional Basic credentials. A wrong
+ * password is a 401; otherwise the token grants what the ACL allows of the scope asked for, which
+ * may be nothing (the registry then answers 401 insufficient_scope, as real ones do).
+ * @param {string} dir
+ * @param {Record<string, string>} users
+ * @param {Record<string, Record<string, string[]>>} acl
+ */
+async function startTokenIssuer(dir, users, acl) {
+  const keyPath = join(dir, 'token.key');
+  const certPath = join(dir, 'token.crt');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-subj', '/CN=stratascan-test-token-issuer', '-keyout', keyPath, '-out', certPath], { stdio: 'ignore' });
+  const key = createPrivateKey(await readFile(keyPath));
+  const certDer = Buffer.from((await readFile(certPath, 'utf8')).replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  const b64url = (/** @type {Buffer | string} */ b) => Buffer.from(b).toString('base64url');
+  /** @param {string | null} user @param {string} scope */
+  const granted = (user, scope) => {
+    const m = /^repository:([^:]+):(.+)$/.exec(scope);
+    if (!m) return [];
+    const rules = acl[user ?? ''] ?? {};
+    const allowed = rules[m[1]] ?? rules['*'] ?? [];
+    const actions = m[2].split(',').filter((a) => allowed.includes(a));
+    return [{ type: 'repository', name: m[1], actions }];
+  };
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    let user = null;
+    const basic = /^Basic (.+)$/i.exec(req.headers.authorization ?? '');
+    if (basic) {
+      const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      const name = decoded.slice(0, colon);
+      if (colon < 0 || users[name] === undefined || users[name] !== decoded.slice(colon + 1)) {
+        res.writeHead(401, { 'content-type': 'application/json' }).end('{"details":"incorrect username or password"}');
+        return;
+      }
+      user = name;
+    }
+    const now = Math.floor(Date.now() / 1000);
+    const header = { alg: 'ES256', typ: 'JWT', x5c: [certDer.toString('base64')] };
+    const claims = {
+      iss: TOKEN_ISSUER, sub: user ?? '', aud: url.searchParams.get('service') ?? TOKEN_SERVICE,
+      exp: now + 300, nbf: now - 10, iat: now, jti: randomUUID(),
+      access: url.searchParams.getAll('scope').flatMap((scope) => granted(user, scope)),
+    };
+    const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
+    const signature = sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
+    const token = `${input}.${b64url(signature)}`;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, access_token: token, expires_in: 300 }));
+  });
+  const port = await freePort();
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(undefined));
+  });
+  return { server, certPath, realm: `http://127.0.0.1:${port}/token` };
 }
