@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -483,5 +484,80 @@ describeReal('registry errors that say why (distribution with auth: token and a 
     expect(quiet.stderr).toBe('');
     const priv = await scan('team/app', { env, args: ['--quiet'] });
     expectOneLineError(priv, /does not let anonymous users pull team\/app/);
+  });
+});
+
+/**
+ * A forward proxy on loopback, the way corporate networks route registry traffic: absolute-form
+ * requests for plain HTTP and CONNECT tunnels for HTTPS. It alone knows where `registry.test`
+ * is (127.0.0.1), so a scan of registry.test can only succeed through it.
+ */
+async function forwardProxy(names: Record<string, string>) {
+  const seen: string[] = [];
+  const resolveHost = (host: string) => names[host] ?? host;
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url!);
+    seen.push(`${req.method} ${url.host}`);
+    const upstream = http.request({ host: resolveHost(url.hostname), port: url.port, path: `${url.pathname}${url.search}`, method: req.method, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    upstream.on('error', () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+  server.on('connect', (req, client, head) => {
+    seen.push(`CONNECT ${req.url}`);
+    const [host, port] = req.url!.split(':');
+    const upstream = net.connect(Number(port), resolveHost(host!), () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return { url: `http://127.0.0.1:${port}`, seen, close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }) };
+}
+
+describeReal('registry scans through an HTTP proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY)', [...REGISTRY_BINS, ...SKOPEO_BINS], () => {
+  let registry: Registry | undefined;
+  let proxy: Awaited<ReturnType<typeof forwardProxy>> | undefined;
+  let tar: string;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    tar = join(dir, 'proxied.tar');
+    writeFileSync(tar, (await buildImage(spec, { layout: 'oci-archive', compression: 'gzip' }))!);
+    await skopeoCopy(`oci-archive:${tar}`, `docker://${registry.host}/team/app:1`, { extraArgs: ['--dest-tls-verify=false'] });
+    proxy = await forwardProxy({ 'registry.test': '127.0.0.1' });
+  }, 180_000);
+
+  afterAll(async () => {
+    await Promise.all([registry?.stop(), proxy?.close()]);
+  }, 60_000);
+
+  const target = () => `docker://registry.test:${registry!.port}/team/app:1`;
+  const proxyEnv = () => ({ HTTPS_PROXY: proxy!.url, HTTP_PROXY: proxy!.url, https_proxy: '', http_proxy: '', NO_PROXY: '', no_proxy: '' });
+
+  it('goes through the proxy: the same findings as the tarball', async () => {
+    const r = await cli(['scan', target(), '--insecure-registry', `registry.test:${registry!.port}`, '--format', 'json'], { env: proxyEnv() });
+    expect(r.code, r.stderr).toBe(1);
+    const direct = await scanImage(tar, { jobs: 1 });
+    expect(JSON.parse(r.stdout).findings).toEqual(direct.findings);
+    // HTTPS first (a CONNECT tunnel, which this plain-HTTP registry cannot answer), then plain HTTP.
+    expect(proxy!.seen[0]).toBe(`CONNECT registry.test:${registry!.port}`);
+    expect(proxy!.seen).toContain(`GET registry.test:${registry!.port}`);
+  });
+
+  it('not for hosts in NO_PROXY, and never for loopback hosts', async () => {
+    const before = proxy!.seen.length;
+    const bypassed = await cli(['scan', target(), '--insecure-registry', `registry.test:${registry!.port}`], { env: { ...proxyEnv(), NO_PROXY: 'example.com,.test' } });
+    expectOneLineError(bypassed, /cannot reach registry registry\.test:\d+/);
+    const loopback = await cli(['scan', `docker://${registry!.host}/team/app:1`, '--format', 'json'], { env: proxyEnv() });
+    expect(loopback.code, loopback.stderr).toBe(1);
+    expect(proxy!.seen.length).toBe(before);
   });
 });

@@ -8,6 +8,7 @@ import type { RegistryCredentials } from '../types.js';
 import type { ImageContainer } from './container.js';
 import { basicHeader, findCredentials, parseChallenge, type FoundCredentials } from './registry-auth.js';
 import { DOCKER_HUB, hostOf, isLoopbackHost, type ImageReference } from './target.js';
+import { proxyAgents, type ProxyAgents } from './proxy.js';
 
 /**
  * An image in a registry, spoken to with the OCI distribution API (no daemon), shown to the
@@ -175,6 +176,8 @@ export class RegistryClient {
   private readonly host: string;
   private readonly insecure: boolean;
   private readonly agents: { http: http.Agent; https: https.Agent };
+  /** HTTP(S)_PROXY and NO_PROXY, as curl and the docker CLI read them. */
+  private readonly proxies: ProxyAgents;
 
   constructor(
     readonly ref: ImageReference,
@@ -188,6 +191,7 @@ export class RegistryClient {
       http: new http.Agent({ keepAlive: true, maxSockets: 8 }),
       https: new https.Agent({ keepAlive: true, maxSockets: 8, rejectUnauthorized: !(this.insecure || isLoopbackHost(ref.registry)) }),
     };
+    this.proxies = proxyAgents({ keepAlive: true, maxSockets: 8, rejectUnauthorized: !(this.insecure || isLoopbackHost(ref.registry)) });
   }
 
   /** Plain HTTP (and unverified TLS) only for loopback hosts and --insecure-registry. */
@@ -202,6 +206,7 @@ export class RegistryClient {
   async close(): Promise<void> {
     this.agents.http.destroy();
     this.agents.https.destroy();
+    this.proxies.destroy();
   }
 
   async manifest(reference: string): Promise<{ bytes: Buffer; digest: string; mediaType: string }> {
@@ -485,7 +490,7 @@ export class RegistryClient {
   private send(url: URL, method: string, headers: Record<string, string>, body?: Buffer): Promise<IncomingMessage> {
     const isHttps = url.protocol === 'https:';
     const mod = isHttps ? https : http;
-    const agent = isHttps ? this.agents.https : this.agents.http;
+    const agent = this.proxies.agentFor(url) ?? (isHttps ? this.agents.https : this.agents.http);
     return new Promise((resolve, reject) => {
       const req = mod.request(url, { method, headers: body ? { ...headers, 'content-length': String(body.length) } : headers, agent }, (res) => {
         res.setTimeout(IDLE_TIMEOUT_MS, () => res.destroy(Object.assign(new Error('no data for 60 s'), { code: 'ETIMEDOUT' })));
