@@ -13,6 +13,9 @@ const DEBIAN_PACKAGE = /** @type {Record<string, string>} */ ({
   skopeo: 'skopeo',
   'docker-registry': 'docker-registry',
   busybox: 'busybox-static',
+  podman: 'podman',
+  'redis-server': 'redis-server',
+  chromium: 'chromium',
 });
 
 /** Pseudo-requirement: dockerd and mounts need root, so a suite may list it like a binary. */
