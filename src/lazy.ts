@@ -1,11 +1,13 @@
 /**
  * Libraries loaded on first use. A scan served from the layer cache reads no YAML (the build
  * compiles the catalogue), walks no tar, decompresses no zstd, starts no worker thread and no
- * credential helper; loading these up front cost it about 70 ms of start-up, half its time.
+ * credential helper and parses no regular expression (the build plans the patterns); loading
+ * these up front cost it about 70 ms of start-up, half its time.
  */
 import { createRequire } from 'node:module';
 import type * as ChildProcess from 'node:child_process';
 import type * as WorkerThreads from 'node:worker_threads';
+import type * as Regexpp from '@eslint-community/regexpp';
 import type * as Fzstd from 'fzstd';
 import type * as TarStream from 'tar-stream';
 import type * as Yaml from 'yaml';
@@ -17,6 +19,7 @@ let tarModule: typeof TarStream | null = null;
 let childProcessModule: typeof ChildProcess | null = null;
 let workerThreadsModule: typeof WorkerThreads | null = null;
 let fzstdModule: typeof Fzstd | null = null;
+let regexppModule: typeof Regexpp | null = null;
 
 export function yaml(): typeof Yaml {
   return (yamlModule ??= require('yaml') as typeof Yaml);
@@ -36,4 +39,8 @@ export function workerThreads(): typeof WorkerThreads {
 
 export function fzstd(): typeof Fzstd {
   return (fzstdModule ??= require('fzstd') as typeof Fzstd);
+}
+
+export function regexpp(): typeof Regexpp {
+  return (regexppModule ??= require('@eslint-community/regexpp') as typeof Regexpp);
 }

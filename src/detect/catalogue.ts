@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PatternPlan } from './engine.js';
@@ -64,11 +65,13 @@ export function compiledCataloguePath(): string {
 
 let fingerprint: string | null = null;
 
-/** The code that turns rules into plans (engine and extent analysis), by content. */
+/** The code that turns rules into plans (engine and extent analysis by content, the parser by version). */
 export function plannerFingerprint(): string {
   if (fingerprint === null) {
     const hash = createHash('sha256');
     for (const name of ['engine', 'extent']) hash.update(readFileSync(join(HERE, name + EXTENSION))).update('\0');
+    const parser = createRequire(import.meta.url)('@eslint-community/regexpp/package.json') as { version: string };
+    hash.update(`regexpp ${parser.version}`);
     fingerprint = hash.digest('hex');
   }
   return fingerprint;

@@ -1,7 +1,7 @@
 import type { RuleSpec } from './rules.js';
 import { KeywordPrefilter, newlinesBefore } from './prefilter.js';
 import { isPlaceholder, shannonEntropy } from './filters.js';
-import { keywordAnchor, maxExtent, reachOf, type KeywordAnchor } from './extent.js';
+import { keywordAnchor, maxExtent, parseRegex, reachOf, type KeywordAnchor } from './extent.js';
 
 /** One secret a rule found in one buffer; offsets are byte offsets into that buffer. */
 export interface RawMatch {
@@ -107,12 +107,15 @@ export interface PatternPlan {
 
 export function planPatterns(rules: readonly RuleSpec[]): PatternPlan[][] {
   return rules.map((spec) =>
-    spec.patterns.map((p) => ({
-      anchor: keywordAnchor(p.regex, spec.keywords),
-      margin: maxExtent(p.regex, { negative: 'assertions' }),
-      strict: maxExtent(p.regex, { negative: true }),
-      reach: reachOf(p.regex),
-    })),
+    spec.patterns.map((p) => {
+      const parsed = parseRegex(p.regex, p.flags);
+      return {
+        anchor: keywordAnchor(parsed, spec.keywords),
+        margin: maxExtent(parsed, { negative: 'assertions' }),
+        strict: maxExtent(parsed, { negative: true }),
+        reach: reachOf(parsed),
+      };
+    }),
   );
 }
 

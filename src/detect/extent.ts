@@ -1,7 +1,126 @@
+import type { AST, RegExpParser } from '@eslint-community/regexpp';
+import { regexpp } from '../lazy.js';
+
+/**
+ * What the engine knows about a pattern's shape: how far a match reaches (maxExtent, reachOf) and
+ * where it is pinned to its rule's keywords (keywordAnchor). All three walk one syntax tree from
+ * regexpp, parsed with ECMAScript's rules for the pattern's flags (Annex B without u or v), so
+ * they read a pattern exactly as `new RegExp(source, flags)` does.
+ *
+ * Lengths are in UTF-16 code units, the units of the strings the engine cuts. Under the u or v
+ * flag one character can be two of them (outside the Basic Multilingual Plane): every set that
+ * can match such a character counts 2. The engine's texts are latin1 (one unit per byte), where
+ * that only makes a window a little larger than needed, never too small.
+ */
+
+/** A pattern parsed once for the analyses below; `ast` is null when it does not parse. */
+export interface ParsedRegex {
+  readonly ast: AST.Pattern | null;
+  /** Under u or v: a character can take two code units. */
+  readonly unicode: boolean;
+}
+
+// Loaded on first use: a scan with the compiled catalogue's plans parses no pattern.
+let parser: RegExpParser | null = null;
+
+/** Parses a pattern with its flags; a pattern or flags that do not parse give `ast: null`. */
+export function parseRegex(source: string, flags = ''): ParsedRegex {
+  parser ??= new (regexpp().RegExpParser)();
+  try {
+    const parsed = parser.parseFlags(flags);
+    const unicode = parsed.unicode || parsed.unicodeSets;
+    return { ast: parser.parsePattern(source, 0, source.length, { unicode: parsed.unicode, unicodeSets: parsed.unicodeSets }), unicode };
+  } catch {
+    return { ast: null, unicode: false };
+  }
+}
+
+const parsedOf = (pattern: string | ParsedRegex): ParsedRegex => (typeof pattern === 'string' ? parseRegex(pattern) : pattern);
+
+/** A node that matches one character, or under the v flag one of a set of strings. */
+type CharacterNode = AST.Character | AST.CharacterSet | AST.CharacterClass | AST.ExpressionCharacterClass;
+type ClassNode = CharacterNode | AST.CharacterClassRange | AST.ClassStringDisjunction | AST.StringAlternative | AST.ClassIntersection | AST.ClassSubtraction;
+
+/** Fewest and most code units a character node consumes. */
+interface Width {
+  min: number;
+  max: number;
+}
+
+const ONE_UNIT: Width = { min: 1, max: 1 };
+const units = (codePoint: number): number => (codePoint > 0xffff ? 2 : 1);
+
+/**
+ * The width of what a character node matches. A class that matches nothing (`[]`) counts as one
+ * character: it never matches, so any width is safe.
+ */
+function widthOf(node: ClassNode, unicode: boolean): Width {
+  // Without u or v every character is one unit, and there are no strings.
+  if (!unicode) return ONE_UNIT;
+  // What may match any character: two units when astral characters are possible.
+  const any: Width = { min: 1, max: 2 };
+  switch (node.type) {
+    case 'Character':
+      return { min: units(node.value), max: units(node.value) };
+    case 'CharacterClassRange':
+      return { min: units(node.min.value), max: units(node.max.value) };
+    case 'CharacterSet':
+      if (node.kind === 'property' && node.strings) return { min: 1, max: Infinity }; // \p{RGI_Emoji} and such
+      // \d \s \w are in the BMP (so are the characters \w adds under i and u); their complements are not.
+      return node.kind === 'any' || node.kind === 'property' || node.negate ? any : ONE_UNIT;
+    case 'CharacterClass': {
+      if (node.negate) return any; // never holds strings
+      if (node.elements.length === 0) return ONE_UNIT;
+      return spanOf(node.elements.map((e) => widthOf(e, unicode)));
+    }
+    case 'ExpressionCharacterClass':
+      return node.negate ? any : widthOf(node.expression, unicode);
+    case 'ClassIntersection': {
+      // A string in both sets is no longer than the shorter bound.
+      const left = widthOf(node.left, unicode);
+      const right = widthOf(node.right, unicode);
+      return { min: Math.min(left.min, right.min), max: Math.min(left.max, right.max) };
+    }
+    case 'ClassSubtraction':
+      return widthOf(node.left, unicode);
+    case 'ClassStringDisjunction':
+      return spanOf(node.alternatives.map((a) => widthOf(a, unicode)));
+    case 'StringAlternative': {
+      const length = node.elements.reduce((n, c) => n + units(c.value), 0);
+      return { min: length, max: length };
+    }
+    default: {
+      const never: never = node;
+      throw new Error(`unknown class node ${String(never)}`);
+    }
+  }
+}
+
+const spanOf = (widths: Width[]): Width => ({ min: Math.min(...widths.map((w) => w.min)), max: Math.max(...widths.map((w) => w.max)) });
+
+/**
+ * What capturing groups consumed, recorded as a walk closes them in pattern order: a backreference
+ * consumes at most its group's longest. Before its group closes (inside it, before it, or in a
+ * lookbehind read right to left) it counts as unbounded.
+ */
+class CaptureLengths {
+  private readonly lengths = new Map<AST.CapturingGroup, number>();
+
+  close(group: AST.Group | AST.CapturingGroup, length: number): void {
+    if (group.type === 'CapturingGroup') this.lengths.set(group, length);
+  }
+
+  of(reference: AST.Backreference): number {
+    // Duplicate names (ES2025): the reference reads whichever of the groups took part.
+    const groups = Array.isArray(reference.resolved) ? reference.resolved : [reference.resolved];
+    return Math.max(...groups.map((g) => this.lengths.get(g) ?? Infinity));
+  }
+}
+
 /**
  * The most characters a regular expression needs around one match: the match itself plus what its
- * positive lookarounds and boundary assertions read (negative lookarounds: see group()). Infinity
- * when a quantifier is unbounded.
+ * positive lookarounds and boundary assertions read (negative lookarounds: see lookaround() below).
+ * Infinity when a quantifier is unbounded or the pattern does not parse.
  * The engine uses it to run a rule only within that distance of its keywords (see engine.ts).
  * With `negative: true`, negative lookarounds count too: then it bounds everything a match examines,
  * on both sides of its start, so text cut that far around a start gives the same result as the
@@ -9,166 +128,125 @@
  * lookaround count: on cut text such an assertion can hold at the cut (and a nested negative one
  * can pass there), so the lookaround could fail where the whole text lets it pass; any other only
  * ever passes more often on cut text.
- * Handles the syntax the detector files use (ES2018+: classes, groups, named groups, lookarounds,
- * backreferences, {n,m} quantifiers); anything it cannot read counts as Infinity.
+ * A plain string is parsed without flags; parseRegex(source, flags) reads it with them.
  */
-export function maxExtent(source: string, options: { negative?: boolean | 'assertions' } = {}): number {
-  const groups = new GroupLengths();
-  let pos = 0;
+export function maxExtent(pattern: string | ParsedRegex, options: { negative?: boolean | 'assertions' } = {}): number {
+  const { ast, unicode } = parsedOf(pattern);
+  if (ast === null) return Infinity;
+  const captures = new CaptureLengths();
+  // Assertions met so far, negative lookarounds counted as one: see lookaround().
   let assertions = 0;
-  let edgy = false;
+  let negativeHoldsAssertion = false;
 
-  const fail = (): never => {
-    throw new Error('unparsed');
-  };
+  const alternatives = (alts: AST.Alternative[]): number => Math.max(...alts.map((a) => a.elements.reduce((n, e) => n + element(e), 0)));
 
-  function alternation(): number {
-    let best = sequence();
-    while (source[pos] === '|') {
-      pos++;
-      best = Math.max(best, sequence());
-    }
-    return best;
-  }
-
-  function sequence(): number {
-    let total = 0;
-    while (pos < source.length && source[pos] !== '|' && source[pos] !== ')') {
-      const atomLength = atom();
-      total += quantified(atomLength);
-    }
-    return total;
-  }
-
-  function quantified(length: number): number {
-    const { max: times, end } = quantifierAt(source, pos);
-    pos = end;
-    if (length === 0) return 0;
-    return times === Infinity ? Infinity : length * times;
-  }
-
-  function atom(): number {
-    const c = source[pos]!;
-    if (c === '(') return group();
-    if (c === '[') {
-      pos = classEndAt(source, pos);
-      return 1;
-    }
-    if (c === '\\') return escape();
-    pos++;
-    // Assertions read the character on each side: count one, to stay on the safe side.
-    if (c === '^' || c === '$') {
-      assertions++;
-      return 1;
-    }
-    return 1;
-  }
-
-  function escape(): number {
-    const { escape, end } = escapeAt(source, pos);
-    pos = end;
-    switch (escape.kind) {
-      case 'boundary':
-        assertions++;
-        return 2;
-      case 'backref':
-        return groups.of(escape.group);
-      case 'char':
-        return 1;
+  function element(e: AST.Element): number {
+    switch (e.type) {
+      case 'Quantifier': {
+        const length = element(e.element);
+        if (length === 0 || e.max === 0) return 0;
+        return e.max === Infinity ? Infinity : length * e.max;
+      }
+      case 'Group':
+      case 'CapturingGroup': {
+        const length = alternatives(e.alternatives);
+        captures.close(e, length);
+        return length;
+      }
+      case 'Assertion':
+        switch (e.kind) {
+          // ^ and $ read the character on one side, \b and \B on both: counted to stay on the safe side.
+          case 'start':
+          case 'end':
+            assertions++;
+            return 1;
+          case 'word':
+            assertions++;
+            return 2;
+          case 'lookahead':
+          case 'lookbehind':
+            return lookaround(e);
+          default: {
+            const never: never = e;
+            throw new Error(`unknown assertion ${String(never)}`);
+          }
+        }
+      case 'Backreference':
+        return captures.of(e);
+      case 'Character':
+      case 'CharacterSet':
+      case 'CharacterClass':
+      case 'ExpressionCharacterClass':
+        return widthOf(e, unicode).max;
       default: {
-        const never: never = escape;
-        throw new Error(`unknown escape ${String(never)}`);
+        const never: never = e;
+        throw new Error(`unknown element ${String(never)}`);
       }
     }
   }
 
-  function group(): number {
-    const { name, capturing, negative, end } = groupOpeningAt(source, pos);
-    pos = end;
-    const closed = groups.open(capturing, name);
+  function lookaround(e: AST.LookaroundAssertion): number {
     const assertionsBefore = assertions;
-    const length = alternation();
-    if (source[pos] !== ')') fail();
-    pos++;
-    closed(length);
+    const length = alternatives(e.alternatives);
     // Positive lookarounds must find their text inside a region: their extent adds to the match's.
     // A negative one only ever passes more often on a cut-out region (it sees less), and every
     // region match is confirmed against the whole buffer, so it needs no room.
-    if (!negative || options.negative === true) return length;
+    if (!e.negate || options.negative === true) return length;
     // What a negative lookaround holding an assertion reads, nested ones included, must all be
     // there: then the whole pattern is measured with every negative lookaround (see below).
-    if (assertions > assertionsBefore) edgy = true;
+    if (assertions > assertionsBefore) negativeHoldsAssertion = true;
     assertions++; // for an enclosing negative lookaround: see above
     return 0;
   }
 
-  try {
-    const length = alternation();
-    if (pos !== source.length) return Infinity;
-    if (edgy && options.negative === 'assertions') return maxExtent(source, { negative: true });
-    return length;
-  } catch {
-    return Infinity;
-  }
+  const length = alternatives(ast.alternatives);
+  if (negativeHoldsAssertion && options.negative === 'assertions') return maxExtent({ ast, unicode }, { negative: true });
+  return length;
 }
+
+/**
+ * Fewest and most characters a part consumes; furthest it reads before and after its start, and
+ * past the end of what it consumed (what a lookbehind ending at a position reads after it).
+ */
+interface Span {
+  min: number;
+  max: number;
+  behind: number;
+  ahead: number;
+  after: number;
+}
+
+// ^ $ \b \B read the character on each side of where they stand.
+const ASSERTION_SPAN: Span = { min: 0, max: 0, behind: 1, ahead: 1, after: 1 };
+const EMPTY_SPAN: Span = { min: 0, max: 0, behind: 0, ahead: 0, after: 0 };
 
 /**
  * How far a match examines on each side of where it starts: `behind` characters before the start
  * (what lookbehinds and assertions at its start read) and `ahead` characters from the start on (the
  * match, lookaheads and lookbehinds reading back into it). Every lookaround counts, negative ones
  * too, so text holding [start - behind, start + ahead) gives the same result as the whole. Both are
- * at most maxExtent(source, { negative: true }), often far less: that one adds every part's
- * length, lookarounds in both directions included. Infinity where unbounded or not understood.
+ * at most maxExtent(pattern, { negative: true }), often far less: that one adds every part's
+ * length, lookarounds in both directions included. Infinity where unbounded or not parsed.
  */
-export function reachOf(source: string): { behind: number; ahead: number } {
-  /**
-   * Fewest and most characters consumed; furthest read before and after the part's start, and
-   * past the end of what it consumed (what a lookbehind ending at a position reads after it).
-   */
-  interface Span {
-    min: number;
-    max: number;
-    behind: number;
-    ahead: number;
-    after: number;
-  }
-  const unknown = { behind: Infinity, ahead: Infinity };
-  const groups = new GroupLengths();
-  let pos = 0;
-  const fail = (): never => {
-    throw new Error('unparsed');
-  };
-  const char: Span = { min: 1, max: 1, behind: 0, ahead: 1, after: 0 };
-  // ^ $ \b \B read the character on each side of where they stand.
-  const assertion: Span = { min: 0, max: 0, behind: 1, ahead: 1, after: 1 };
-  const nothing: Span = { min: 0, max: 0, behind: 0, ahead: 0, after: 0 };
+export function reachOf(pattern: string | ParsedRegex): { behind: number; ahead: number } {
+  const { ast, unicode } = parsedOf(pattern);
+  if (ast === null) return { behind: Infinity, ahead: Infinity };
+  const captures = new CaptureLengths();
 
-  function alternation(): Span {
-    let span = sequence();
-    while (source[pos] === '|') {
-      pos++;
-      const next = sequence();
-      span = {
-        min: Math.min(span.min, next.min),
-        max: Math.max(span.max, next.max),
-        behind: Math.max(span.behind, next.behind),
-        ahead: Math.max(span.ahead, next.ahead),
-        after: Math.max(span.after, next.after),
-      };
-    }
-    return span;
+  function alternatives(alts: AST.Alternative[]): Span {
+    const spans = alts.map(sequence);
+    const most = (key: keyof Span) => Math.max(...spans.map((s) => s[key]));
+    return { min: Math.min(...spans.map((s) => s.min)), max: most('max'), behind: most('behind'), ahead: most('ahead'), after: most('after') };
   }
 
-  function sequence(): Span {
+  function sequence(alt: AST.Alternative): Span {
     // Each part starts somewhere in [lo, hi] after the sequence's start.
     let lo = 0;
     let hi = 0;
     let behind = 0;
     let ahead = 0;
-    const parts: Span[] = [];
-    while (pos < source.length && source[pos] !== '|' && source[pos] !== ')') {
-      const part = quantified(atom());
-      parts.push(part);
+    const parts = alt.elements.map(element);
+    for (const part of parts) {
       behind = Math.max(behind, part.behind - lo);
       ahead = Math.max(ahead, hi + part.ahead);
       lo += part.min;
@@ -184,79 +262,55 @@ export function reachOf(source: string): { behind: number; ahead: number } {
     return { min: lo, max: hi, behind, ahead: Math.max(ahead, hi), after };
   }
 
-  function quantified(part: Span): Span {
-    const { min, max, end } = quantifierAt(source, pos);
-    pos = end;
-    if (min === 1 && max === 1) return part;
-    if (max === 0) return nothing;
-    // Repetition k starts at most (k - 1) × part.max in, and never before the first one.
-    const lastStart = max === 1 || part.max === 0 ? 0 : (max - 1) * part.max;
-    return { min: min * part.min, max: part.max === 0 ? 0 : max * part.max, behind: part.behind, ahead: lastStart + part.ahead, after: part.after };
-  }
-
-  function atom(): Span {
-    const c = source[pos]!;
-    if (c === '(') return group();
-    if (c === '[') {
-      pos = classEndAt(source, pos);
-      return char;
-    }
-    if (c === '\\') return escape();
-    pos++;
-    return c === '^' || c === '$' ? assertion : char;
-  }
-
-  function escape(): Span {
-    const { escape, end } = escapeAt(source, pos);
-    pos = end;
-    switch (escape.kind) {
-      case 'boundary':
-        return assertion;
-      case 'backref': {
+  function element(e: AST.Element): Span {
+    switch (e.type) {
+      case 'Quantifier':
+        return quantified(element(e.element), e.min, e.max);
+      case 'Group':
+      case 'CapturingGroup': {
+        const inner = alternatives(e.alternatives);
+        captures.close(e, inner.max);
+        return inner;
+      }
+      case 'Assertion':
+        return e.kind === 'lookahead' || e.kind === 'lookbehind' ? lookaround(e) : ASSERTION_SPAN;
+      case 'Backreference': {
         // It consumes what its group did: at most that group's longest, maybe nothing.
-        const longest = groups.of(escape.group);
+        const longest = captures.of(e);
         return { min: 0, max: longest, behind: 0, ahead: longest, after: 0 };
       }
-      case 'char':
-        return char;
+      case 'Character':
+      case 'CharacterSet':
+      case 'CharacterClass':
+      case 'ExpressionCharacterClass': {
+        const width = widthOf(e, unicode);
+        return { min: width.min, max: width.max, behind: 0, ahead: width.max, after: 0 };
+      }
       default: {
-        const never: never = escape;
-        throw new Error(`unknown escape ${String(never)}`);
+        const never: never = e;
+        throw new Error(`unknown element ${String(never)}`);
       }
     }
   }
 
-  function group(): Span {
-    const { kind, name, capturing, end } = groupOpeningAt(source, pos);
-    pos = end;
-    const closed = groups.open(capturing, name);
-    const inner = alternation();
-    if (source[pos] !== ')') fail();
-    pos++;
-    closed(inner.max);
-    switch (kind) {
-      case 'group':
-        return inner;
-      case 'ahead':
-        return { min: 0, max: 0, behind: inner.behind, ahead: inner.ahead, after: inner.ahead };
-      case 'behind':
-        // Matched leftwards to end here: it starts up to inner.max back, and reads past here only
-        // what it reads past its own end.
-        return { min: 0, max: 0, behind: inner.max + inner.behind, ahead: inner.after, after: inner.after };
-      default: {
-        const never: never = kind;
-        throw new Error(`unknown group kind ${String(never)}`);
-      }
-    }
+  function lookaround(e: AST.LookaroundAssertion): Span {
+    const inner = alternatives(e.alternatives);
+    if (e.kind === 'lookahead') return { min: 0, max: 0, behind: inner.behind, ahead: inner.ahead, after: inner.ahead };
+    // Matched leftwards to end here: it starts up to inner.max back, and reads past here only
+    // what it reads past its own end.
+    return { min: 0, max: 0, behind: inner.max + inner.behind, ahead: inner.after, after: inner.after };
   }
 
-  try {
-    const span = alternation();
-    if (pos !== source.length) return unknown;
-    return { behind: span.behind, ahead: span.ahead };
-  } catch {
-    return unknown;
-  }
+  const span = alternatives(ast.alternatives);
+  return { behind: span.behind, ahead: span.ahead };
+}
+
+function quantified(part: Span, min: number, max: number): Span {
+  if (min === 1 && max === 1) return part;
+  if (max === 0) return EMPTY_SPAN;
+  // Repetition k starts at most (k - 1) × part.max in, and never before the first one.
+  const lastStart = max === 1 || part.max === 0 ? 0 : (max - 1) * part.max;
+  return { min: min * part.min, max: part.max === 0 ? 0 : max * part.max, behind: part.behind, ahead: lastStart + part.ahead, after: part.after };
 }
 
 /**
@@ -281,13 +335,18 @@ export interface KeywordAnchor {
 /** The strings a sub-pattern can match, when there are few: more, and it counts as unknown. */
 const SET_LIMIT = 64;
 const STRING_LIMIT = 256;
+/** A character class is listed when it holds at most this many characters (case-folded). */
+const CLASS_LIMIT = 8;
 
 interface Piece {
   /** Most characters it consumes (Infinity when unbounded). */
   consume: number;
   /** Every match of it starts with the ^ assertion. */
   caret?: boolean;
-  /** Every string it can match, ASCII-lowercased; null when too many or not known. */
+  /**
+   * Every string it can match, ASCII-lowercased; null when too many or not known. A superset is
+   * as good: every string of it holding a keyword means every match does.
+   */
   set: string[] | null;
   anchor: KeywordAnchor | null;
 }
@@ -295,34 +354,49 @@ interface Piece {
 /**
  * The keyword anchor of a pattern (see KeywordAnchor), or null when one cannot be proven: a
  * keyword that is not spelled out as literal text in every alternative (it may be context outside
- * the match). Anything it cannot read gives null.
+ * the match). A pattern that does not parse gives null.
+ * Letters are folded to lower case whatever the flags: under i with u or v, `k` and `s` also match
+ * U+212A and U+017F, which latin1 text (the engine's) cannot hold.
  */
-export function keywordAnchor(source: string, keywords: readonly string[]): KeywordAnchor | null {
-  const kws = keywords.map((k) => k.toLowerCase());
-  let pos = 0;
-  const groupConsume = new GroupLengths();
-  const fail = (): never => {
-    throw new Error('unparsed');
-  };
+export function keywordAnchor(pattern: string | ParsedRegex, keywords: readonly string[]): KeywordAnchor | null {
+  const { ast, unicode } = parsedOf(pattern);
+  if (ast === null) return null;
+  const walk = new AnchorWalk(new KeywordSets(keywords), unicode);
+  const whole = walk.alternatives(ast.alternatives);
+  return whole.anchor && { ...whole.anchor, caret: whole.caret === true };
+}
 
-  /** With `tail`: the most characters a string has after its first keyword. */
-  const shortest = Math.min(...kws.map((k) => k.length));
-  const keywordStarts = new Set(kws.flatMap((k) => Array.from({ length: k.length + 1 }, (_, i) => k.slice(0, i))));
-  const longest = Math.max(...kws.map((k) => k.length));
+/** The rule's keywords, and what the anchor walk asks of them. */
+class KeywordSets {
+  private readonly kws: string[];
+  private readonly shortest: number;
+  private readonly longest: number;
+  /** Every prefix of every keyword, '' included; made when first needed (few patterns do). */
+  private keywordStarts: Set<string> | null = null;
+
+  constructor(keywords: readonly string[]) {
+    this.kws = keywords.map((k) => k.toLowerCase());
+    this.shortest = Math.min(...this.kws.map((k) => k.length));
+    this.longest = Math.max(...this.kws.map((k) => k.length));
+  }
+
   /** The longest end of `x` that some keyword begins with ('' when none). */
-  const keywordStartAtEnd = (x: string): string => {
-    for (let i = Math.max(0, x.length - longest); i < x.length; i++) if (keywordStarts.has(x.slice(i))) return x.slice(i);
+  startAtEnd(x: string): string {
+    this.keywordStarts ??= new Set(this.kws.flatMap((k) => Array.from({ length: k.length + 1 }, (_, i) => k.slice(0, i))));
+    for (let i = Math.max(0, x.length - this.longest); i < x.length; i++) if (this.keywordStarts.has(x.slice(i))) return x.slice(i);
     return '';
-  };
-  const anchorOfSet = (set: string[] | null): (KeywordAnchor & { tail: number }) | null => {
-    if (set === null || set.some((x) => x.length < shortest)) return null;
+  }
+
+  /** An anchor when every string of `set` holds a keyword; `tail`: the most characters after the first one. */
+  anchorOf(set: string[] | null): (KeywordAnchor & { tail: number }) | null {
+    if (set === null || set.some((x) => x.length < this.shortest)) return null;
     let lead = 0;
     let tail = 0;
     const used = new Set<string>();
     for (const s of set) {
       let best = Infinity;
       let which: string | null = null;
-      for (const k of kws) {
+      for (const k of this.kws) {
         const at = s.indexOf(k);
         if (at !== -1 && at < best) {
           best = at;
@@ -333,45 +407,56 @@ export function keywordAnchor(source: string, keywords: readonly string[]): Keyw
       lead = Math.max(lead, best);
       tail = Math.max(tail, s.length - best - which.length);
       // Every keyword present is a valid witness; keep them all so any hit opens a window.
-      for (const k of kws) if (s.includes(k)) used.add(k);
+      for (const k of this.kws) if (s.includes(k)) used.add(k);
     }
     return { lead, keywords: [...used], follow: [], tail, caret: false };
-  };
+  }
+}
 
-  const cross = (a: string[] | null, b: string[] | null): string[] | null => {
-    if (a === null || b === null || a.length * b.length > SET_LIMIT) return null;
-    const out = new Set<string>();
-    for (const x of a) for (const y of b) {
+/** Every concatenation of a string of `a` with one of `b`; null when unknown or too many. */
+function cross(a: string[] | null, b: string[] | null): string[] | null {
+  if (a === null || b === null || a.length * b.length > SET_LIMIT) return null;
+  const out = new Set<string>();
+  for (const x of a) {
+    for (const y of b) {
       if (x.length + y.length > STRING_LIMIT) return null;
       out.add(x + y);
     }
-    return [...out];
-  };
+  }
+  return [...out];
+}
 
-  const maxLength = (set: string[]) => set.reduce((n, s) => Math.max(n, s.length), 0);
+const maxLength = (set: string[]) => set.reduce((n, s) => Math.max(n, s.length), 0);
 
-  const piece = (consume: number, set: string[] | null, anchor: KeywordAnchor | null = null): Piece => ({
-    consume,
-    set,
-    anchor: anchor ?? anchorOfSet(set),
-  });
+/** One walk of a pattern's tree for keywordAnchor: each node gives a Piece. */
+class AnchorWalk {
+  private readonly captures = new CaptureLengths();
 
-  function alternation(): Piece {
-    const alts = [sequence()];
-    while (source[pos] === '|') {
-      pos++;
-      alts.push(sequence());
-    }
+  constructor(
+    private readonly keywords: KeywordSets,
+    private readonly unicode: boolean,
+  ) {}
+
+  private piece(consume: number, set: string[] | null, anchor: KeywordAnchor | null = null): Piece {
+    return { consume, set, anchor: anchor ?? this.keywords.anchorOf(set) };
+  }
+
+  alternatives(alternatives: AST.Alternative[]): Piece {
+    const alts = alternatives.map((a) => this.sequence(a.elements.map((e) => this.element(e))));
     if (alts.length === 1) return alts[0]!;
-    let set: string[] | null = [];
+    let union: Set<string> | null = new Set();
     for (const a of alts) {
-      if (set === null || a.set === null) {
-        set = null;
+      if (a.set === null) {
+        union = null;
         break;
       }
-      set = [...new Set([...set, ...a.set])];
-      if (set.length > SET_LIMIT) set = null;
+      for (const s of a.set) union.add(s);
+      if (union.size > SET_LIMIT) {
+        union = null;
+        break;
+      }
     }
+    const set = union && [...union];
     let anchor: KeywordAnchor | null = { lead: 0, keywords: [], follow: [], caret: false };
     for (const a of alts) {
       if (a.anchor === null) {
@@ -381,76 +466,99 @@ export function keywordAnchor(source: string, keywords: readonly string[]): Keyw
       // What must follow differs between alternatives: none is kept.
       anchor = { lead: Math.max(anchor!.lead, a.anchor.lead), keywords: [...new Set([...anchor!.keywords, ...a.anchor.keywords])], follow: [], caret: false };
     }
-    return { ...piece(Math.max(...alts.map((a) => a.consume)), set, anchor ?? anchorOfSet(set)), caret: alts.every((a) => a.caret === true) };
+    return { ...this.piece(Math.max(...alts.map((a) => a.consume)), set, anchor), caret: alts.every((a) => a.caret === true) };
   }
 
-  function sequence(): Piece {
-    const items: Piece[] = [];
-    while (pos < source.length && source[pos] !== '|' && source[pos] !== ')') items.push(quantified(atom()));
+  private sequence(items: Piece[]): Piece {
     let consume = 0;
     let set: string[] | null = [''];
     for (const it of items) {
       consume += it.consume;
       set = cross(set, it.set);
     }
-    // The first place, left to right, where a keyword is certain: within a run of literal pieces,
-    // or inside one piece; everything before it counts at its longest.
-    let anchor: KeywordAnchor | null = null;
+    return { ...this.piece(consume, set, this.firstAnchor(items)), caret: items[0]?.caret === true };
+  }
+
+  /**
+   * The first place, left to right, where a keyword is certain: within a run of literal pieces, or
+   * inside one piece; everything before it counts at its longest.
+   */
+  private firstAnchor(items: Piece[]): KeywordAnchor | null {
     let runStart = 0;
     let run: string[] = [''];
     for (const [i, it] of items.entries()) {
       const before = runStart + maxLength(run);
-      if (it.set !== null) {
-        let joined = cross(run, it.set);
-        if (joined === null) {
-          // Too many strings: keep of each only what a keyword crossing into this piece can
-          // start with, its longest end that begins some keyword. The characters dropped count
-          // as lead at their most, so a lead found later may be larger than needed, never smaller.
-          const tails = run.map(keywordStartAtEnd);
-          joined = cross([...new Set(tails)], it.set);
-          if (joined !== null) runStart += Math.max(...run.map((x, j) => x.length - tails[j]!.length));
-        }
-        if (joined !== null) run = joined;
-        else {
-          runStart = before;
-          run = it.set;
-        }
-        const found = anchorOfSet(run);
-        if (found) {
-          anchor = { lead: runStart + found.lead, keywords: found.keywords, follow: followOf(items.slice(i + 1), found.tail), caret: false };
-          break;
-        }
-      } else {
-        if (it.anchor) {
-          anchor = { lead: before + it.anchor.lead, keywords: it.anchor.keywords, follow: it.anchor.follow, caret: false };
-          break;
-        }
+      if (it.set === null) {
+        if (it.anchor) return { lead: before + it.anchor.lead, keywords: it.anchor.keywords, follow: it.anchor.follow, caret: false };
         runStart = before + it.consume;
         run = [''];
+        continue;
       }
+      let joined = cross(run, it.set);
+      if (joined === null) {
+        // Too many strings: keep of each only what a keyword crossing into this piece can start
+        // with, its longest end that begins some keyword. The characters dropped count as lead at
+        // their most, so a lead found later may be larger than needed, never smaller.
+        const tails = run.map((x) => this.keywords.startAtEnd(x));
+        joined = cross([...new Set(tails)], it.set);
+        if (joined !== null) runStart += Math.max(...run.map((x, j) => x.length - tails[j]!.length));
+      }
+      if (joined !== null) run = joined;
+      else {
+        runStart = before;
+        run = it.set;
+      }
+      const found = this.keywords.anchorOf(run);
+      if (found) return { lead: runStart + found.lead, keywords: found.keywords, follow: followOf(items.slice(i + 1), found.tail), caret: false };
     }
-    return { ...piece(consume, set, anchor ?? anchorOfSet(set)), caret: items[0]?.caret === true };
+    return null;
   }
 
-  /** Single characters the pieces after a keyword require, and how far from its end at most. */
-  function followOf(after: Piece[], tail: number): KeywordAnchor['follow'] {
-    const follow: KeywordAnchor['follow'] = [];
-    let distance = tail;
-    for (const it of after) {
-      if (!Number.isFinite(distance)) break;
-      const set = it.set;
-      // Letters would need both cases (the sets are folded): only other characters are used.
-      if (set !== null && set.length > 0 && set.every((x) => x.length >= 1 && !/[a-z]/.test(x[0]!))) {
-        follow.push({ chars: [...new Set(set.map((x) => x[0]!))].join(''), within: distance + 1 });
+  private element(e: AST.Element): Piece {
+    switch (e.type) {
+      case 'Quantifier':
+        return this.quantified(this.element(e.element), e.min, e.max);
+      case 'Group':
+      case 'CapturingGroup': {
+        const inner = this.alternatives(e.alternatives);
+        this.captures.close(e, inner.consume);
+        // (?m:^) or (?-m:^) is not the ^ of the pattern's flags, which the engine goes by.
+        const modifiesM = e.type === 'Group' && e.modifiers !== null && (e.modifiers.add.multiline || e.modifiers.remove?.multiline === true);
+        return { ...inner, caret: inner.caret === true && !modifiesM };
       }
-      distance += it.consume;
+      case 'Assertion':
+        switch (e.kind) {
+          case 'start':
+            return { ...this.piece(0, ['']), caret: true };
+          case 'end':
+          case 'word':
+            return this.piece(0, ['']);
+          case 'lookahead':
+          case 'lookbehind':
+            // A lookaround consumes nothing; what it reads is not part of the match. Walked for
+            // the groups it holds.
+            this.alternatives(e.alternatives);
+            return this.piece(0, ['']);
+          default: {
+            const never: never = e;
+            throw new Error(`unknown assertion ${String(never)}`);
+          }
+        }
+      case 'Backreference':
+        return this.piece(this.captures.of(e), null);
+      case 'Character':
+      case 'CharacterSet':
+      case 'CharacterClass':
+      case 'ExpressionCharacterClass':
+        return this.piece(widthOf(e, this.unicode).max, classStrings(e));
+      default: {
+        const never: never = e;
+        throw new Error(`unknown element ${String(never)}`);
+      }
     }
-    return follow;
   }
 
-  function quantified(p: Piece): Piece {
-    const { min, max, end } = quantifierAt(source, pos);
-    pos = end;
+  private quantified(p: Piece, min: number, max: number): Piece {
     if (min === 1 && max === 1) return p;
     const consume = p.consume === 0 ? 0 : p.consume * max;
     let set: string[] | null = null;
@@ -465,240 +573,79 @@ export function keywordAnchor(source: string, keywords: readonly string[]): Keyw
       set = power === null || all.size > SET_LIMIT ? null : [...all];
     }
     // At least one repetition: the first one carries the piece's keyword.
-    const anchor = min >= 1 ? p.anchor : null;
-    return piece(consume, set, anchor ?? anchorOfSet(set));
+    return this.piece(consume, set, min >= 1 ? p.anchor : null);
   }
+}
 
-  function charSet(chars: string[]): string[] | null {
-    const folded = new Set<string>();
-    for (const ch of chars) {
-      if (ch.length !== 1 || ch.charCodeAt(0) > 0x7f) return null;
-      folded.add(ch.toLowerCase());
+/** Single characters the pieces after a keyword require, and how far from its end at most. */
+function followOf(after: Piece[], tail: number): KeywordAnchor['follow'] {
+  const follow: KeywordAnchor['follow'] = [];
+  let distance = tail;
+  for (const it of after) {
+    if (!Number.isFinite(distance)) break;
+    const set = it.set;
+    // Letters would need both cases (the sets are folded): only other characters are used.
+    if (set !== null && set.length > 0 && set.every((x) => x.length >= 1 && !/[a-z]/.test(x[0]!))) {
+      follow.push({ chars: [...new Set(set.map((x) => x[0]!))].join(''), within: distance + 1 });
     }
-    return folded.size > 8 ? null : [...folded];
+    distance += it.consume;
   }
+  return follow;
+}
 
-  /** One character from an escape outside a class: the character, or null for a class escape. */
-  function escapedChar(c: string): string | null {
-    const controls: Record<string, string> = { t: '\t', n: '\n', r: '\r', f: '\f', v: '\v', '0': '\0' };
-    if (c in controls) return controls[c]!;
-    if (/[dDwWsSpP]/.test(c)) return null;
-    if (c === 'x') {
-      const m = /^[0-9a-fA-F]{2}/.exec(source.slice(pos));
-      if (!m) fail();
-      pos += 2;
-      return String.fromCharCode(parseInt(m![0], 16));
-    }
-    if (c === 'u') {
-      const m = /^(?:[0-9a-fA-F]{4}|\{[0-9a-fA-F]+\})/.exec(source.slice(pos));
-      if (!m) fail();
-      pos += m![0].length;
-      return String.fromCodePoint(parseInt(m![0].replace(/[{}]/g, ''), 16));
-    }
-    if (c === 'c') {
-      const letter = source[pos];
-      if (letter === undefined) fail();
-      pos++;
-      return String.fromCharCode(letter!.charCodeAt(0) % 32);
-    }
-    if (/[A-Za-z]/.test(c)) fail(); // an escape this reader does not know
-    return c;
+/**
+ * The ASCII-lowercased strings a character node matches, when it is a short list of ASCII:
+ * characters, ranges of at most nine, and under the v flag \q{…} strings and set operations
+ * (kept as supersets). Null otherwise, and for a class that matches nothing.
+ */
+function classStrings(node: ClassNode): string[] | null {
+  const strings = classMembers(node);
+  if (strings === null || strings.length === 0) return null;
+  const folded = new Set<string>();
+  for (const s of strings) {
+    if (!/^[\0-\x7f]*$/.test(s)) return null;
+    folded.add(s.toLowerCase());
   }
+  return folded.size > CLASS_LIMIT ? null : [...folded];
+}
 
-  function atom(): Piece {
-    const c = source[pos]!;
-    if (c === '(') return group();
-    if (c === '[') {
-      pos++;
-      const negated = source[pos] === '^';
-      if (negated) pos++;
+/** What classStrings() lists before folding; null when unknown or too wide. */
+function classMembers(node: ClassNode): string[] | null {
+  switch (node.type) {
+    case 'Character':
+      return [String.fromCodePoint(node.value)];
+    case 'CharacterClassRange': {
+      if (node.max.value - node.min.value > CLASS_LIMIT) return null;
       const chars: string[] = [];
-      let known = !negated;
-      let first = true;
-      while (pos < source.length && (source[pos] !== ']' || first)) {
-        first = false;
-        let ch: string | null;
-        if (source[pos] === '\\') {
-          const e = source[pos + 1];
-          if (e === undefined) fail();
-          pos += 2;
-          ch = e === 'b' ? '\b' : escapedChar(e!);
-        } else ch = source[pos++]!;
-        if (ch === null) {
-          known = false;
-          continue;
-        }
-        if (source[pos] === '-' && source[pos + 1] !== undefined && source[pos + 1] !== ']') {
-          // A range: too wide to list unless tiny.
-          pos++;
-          let hi: string | null;
-          if (source[pos] === '\\') {
-            const e = source[pos + 1];
-            pos += 2;
-            hi = escapedChar(e!);
-          } else hi = source[pos++]!;
-          if (hi === null || hi.charCodeAt(0) - ch.charCodeAt(0) > 8) known = false;
-          else for (let code = ch.charCodeAt(0); code <= hi.charCodeAt(0); code++) chars.push(String.fromCharCode(code));
-          continue;
-        }
-        chars.push(ch);
-      }
-      if (pos >= source.length) fail();
-      pos++;
-      return piece(1, known ? charSet(chars) : null);
+      for (let code = node.min.value; code <= node.max.value; code++) chars.push(String.fromCodePoint(code));
+      return chars;
     }
-    if (c === '\\') {
-      const e = source[pos + 1];
-      if (e === undefined) fail();
-      pos += 2;
-      if (e === 'b' || e === 'B') return piece(0, ['']);
-      if (e === 'k') {
-        const m = /^<([A-Za-z_$][\w$]*)>/.exec(source.slice(pos));
-        if (!m) fail();
-        pos += m![0].length;
-        return piece(groupConsume.of(m![1]!), null);
-      }
-      if (e! >= '1' && e! <= '9') {
-        const m = /^\d*/.exec(source.slice(pos))!;
-        pos += m[0].length;
-        return piece(groupConsume.of(Number(e + m[0])), null);
-      }
-      const ch = escapedChar(e!);
-      return piece(1, ch === null ? null : charSet([ch]));
+    case 'CharacterSet':
+      return null;
+    case 'CharacterClass':
+      return node.negate ? null : unionOf(node.elements.map(classMembers));
+    case 'ExpressionCharacterClass':
+      return node.negate ? null : classMembers(node.expression);
+    case 'ClassIntersection': {
+      const left = classMembers(node.left);
+      const right = classMembers(node.right);
+      if (left === null || right === null) return left ?? right;
+      return left.filter((s) => right.includes(s));
     }
-    pos++;
-    if (c === '^' || c === '$') return { ...piece(0, ['']), caret: c === '^' };
-    if (c === '.') return piece(1, null);
-    return piece(1, charSet([c]));
-  }
-
-  function group(): Piece {
-    const { kind, name, capturing, end } = groupOpeningAt(source, pos);
-    pos = end;
-    const lookaround = kind !== 'group';
-    const closed = groupConsume.open(capturing, name);
-    const inner = alternation();
-    if (source[pos] !== ')') fail();
-    pos++;
-    closed(inner.consume);
-    // A lookaround consumes nothing; what it reads is not part of the match.
-    return lookaround ? piece(0, ['']) : { ...inner, caret: inner.caret === true };
-  }
-
-  try {
-    const whole = alternation();
-    if (pos !== source.length) return null;
-    return whole.anchor && { ...whole.anchor, caret: whole.caret === true };
-  } catch {
-    return null;
-  }
-}
-
-/**
- * The quantifier at `pos` of a pattern source (none: exactly once), and where it ends, its lazy
- * mark included.
- */
-function quantifierAt(source: string, pos: number): { min: number; max: number; end: number } {
-  const c = source[pos];
-  let min = 1;
-  let max = 1;
-  if (c === '*' || c === '+') {
-    pos++;
-    min = c === '+' ? 1 : 0;
-    max = Infinity;
-  } else if (c === '?') {
-    pos++;
-    min = 0;
-  } else if (c === '{') {
-    const m = /^\{(\d+)(,(\d*))?\}/.exec(source.slice(pos));
-    if (m) {
-      pos += m[0].length;
-      min = Number(m[1]);
-      max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
+    case 'ClassSubtraction':
+      return classMembers(node.left);
+    case 'ClassStringDisjunction':
+      return unionOf(node.alternatives.map(classMembers));
+    case 'StringAlternative':
+      return [String.fromCodePoint(...node.elements.map((c) => c.value))];
+    default: {
+      const never: never = node;
+      throw new Error(`unknown class node ${String(never)}`);
     }
   }
-  if ((min !== 1 || max !== 1) && source[pos] === '?') pos++; // lazy
-  return { min, max, end: pos };
 }
 
-/** What an escape outside a character class stands for, to the length analyses. */
-type EscapeKind = { kind: 'boundary' } | { kind: 'backref'; group: string | number } | { kind: 'char' };
-
-/** The escape at `pos` (its backslash) of a pattern source, and where it ends; throws on bad syntax. */
-function escapeAt(source: string, pos: number): { escape: EscapeKind; end: number } {
-  const fail = (): never => {
-    throw new Error('unparsed');
-  };
-  const c = source[pos + 1];
-  if (c === undefined) fail();
-  pos += 2;
-  if (c === 'b' || c === 'B') return { escape: { kind: 'boundary' }, end: pos };
-  if (c === 'k') {
-    const m = /^<([A-Za-z_$][\w$]*)>/.exec(source.slice(pos));
-    if (!m) fail();
-    return { escape: { kind: 'backref', group: m![1]! }, end: pos + m![0].length };
-  }
-  if (c! >= '1' && c! <= '9') {
-    const m = /^\d*/.exec(source.slice(pos))!;
-    return { escape: { kind: 'backref', group: Number(c + m[0]) }, end: pos + m[0].length };
-  }
-  if (c === 'u' && source[pos] === '{') {
-    const end = source.indexOf('}', pos);
-    if (end === -1) fail();
-    pos = end + 1;
-  } else if (c === 'u') pos += 4;
-  else if (c === 'x') pos += 2;
-  else if (c === 'c') pos += 1;
-  else if ((c === 'p' || c === 'P') && source[pos] === '{') {
-    const end = source.indexOf('}', pos);
-    if (end === -1) fail();
-    pos = end + 1;
-  }
-  return { escape: { kind: 'char' }, end: pos };
-}
-
-/**
- * The opening of the group at `pos` (its parenthesis): a plain or named group, or a lookaround
- * (looking ahead or behind, maybe negative), and where its body starts; throws on bad syntax.
- */
-function groupOpeningAt(source: string, pos: number): { kind: 'group' | 'ahead' | 'behind'; negative: boolean; name: string | null; capturing: boolean; end: number } {
-  pos++; // (
-  if (source[pos] !== '?') return { kind: 'group', negative: false, name: null, capturing: true, end: pos };
-  const m = /^\?(?::|=|!|<=|<!|<([A-Za-z_$][\w$]*)>)/.exec(source.slice(pos));
-  if (!m) throw new Error('unparsed');
-  const opening = m[0];
-  const kind = opening === '?=' || opening === '?!' ? 'ahead' : opening === '?<=' || opening === '?<!' ? 'behind' : 'group';
-  const name = m[1] ?? null;
-  return { kind, negative: opening === '?!' || opening === '?<!', name, capturing: name !== null, end: pos + opening.length };
-}
-
-/** A pattern's capturing groups, numbered and named, with a length each analysis records for them. */
-class GroupLengths {
-  private readonly numbered: number[] = [];
-  private readonly named = new Map<string, number>();
-
-  /** Numbers a group as it opens (Infinity until closed: a backreference inside it); records its length when it closes. */
-  open(capturing: boolean, name: string | null): (length: number) => void {
-    if (!capturing) return () => {};
-    const index = this.numbered.push(Infinity) - 1;
-    return (length) => {
-      this.numbered[index] = length;
-      if (name !== null) this.named.set(name, length);
-    };
-  }
-
-  /** The length of group `group` (a name or a 1-based number); Infinity when not known. */
-  of(group: string | number): number {
-    return (typeof group === 'string' ? this.named.get(group) : this.numbered[group - 1]) ?? Infinity;
-  }
-}
-
-/** Where the character class at `pos` (its `[`) of a pattern source ends; throws when it does not. */
-function classEndAt(source: string, pos: number): number {
-  pos++;
-  if (source[pos] === '^') pos++;
-  if (source[pos] === ']') pos++;
-  while (pos < source.length && source[pos] !== ']') pos += source[pos] === '\\' ? 2 : 1;
-  if (pos >= source.length) throw new Error('unparsed');
-  return pos + 1;
+function unionOf(lists: (string[] | null)[]): string[] | null {
+  if (lists.some((l) => l === null)) return null;
+  return [...new Set(lists.flat() as string[])];
 }

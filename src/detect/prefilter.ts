@@ -112,17 +112,6 @@ export class KeywordPrefilter {
     }
   }
 
-  /**
-   * Every keyword occurrence: for hit i, keyword `hits[2i]` ends just before offset `hits[2i+1]`.
-   * One pass, like match(); used to run rules only near their keywords.
-   */
-  hits(bytes: Uint8Array): number[] {
-    const ends = this.ends(bytes);
-    const out: number[] = [];
-    for (let i = 0; i < ends.length; i += 2) for (const k of this.outputs[ends[i]!]!) out.push(k, ends[i + 1]!);
-    return out;
-  }
-
   /** How many automaton states there are: the ids ends() reports. */
   get states(): number {
     return this.outputs.length;
@@ -134,7 +123,8 @@ export class KeywordPrefilter {
   }
 
   /**
-   * The same hits as pairs of (state, end offset), every keyword of the state ending there. The
+   * Every keyword occurrence, as pairs of (state, end offset): every keyword of the state
+   * (keywordsEndingAt) ends just before that offset; one pass, like match(). The
    * array is reused by the next call: copying out a JavaScript array per hit would cost more
    * than the automaton itself on keyword-dense text.
    *

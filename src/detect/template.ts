@@ -17,8 +17,6 @@ const CLASSES: Record<string, string> = {
   bech32: 'QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L',
 };
 
-export const TEMPLATE_CLASSES = Object.keys(CLASSES);
-
 export type Random = () => number;
 
 /** Small deterministic PRNG (mulberry32) so a seed reproduces a failing example. */
