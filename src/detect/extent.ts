@@ -599,6 +599,7 @@ function followOf(after: Piece[], tail: number): KeywordAnchor['follow'] {
  * (kept as supersets). Null otherwise, and for a class that matches nothing.
  */
 function classStrings(node: ClassNode): string[] | null {
+  if (node.type === 'Character') return node.value < 0x80 ? ASCII_SETS[node.value]! : null;
   const strings = classMembers(node);
   if (strings === null || strings.length === 0) return null;
   const folded = new Set<string>();
@@ -608,6 +609,9 @@ function classStrings(node: ClassNode): string[] | null {
   }
   return folded.size > CLASS_LIMIT ? null : [...folded];
 }
+
+/** Each ASCII character's set, made once: most pieces of a pattern are single characters. Never modified. */
+const ASCII_SETS = Array.from({ length: 0x80 }, (_, code) => [String.fromCharCode(code).toLowerCase()]);
 
 /** What classStrings() lists before folding; null when unknown or too wide. */
 function classMembers(node: ClassNode): string[] | null {
