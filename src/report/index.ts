@@ -1,12 +1,13 @@
 import type { ScanReport } from '../types.js';
 import { renderGithub } from './github.js';
 import { renderGitlab } from './gitlab.js';
+import { renderHtml } from './html.js';
 import { renderJson } from './json.js';
 import { renderSarif } from './sarif.js';
 import { renderText } from './text.js';
 
-export type ReportFormat = 'text' | 'json' | 'sarif' | 'gitlab' | 'github';
-export const REPORT_FORMATS: readonly ReportFormat[] = ['text', 'json', 'sarif', 'gitlab', 'github'];
+export type ReportFormat = 'text' | 'json' | 'sarif' | 'gitlab' | 'github' | 'html';
+export const REPORT_FORMATS: readonly ReportFormat[] = ['text', 'json', 'sarif', 'gitlab', 'github', 'html'];
 
 export interface RenderOptions {
   /** ANSI colour in text output (the CLI turns it on for a terminal without NO_COLOR). */
@@ -15,6 +16,8 @@ export interface RenderOptions {
   width?: number;
   /** GitLab report: when the scan ended (default: now). Pass it for reproducible output. */
   now?: Date;
+  /** HTML report: detector id → provider name, for the provider filter (default: the finding's title). */
+  providers?: Readonly<Record<string, string>>;
 }
 
 /** Reporters are pure: the same report and options give the same string. */
@@ -30,6 +33,8 @@ export function renderReport(report: ScanReport, format: ReportFormat, options: 
       return renderGitlab(report, options);
     case 'github':
       return renderGithub(report, options);
+    case 'html':
+      return renderHtml(report, options);
     default: {
       const never: never = format;
       throw new Error(`unknown report format ${String(never)}`);

@@ -31,7 +31,8 @@ export function shortStep(createdBy: string | null, max = 90): string {
   return step.length > max ? `${step.slice(0, max - 1)}…` : step;
 }
 
-function bytes(n: number): string {
+/** A byte count for people: 512 B, 1.5 KiB, 2.0 GiB. */
+export function bytes(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
   let value = n / 1024;
