@@ -45,9 +45,10 @@ h4{font-size:.8rem;text-transform:uppercase;letter-spacing:.05em;color:var(--mut
 .filter-group{display:flex;flex-direction:column;gap:2px}
 .check{display:inline-flex;align-items:center;gap:6px;min-height:28px;cursor:pointer}
 .check input{width:18px;height:18px;margin:0;accent-color:var(--accent)}
-select{font:inherit;color:var(--text);background:var(--surface);border:1px solid var(--border);border-radius:6px;padding:4px 8px;min-height:32px;max-width:100%}
+select{width:16rem;font:inherit;color:var(--text);background:var(--surface);border:1px solid var(--border);border-radius:6px;padding:4px 8px;min-height:32px;max-width:100%}
 .status{margin:0 0 0 auto;color:var(--muted);font-size:.88rem}
-.legend{display:flex;flex-wrap:wrap;align-items:center;gap:4px 6px;font-size:.82rem;color:var(--muted);margin:-.25rem 0 .75rem}
+.legend{display:flex;flex-wrap:wrap;align-items:center;gap:4px 16px;font-size:.82rem;color:var(--muted);margin:-.25rem 0 .75rem}
+.lg-item{display:inline-flex;align-items:center;gap:6px;white-space:nowrap}
 .lg{display:inline-block;width:22px;height:10px;border-radius:5px;vertical-align:middle}
 .lg-band{background:var(--muted)}.lg-ghost{border-top:2px dashed var(--muted);height:0;border-radius:0}.lg-also{width:10px;height:10px;border:2px solid var(--muted);border-radius:50%}.lg-base{background:var(--base);border:1px solid var(--border);border-radius:2px}
 .lg-cut{width:auto;height:auto;color:var(--warn);font-weight:700}
@@ -73,7 +74,7 @@ a.tl-col:hover{color:var(--text);background:var(--grid)}
 .tl-band{height:12px;border-radius:6px;margin:0 3px;background:var(--sev)}
 .tl-band.tl-open{border-top-right-radius:0;border-bottom-right-radius:0;margin-right:0;clip-path:polygon(0 0,calc(100% - 8px) 0,100% 50%,calc(100% - 8px) 100%,0 100%)}
 .tl-ghost{height:0;border-top:2px dashed var(--sev);margin-right:4px}
-.tl-cut{justify-self:center;color:var(--warn);font-weight:800;font-size:15px;line-height:1;background:var(--surface);border-radius:50%;z-index:1;padding:1px}
+.tl-cut{justify-self:center;color:var(--warn);font-weight:800;font-size:18px;line-height:1;background:var(--surface);border-radius:50%;z-index:1;padding:0 2px}
 .tl-start{justify-self:start;width:12px;height:12px;border-radius:50%;background:var(--sev);margin-left:3px;box-shadow:0 0 0 2px var(--surface)}
 .tl-also{justify-self:center;width:12px;height:12px;border-radius:50%;border:2.5px solid var(--sev);background:var(--surface);z-index:1}
 .sev-critical{--sev:var(--critical)}.sev-high{--sev:var(--high)}.sev-medium{--sev:var(--medium)}.sev-low{--sev:var(--low)}
@@ -121,7 +122,7 @@ footer{color:var(--muted);font-size:.82rem;margin-top:24px}
 dl{grid-template-columns:6.2rem 1fr;gap:4px 8px}.tiles{grid-template-columns:repeat(3,1fr);gap:6px}.tile{padding:5px 8px;border-left-width:4px}.tile-value{font-size:1.2rem}.tile-label{font-size:.75rem}.status{margin-left:0;flex-basis:100%}}
 @media print{:root{--bg:#fff;--surface:#fff;--text:#000;--muted:#444;--border:#bbb;--grid:#ddd;--base:#eee;--accent:#000;--critical:#b42318;--high:#b54708;--medium:#8a5d00;--low:#1f5fb0;--on-sev:#fff;--warn:#9c3d00}
 body{font-size:11pt}#app{max-width:none;padding:0}.filters-panel,.tl-also{display:none}.panel{border:0;padding:0;margin-bottom:14pt}
-.finding,.tl-row,.layer{break-inside:avoid}a{text-decoration:none}*{-webkit-print-color-adjust:exact;print-color-adjust:exact}.tl-scroll{overflow:visible}}`;
+.finding,.tl-row,.layer{break-inside:avoid}a{text-decoration:none}a.revoke::after{content:" (" attr(href) ")";font-weight:400;overflow-wrap:anywhere}*{-webkit-print-color-adjust:exact;print-color-adjust:exact}.tl-scroll{overflow:visible}}`;
 
 export const HTML_CLIENT_SCRIPT = String.raw`(function () {
   'use strict';
@@ -305,12 +306,10 @@ export const HTML_CLIENT_SCRIPT = String.raw`(function () {
       list.appendChild(h('li', { class: 'tl-lane', 'data-lane': lane[0], text: lane[1] }));
       rows.forEach(function (f) { list.appendChild(timelineRow(f, view.layers)); });
     });
-    var legend = h('p', { class: 'legend' },
-      h('span', { class: 'lg lg-band' }), ' present ',
-      h('span', { class: 'lg lg-cut', text: '\u2715' }), ' deleted or overwritten ',
-      h('span', { class: 'lg lg-ghost' }), ' still recoverable from the layer blob ',
-      h('span', { class: 'lg lg-also' }), ' same secret elsewhere ',
-      h('span', { class: 'lg lg-base' }), ' base image layer');
+    var legend = h('p', { class: 'legend' }, [
+      ['lg-band', '', 'in the image from this layer on'], ['lg-cut', '\u2715', 'deleted or overwritten'], ['lg-ghost', '', 'still recoverable from the layer blob'],
+      ['lg-also', '', 'same secret elsewhere'], ['lg-base', '', 'base image layer']
+    ].map(function (item) { return h('span', { class: 'lg-item' }, h('span', { class: 'lg ' + item[0], text: item[1] }), item[2]); }));
     return h('section', { class: 'panel', id: 'timeline', 'aria-labelledby': 'timeline-h' }, h('h2', { id: 'timeline-h', text: 'Layer timeline' }), legend, h('div', { class: 'tl-scroll' }, list));
   }
 
