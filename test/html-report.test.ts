@@ -18,6 +18,8 @@ import { describeReal } from './support/describe-real.js';
 import { makeSecrets, type Secrets } from './support/leaky-spec.js';
 
 const ROOT = join(__dirname, '..');
+// A real browser on a shared machine: full-page screenshots of long pages take seconds each.
+const BROWSER_TIMEOUT = 120_000;
 const ARTIFACTS = join(__dirname, 'artifacts');
 const providers = Object.fromEntries(loadRuleSet().rules.map((r) => [r.id, r.provider]));
 
@@ -215,7 +217,7 @@ describeReal('HTML report in chromium (headless, no network)', ['chromium'], () 
     expect(new URL(page.url()).hash).toBe('#finding-2');
     expect(await page.locator(`#layer-${report.image.layers.length - 1}`).count()).toBe(1);
     await page.close();
-  });
+  }, BROWSER_TIMEOUT);
 
   it('filters by severity, provider, final image and live, from the keyboard too', async () => {
     const { page, errors } = await open('golden-filters', renderReport(withVerification(goldenReport), 'html', { providers }));
@@ -248,7 +250,7 @@ describeReal('HTML report in chromium (headless, no network)', ['chromium'], () 
     const plain = await open('golden-plain', renderReport(goldenReport, 'html', { providers }));
     expect(await plain.page.locator('input[name=live]').count()).toBe(0);
     await plain.page.close();
-  });
+  }, BROWSER_TIMEOUT);
 
   it('a hostile image (markup and script in paths, labels, createdBy) runs nothing and shows the text as text', async () => {
     const paths = hostile.findings.map((f) => f.path ?? '').join('\n');
@@ -277,14 +279,14 @@ describeReal('HTML report in chromium (headless, no network)', ['chromium'], () 
     }
     expect(await page.evaluate(() => (window as unknown as { __pwned?: string }).__pwned)).toBeUndefined();
     await page.close();
-  });
+  }, BROWSER_TIMEOUT);
 
   it('the CSP holds: a script the page did not ship is refused', async () => {
     const { page } = await open('csp', renderHtml(goldenReport));
     await page.addScriptTag({ content: 'window.__injected = 1' }).catch(() => undefined);
     expect(await page.evaluate(() => (window as unknown as { __injected?: number }).__injected)).toBeUndefined();
     await page.close();
-  });
+  }, BROWSER_TIMEOUT);
 
   it('the audit page renders: ranking, shared secrets once, no errors', async () => {
     const report: AuditReport = {
@@ -306,7 +308,7 @@ describeReal('HTML report in chromium (headless, no network)', ['chromium'], () 
     expect(await page.evaluate(() => (window as unknown as { __pwned?: string }).__pwned)).toBeUndefined();
     await page.screenshot({ path: join(ARTIFACTS, 'html-audit-1280-light.png'), fullPage: true });
     await page.close();
-  });
+  }, BROWSER_TIMEOUT);
 
   it('screenshots at desktop and phone widths, light and dark (test/artifacts/)', async () => {
     for (const [name, report] of [['demo', demo], ['golden', goldenReport]] as const) {
@@ -321,5 +323,5 @@ describeReal('HTML report in chromium (headless, no network)', ['chromium'], () 
         }
       }
     }
-  });
+  }, BROWSER_TIMEOUT);
 });

@@ -53,16 +53,16 @@ select{width:16rem;font:inherit;color:var(--text);background:var(--surface);bord
 .lg-band{background:var(--muted)}.lg-ghost{border-top:2px dashed var(--muted);height:0;border-radius:0}.lg-also{width:10px;height:10px;border:2px solid var(--muted);border-radius:50%}.lg-base{background:var(--base);border:1px solid var(--border);border-radius:2px}
 .lg-cut{width:auto;height:auto;color:var(--warn);font-weight:700}
 .tl-scroll{overflow-x:auto}
-.tl{list-style:none;margin:0;padding:0;min-width:min(100%,calc(var(--layers)*26px + 360px))}
-.tl-row{display:grid;grid-template-columns:minmax(220px,32%) 1fr;gap:12px;align-items:center;padding:6px 0;border-top:1px solid var(--grid)}
-.tl-head{border-top:0;font-size:.8rem;color:var(--muted);padding-top:0}
+.tl{list-style:none;margin:0;padding:0;min-width:calc(var(--layers)*18px + 56px + 232px)}
+.tl-row{display:grid;grid-template-columns:minmax(220px,300px) 1fr;gap:12px;align-items:center;padding:6px 0;border-top:1px solid var(--grid)}
+.tl-head{border-top:0;font-size:.78rem;letter-spacing:-.02em;color:var(--muted);padding-top:0}
 .tl-lane{font-size:.78rem;font-weight:700;text-transform:uppercase;letter-spacing:.05em;color:var(--muted);padding:12px 0 2px}
 .tl-label{min-width:0;display:flex;flex-direction:column;line-height:1.35}
 .tl-title{font-weight:600;text-decoration:none;color:var(--text);overflow-wrap:anywhere}
 .tl-title:hover{text-decoration:underline}
-.tl-where{font-size:.85rem;color:var(--muted);overflow-wrap:anywhere}
+.tl-where{font-size:.85rem;color:var(--muted);overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .tl-state{font-size:.8rem;color:var(--muted)}.tl-state.is-deleted{color:var(--warn);font-weight:600}
-.tl-track{display:grid;grid-template-columns:repeat(var(--layers),minmax(20px,1fr)) 56px;align-items:center;height:28px;position:relative}
+.tl-track{display:grid;grid-template-columns:repeat(var(--layers),minmax(18px,1fr)) 56px;align-items:center;height:28px;position:relative}
 .tl-head-track{height:auto}
 .tl-track>*{grid-row:1}
 .tl-col{text-align:center;font-variant-numeric:tabular-nums;text-decoration:none;color:var(--muted);padding:2px 0;border-radius:4px}
@@ -70,7 +70,7 @@ a.tl-col:hover{color:var(--text);background:var(--grid)}
 .tl-col.is-base{background:var(--base);color:var(--text)}
 .tl-cfg{font-size:.72rem}
 .tl-grid{align-self:stretch;background:linear-gradient(to right,var(--grid) 1px,transparent 1px) 0 0/calc(100%/var(--layers)) 100%;border-right:1px solid var(--grid)}
-.tl-basezone{align-self:stretch;background:var(--base);opacity:.8}
+.tl-basezone{align-self:stretch;background:var(--base)}
 .tl-band{height:12px;border-radius:6px;margin:0 3px;background:var(--sev)}
 .tl-band.tl-open{border-top-right-radius:0;border-bottom-right-radius:0;margin-right:0;clip-path:polygon(0 0,calc(100% - 8px) 0,100% 50%,calc(100% - 8px) 100%,0 100%)}
 .tl-ghost{height:0;border-top:2px dashed var(--sev);margin-right:4px}
@@ -118,7 +118,7 @@ dd{margin:0;min-width:0;overflow-wrap:anywhere}
 footer{color:var(--muted);font-size:.82rem;margin-top:24px}
 [hidden]{display:none!important}
 @media (max-width:720px){#app{padding:14px 12px 32px}h1{font-size:1.3rem}.panel{padding:12px}
-.tl-row{grid-template-columns:1fr;gap:4px}.tl-head .tl-label{display:none}.tl{min-width:calc(var(--layers)*22px + 56px)}
+.tl-row{grid-template-columns:1fr;gap:4px}.tl-label,.tl-lane{position:sticky;left:0;max-width:calc(100vw - 58px)}.tl-head .tl-label{display:none}.tl{min-width:calc(var(--layers)*18px + 56px)}
 dl{grid-template-columns:6.2rem 1fr;gap:4px 8px}.tiles{grid-template-columns:repeat(3,1fr);gap:6px}.tile{padding:5px 8px;border-left-width:4px}.tile-value{font-size:1.2rem}.tile-label{font-size:.75rem}.status{margin-left:0;flex-basis:100%}}
 @media print{:root{--bg:#fff;--surface:#fff;--text:#000;--muted:#444;--border:#bbb;--grid:#ddd;--base:#eee;--accent:#000;--critical:#b42318;--high:#b54708;--medium:#8a5d00;--low:#1f5fb0;--on-sev:#fff;--warn:#9c3d00}
 body{font-size:11pt}#app{max-width:none;padding:0}.filters-panel,.tl-also{display:none}.panel{border:0;padding:0;margin-bottom:14pt}
@@ -178,8 +178,8 @@ export const HTML_CLIENT_SCRIPT = String.raw`(function () {
   }
   function stateText(f) {
     if (f.inFinalImage) return f.lane === 'config' ? 'In the image config: every pull gets it' : 'In the final image';
-    if (f.removedBy) return 'Deleted in layer ' + f.removedBy.index + ', still recoverable from layer ' + f.layer;
-    return 'Not in the final image, still recoverable from its layer';
+    if (f.removedBy && f.layer !== null) return 'Deleted in layer ' + f.removedBy.index + ', still recoverable from layer ' + f.layer;
+    return 'Not in the final image, still recoverable from the image';
   }
   function row(term, desc) { return [h('dt', { text: term }), h('dd', null, desc)]; }
   function findingCard(f, ctx) {
@@ -258,7 +258,7 @@ export const HTML_CLIENT_SCRIPT = String.raw`(function () {
   function bandParts(f, n) {
     var parts = [];
     var last = String(n + 1);
-    if (f.lane === 'config' && f.layer === null) {
+    if (f.layer === null) {
       parts.push(h('span', { class: 'tl-band', style: col(last) }));
       return parts;
     }
@@ -289,10 +289,11 @@ export const HTML_CLIENT_SCRIPT = String.raw`(function () {
       bandParts(f, n), also);
     var state = f.inFinalImage
       ? (f.lane === 'config' ? (f.layer === null ? 'in the image config' : 'from layer ' + f.layer + ', in the image config') : 'from layer ' + f.layer + ' to the final image')
+      : f.layer === null ? 'not in the final image'
       : 'deleted in layer ' + (f.removedBy ? f.removedBy.index : f.layer) + ' \u00b7 still recoverable from layer ' + f.layer;
     var label = h('div', { class: 'tl-label' },
       h('a', { class: 'tl-title', href: '#finding-' + f.n }, h('span', { class: 'sev-dot sev-bg-' + f.severity, title: f.severity }), '#' + f.n + ' ' + f.title),
-      h('span', { class: 'tl-where' }, h('code', { text: f.where }), f.pairedWith ? h('span', { class: 'tl-pair', text: ' with ' + f.pairedWith.title + ' ' + f.pairedWith.redacted }) : null),
+      h('span', { class: 'tl-where', title: f.where }, h('code', { text: f.where }), f.pairedWith ? h('span', { class: 'tl-pair', text: ' with ' + f.pairedWith.title + ' ' + f.pairedWith.redacted }) : null),
       h('span', { class: f.inFinalImage ? 'tl-state' : 'tl-state is-deleted', text: state }));
     return h('li', { class: 'tl-row sev-' + f.severity, 'data-n': f.n }, label, track);
   }

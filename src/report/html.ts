@@ -283,7 +283,8 @@ export function auditView(input: AuditReport, options: RenderOptions = {}): Html
     title: `${input.images.length} image${input.images.length === 1 ? '' : 's'}`,
     layers: input.layers,
     images,
-    shared: bySeverity([...shared.values()].filter((s) => s.images.length > 1)).sort((a, b) => RANK[a.severity] - RANK[b.severity] || b.images.length - a.images.length),
+    // Most severe first, then the most widely shared.
+    shared: [...shared.values()].filter((s) => s.images.length > 1).sort((a, b) => RANK[a.severity] - RANK[b.severity] || b.images.length - a.images.length),
     verified: images.some((img) => img.findings.some((f) => f.verification !== null)),
   };
 }
