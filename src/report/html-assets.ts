@@ -93,6 +93,7 @@ dd{margin:0;min-width:0;overflow-wrap:anywhere}
 .state-final{font-weight:600}.state-deleted{color:var(--warn);font-weight:600}
 .live-valid{color:var(--critical);font-weight:700}.live-invalid{color:var(--ok)}.live-unknown{color:var(--muted)}
 .fix{border-top:1px solid var(--grid);padding-top:8px}
+details.fix summary{cursor:pointer;font-weight:600;color:var(--muted);margin-bottom:4px}
 .fix p{margin:0 0 6px}
 .fix ul{margin:0 0 6px;padding-left:1.2em;color:var(--muted);font-size:.92rem}
 .revoke{font-weight:600}
@@ -163,8 +164,8 @@ export const HTML_CLIENT_SCRIPT = String.raw`(function () {
     return h('div', { class: 'tile' + (cls ? ' ' + cls : '') }, h('span', { class: 'tile-value', text: String(value) }), h('span', { class: 'tile-label', text: label }));
   }
 
-  function summaryTiles(findings, extra) {
-    var tiles = [tile(findings.length, findings.length === 1 ? 'secret' : 'secrets', findings.length ? 'tile-total' : 'tile-clean')];
+  function summaryTiles(findings, extra, totalLabel) {
+    var tiles = [tile(findings.length, totalLabel || (findings.length === 1 ? 'secret' : 'secrets'), findings.length ? 'tile-total' : 'tile-clean')];
     SEVERITIES.forEach(function (s) {
       var n = findings.filter(function (f) { return f.severity === s; }).length;
       tiles.push(tile(n, s, n ? 'tile-' + s : 'tile-zero'));
@@ -198,7 +199,8 @@ export const HTML_CLIENT_SCRIPT = String.raw`(function () {
       }))) : null,
       f.verification ? row('Live check', h('span', { class: 'live-' + f.verification.status, text: f.verification.status + ': ' + f.verification.detail })) : null,
       row('Fingerprint', h('code', { class: 'fingerprint', text: f.fingerprint })));
-    var fix = h('div', { class: 'fix' }, h('h4', { text: 'What to do' }), h('p', { text: f.remediation }),
+    // An audit lists the same advice once per image: there it folds away.
+    var fix = h(ctx.compact ? 'details' : 'div', { class: 'fix' }, ctx.compact ? h('summary', { text: 'What to do' }) : h('h4', { text: 'What to do' }), h('p', { text: f.remediation }),
       f.advice.length ? h('ul', null, f.advice.map(function (a) { return h('li', { text: a }); })) : null,
       f.url ? h('p', null, h('a', { class: 'revoke', href: f.url, rel: 'noopener noreferrer', target: '_blank', text: 'Revoke or rotate it at ' + hostOf(f.url) })) : null);
     var live = f.verification && f.verification.status === 'valid' ? h('span', { class: 'badge live', text: 'LIVE' }) : null;
@@ -408,9 +410,9 @@ export const HTML_CLIENT_SCRIPT = String.raw`(function () {
         h('h2', { id: 'image-h-' + img.n }, h('span', { class: 'num', text: '#' + img.n + ' ' }), img.reference),
         h('p', { class: 'meta', text: [img.platform, img.status, img.digest].filter(Boolean).join(' \u00b7 ') }),
         img.error ? h('p', { class: 'state-deleted', text: img.error }) : null,
-        img.findings.length ? h('ol', { class: 'findings' }, img.findings.map(function (f) { return findingCard(f, { layers: false, prefix: 'image-' + img.n + '-' }); })) : h('p', { class: 'muted', text: img.error ? '' : 'No secrets found.' }));
+        img.findings.length ? h('ol', { class: 'findings' }, img.findings.map(function (f) { return findingCard(f, { layers: false, compact: true, prefix: 'image-' + img.n + '-' }); })) : h('p', { class: 'muted', text: img.error ? '' : 'No secrets found.' }));
     });
-    append(app, [header, summaryTiles(findings, extra),
+    append(app, [header, summaryTiles(findings, extra, 'findings in all images'),
       h('section', { class: 'panel', 'aria-labelledby': 'rank-h' }, h('h2', { id: 'rank-h', text: 'Images by severity' }), h('div', { class: 'tl-scroll' }, ranking)),
       view.shared.length ? h('section', { class: 'panel', 'aria-labelledby': 'shared-h' }, h('h2', { id: 'shared-h', text: 'Secrets shared by several images' }), h('ol', { class: 'findings' }, shared)) : null,
       sections, footer()]);
