@@ -61,6 +61,7 @@ select{width:16rem;font:inherit;color:var(--text);background:var(--surface);bord
 .tl-title{font-weight:600;text-decoration:none;color:var(--text);overflow-wrap:anywhere}
 .tl-title:hover{text-decoration:underline}
 .tl-where{font-size:.85rem;color:var(--muted);overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.tl-pair{font-size:.82rem;color:var(--muted);overflow-wrap:anywhere}
 .tl-state{font-size:.8rem;color:var(--muted)}.tl-state.is-deleted{color:var(--warn);font-weight:600}
 .tl-track{display:grid;grid-template-columns:repeat(var(--layers),minmax(18px,1fr)) 56px;align-items:center;height:28px;position:relative}
 .tl-head-track{height:auto}
@@ -253,7 +254,7 @@ export const HTML_CLIENT_SCRIPT = String.raw`(function () {
   function col(n) { return { 'grid-column': n }; }
   function timelineHead(layers) {
     var track = h('div', { class: 'tl-track tl-head-track' }, layers.map(function (l) {
-      return h('a', { class: 'tl-col' + (l.base ? ' is-base' : ''), href: '#layer-' + l.index, style: col(String(l.index + 1)), title: 'Layer ' + l.index + (l.base ? ' (base image)' : '') + ': ' + (l.createdBy || '(no history)'), text: String(l.index) });
+      return h('a', { class: 'tl-col' + (l.base ? ' is-base' : ''), href: '#layer-' + l.index, style: col(String(l.index + 1)), title: 'Layer ' + l.index + (l.base ? ' (base image)' : '') + ', ' + l.sizeText + ': ' + (l.createdBy || '(no history)'), text: String(l.index) });
     }), h('span', { class: 'tl-col tl-cfg', style: col(String(layers.length + 1)), title: 'Image config: ENV, LABEL and the build history', text: 'config' }));
     return h('div', { class: 'tl-row tl-head' }, h('div', { class: 'tl-label', text: 'Layer' }), track);
   }
@@ -295,7 +296,8 @@ export const HTML_CLIENT_SCRIPT = String.raw`(function () {
       : 'deleted in layer ' + (f.removedBy ? f.removedBy.index : f.layer) + ' \u00b7 still recoverable from layer ' + f.layer;
     var label = h('div', { class: 'tl-label' },
       h('a', { class: 'tl-title', href: '#finding-' + f.n }, h('span', { class: 'sev-dot sev-bg-' + f.severity, title: f.severity }), '#' + f.n + ' ' + f.title),
-      h('span', { class: 'tl-where', title: f.where }, h('code', { text: f.where }), f.pairedWith ? h('span', { class: 'tl-pair', text: ' with ' + f.pairedWith.title + ' ' + f.pairedWith.redacted }) : null),
+      h('span', { class: 'tl-where', title: f.where }, h('code', { text: f.where })),
+      f.pairedWith ? h('span', { class: 'tl-pair', text: 'with ' + f.pairedWith.title + ' ' + f.pairedWith.redacted }) : null,
       h('span', { class: f.inFinalImage ? 'tl-state' : 'tl-state is-deleted', text: state }));
     return h('li', { class: 'tl-row sev-' + f.severity, 'data-n': f.n }, label, track);
   }
