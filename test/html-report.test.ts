@@ -281,6 +281,15 @@ describeReal('HTML report in chromium (headless, no network)', ['chromium'], () 
     await page.close();
   }, BROWSER_TIMEOUT);
 
+  it('a clean image: the layers, a clear "no secrets" and no filters', async () => {
+    const { page, errors } = await open('clean', renderHtml({ ...goldenReport, findings: [] }));
+    expect(errors).toEqual([]);
+    expect(await page.locator('.clean').textContent()).toBe('No secrets found in 5 layers and the image config.');
+    expect(await page.locator('form.filters, #timeline').count()).toBe(0);
+    expect(await page.locator('.layers > .layer').count()).toBe(5);
+    await page.close();
+  }, BROWSER_TIMEOUT);
+
   it('the CSP holds: a script the page did not ship is refused', async () => {
     const { page } = await open('csp', renderHtml(goldenReport));
     await page.addScriptTag({ content: 'window.__injected = 1' }).catch(() => undefined);
