@@ -226,11 +226,13 @@ async function runScan(args: ScanArgs, io: CliIo, config: LoadedConfig | null, s
       io.stderr.write(`stratascan: ${suppressed.length} finding${suppressed.length === 1 ? '' : 's'} not reported (${by('baseline')} in the baseline, ${by('ignore')} ignored, ${by('base')} base-only)\n`);
     }
     const color = args.color ?? (args.output === undefined && io.stdout.isTTY === true && !io.env.NO_COLOR);
+    const providers = args.format === 'html' ? providerNames(args.detectors, args.cache ? (args['cache-dir'] ?? defaultCacheDir(io.env)) : null) : undefined;
     const text = renderReport(report, args.format, {
       color,
       compact: args.compact,
       now: new Date(),
       width: Math.min(100, (io.stdout as { columns?: number }).columns ?? 100),
+      providers,
     });
     if (args.output) await writeAtomically(args.output, text, io.signal);
     else io.stdout.write(text);
@@ -259,13 +261,14 @@ async function appendSummary(path: string, markdown: string): Promise<void> {
   }
 }
 
-/** The CI formats end up in dashboards and artifacts: no raw value, even with --show-secrets. */
+/** The CI formats end up in dashboards and artifacts, the HTML page gets mailed around: no raw value, even with --show-secrets. */
 function neverShowsSecrets(format: ReportFormat): boolean {
   switch (format) {
     case 'sarif':
     case 'gitlab':
     case 'github':
     case 'markdown':
+    case 'html':
       return true;
     case 'text':
     case 'json':
@@ -275,6 +278,12 @@ function neverShowsSecrets(format: ReportFormat): boolean {
       throw new Error(`unknown report format ${String(never)}`);
     }
   }
+}
+
+/** Detector id → provider, for the HTML report's provider filter (the scan itself does not carry it). */
+function providerNames(detectorsDir: string | undefined, memoDir: string | null): Record<string, string> {
+  const memo = memoDir === null ? undefined : ruleMemo(memoDir, TOOL_VERSION);
+  return Object.fromEntries(loadRuleSet(detectorsDir, memo).rules.map((r) => [r.id, r.provider]));
 }
 
 // V8's JSON.parse quotes the text it failed on: `Unexpected token 'g', "{"k": ghp_…" is not valid JSON`.

@@ -323,6 +323,21 @@ describe('CI gate: baseline, ignores, fail-on, config, base layers, progress', (
     for (const out of [JSON.stringify(sarif), JSON.stringify(gitlab), gh.stdout]) expectNoSecrets(out);
   });
 
+  it('html: one page to --output, never a raw value even with --show-secrets, providers from the detectors', () => {
+    const out = join(dir, 'report.html');
+    const r = run(['scan', leaky, '--format', 'html', '--show-secrets', '--output', out, '--jobs', '1']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('');
+    const html = readFileSync(out, 'utf8');
+    expect(html.startsWith('<!doctype html>')).toBe(true);
+    expectNoSecrets(html);
+    const data = JSON.parse(/<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(html)![1]!);
+    expect(data.findings).toHaveLength(expected.length);
+    expect(data.findings.find((f: { ruleId: string }) => f.ruleId === 'aws-secret-access-key').provider).toBe('AWS');
+    expect(data.findings.find((f: { ruleId: string }) => f.ruleId === 'clarifai-api-key').provider).toBe('Clarifai');
+  });
+
   it('on a terminal: progress on stderr, cleared before the report; none with --quiet or when piped', () => {
     const tty = (extra: string) => {
       const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} scan ${JSON.stringify(leaky)} --jobs 1 ${extra}`;

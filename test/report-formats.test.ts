@@ -150,6 +150,7 @@ const GOLDEN_FILES: [string, ReportFormat, { color?: boolean; compact?: boolean;
   ['github.txt', 'github', {}],
   ['report.md', 'markdown', {}],
   ['report-crowded.md', 'markdown', { crowded: true }],
+  ['report.html', 'html', {}],
 ];
 
 describe('golden files (UPDATE_GOLDEN=1 rewrites them)', () => {
@@ -237,7 +238,7 @@ describe('SARIF 2.1.0', () => {
 
   it('never contains raw secrets, in any format, even when the report has them', async () => {
     const withSecrets = await scanImage(join(dir, 'leaky.tar'), { jobs: 1, showSecrets: true });
-    for (const format of ['sarif', 'gitlab', 'github'] as const) {
+    for (const format of ['sarif', 'gitlab', 'github', 'html'] as const) {
       const out = renderReport(withSecrets, format, { now: GOLDEN_NOW });
       for (const [name, value] of Object.entries(secrets)) expect(out.includes(value), `${name} in ${format}`).toBe(false);
     }

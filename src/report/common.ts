@@ -11,6 +11,8 @@ export interface RenderOptions {
   compact?: boolean;
   /** GitLab report: when the scan ended (default: now). Pass it for reproducible output. */
   now?: Date;
+  /** HTML report: detector id → provider name, for the provider filter (default: the finding's title). */
+  providers?: Readonly<Record<string, string>>;
 }
 
 /**
