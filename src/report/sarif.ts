@@ -3,6 +3,7 @@ import { fingerprintOf } from '../policy/baseline.js';
 import { redactWithin } from '../redact.js';
 import type { RenderOptions } from './index.js';
 import { GENERAL_ADVICE, shortStep } from './text.js';
+import { liveAdvice } from '../verify/advice.js';
 
 /** GitHub code scanning ranks security alerts by this number (0-10) in a rule's properties. */
 const SECURITY_SEVERITY: Record<Severity, string> = { critical: '9.5', high: '8.0', medium: '5.5', low: '3.0' };
@@ -88,7 +89,9 @@ function message(f: Finding): string {
     : '';
   const more = f.alsoIn.length > 0 ? `; also in ${f.alsoIn.length} other place${f.alsoIn.length === 1 ? '' : 's'}` : '';
   const pair = f.pairedWith ? ` (with ${f.pairedWith.title} ${f.pairedWith.redacted}: revoke them as a pair)` : '';
-  return `${f.title} in ${place(f)} (${layerText(f)})${removed}${more}. Value: ${f.redacted}${pair}`;
+  const live = liveAdvice(f);
+  const checked = f.verification && f.verification.status !== 'valid' ? ` Verification: ${f.verification.status} (${f.verification.detail}).` : '';
+  return `${live ? `${live} ` : ''}${f.title} in ${place(f)} (${layerText(f)})${removed}${more}. Value: ${f.redacted}${pair}${checked}`;
 }
 
 function logicalLocation(f: Finding) {
@@ -137,7 +140,8 @@ export function renderSarif(input: ScanReport, _options: RenderOptions = {}): st
   const results = report.findings.map((f) => ({
     ruleId: f.ruleId,
     ruleIndex: ruleIndex.get(f.ruleId)!,
-    level: LEVEL[f.severity],
+    // A key the provider still accepts is an error whatever the rule's severity.
+    level: f.verification?.status === 'valid' ? 'error' : LEVEL[f.severity],
     message: { text: message(f) },
     locations: [{
       physicalLocation: {
@@ -169,6 +173,7 @@ export function renderSarif(input: ScanReport, _options: RenderOptions = {}): st
       secretHash: f.secretHash,
       redacted: f.redacted,
       pairedWith: f.pairedWith && { ruleId: f.pairedWith.ruleId, redacted: f.pairedWith.redacted, secretHash: f.pairedWith.secretHash },
+      ...(f.verification ? { verification: { status: f.verification.status, detail: f.verification.detail } } : {}),
     },
   }));
   const log = {

@@ -1,5 +1,6 @@
 import type { Finding, ScanReport, Severity } from '../types.js';
 import type { RenderOptions } from './index.js';
+import { liveAdvice } from '../verify/advice.js';
 
 const SEVERITY_ORDER: Severity[] = ['critical', 'high', 'medium', 'low'];
 const SEVERITY_COLOR: Record<Severity, string> = { critical: '1;31', high: '31', medium: '33', low: '36' };
@@ -57,6 +58,7 @@ export function renderText(report: ScanReport, options: RenderOptions = {}): str
     (skippedTotal > 0 ? `; ${skippedTotal} files skipped (${Object.entries(stats.skipped).map(([k, v]) => `${v} ${k}`).join(', ')})` : '') +
     (stats.allowlisted > 0 ? `; ${stats.allowlisted} known example secrets ignored` : '')));
   out.push('');
+  out.push(...liveBanner(findings, paint, where));
 
   const groups = new Map<string, Finding[]>();
   for (const f of findings) {
@@ -166,6 +168,7 @@ function renderFinding(f: Finding, paint: (code: string, s: string) => string, d
   }
   if (f.alsoIn.length > 5) lines.push(dim(`${pad}also in ${f.alsoIn.length - 5} more places`));
   const label = (name: string) => paint('1', name);
+  if (f.verification) lines.push(...verificationLines(f, paint, dim, width, pad));
   const wrapped = wrap(printable(f.remediation), width, `${pad}     `, `${pad}fix: `);
   lines.push(wrapped[0]!.replace(`${pad}fix: `, `${pad}${label('fix:')} `), ...wrapped.slice(1));
   if (f.url) lines.push(`${pad}     ${label('revoke at')} ${paint('4', printable(f.url))}`);
@@ -174,6 +177,41 @@ function renderFinding(f: Finding, paint: (code: string, s: string) => string, d
     lines.push(...more.map(dim));
   }
   return lines;
+}
+
+/** Live keys come first, before the layer-by-layer list: they are incidents, the rest is cleanup. */
+function liveBanner(findings: readonly Finding[], paint: (code: string, s: string) => string, at: (f: Finding) => string): string[] {
+  const live = findings.filter((f) => f.verification?.status === 'valid');
+  if (live.length === 0) return [];
+  const lines = [paint('1;31', `!! ${live.length} LIVE secret${live.length === 1 ? '' : 's'}: the provider still accepts ${live.length === 1 ? 'it' : 'them'}. Revoke ${live.length === 1 ? 'it' : 'these'} first.`)];
+  for (const f of live) {
+    const layer = f.layer ? `layer ${f.layer.index}` : 'image config';
+    lines.push(paint('31', `   ${f.title}  ${at(f)} (${layer})  ${printable(f.secret ?? f.redacted)}`));
+  }
+  lines.push('');
+  return lines;
+}
+
+function verificationLines(f: Finding, paint: (code: string, s: string) => string, dim: (s: string) => string, width: number, pad: string): string[] {
+  const v = f.verification!;
+  const label = paint('1', 'verified:');
+  switch (v.status) {
+    case 'valid': {
+      const advice = liveAdvice(f);
+      return [
+        `${pad}${label} ${paint('1;31', 'LIVE')} ${printable(v.detail)}`,
+        ...(advice ? wrap(printable(advice), width, `${pad}     `, `${pad}     `).map((l) => paint('31', l)) : []),
+      ];
+    }
+    case 'invalid':
+      return [`${pad}${label} ${paint('32', 'revoked or invalid')} ${dim(printable(v.detail))}`];
+    case 'unknown':
+      return [`${pad}${label} ${paint('33', 'unknown')} ${dim(printable(v.detail))}`];
+    default: {
+      const never: never = v.status;
+      return [String(never)];
+    }
+  }
 }
 
 function summary(report: ScanReport, paint: (code: string, s: string) => string): string {
@@ -186,5 +224,12 @@ function summary(report: ScanReport, paint: (code: string, s: string) => string)
   const base = findings.filter((f) => f.layer?.base).length;
   return paint('1', `${findings.length} secret${findings.length === 1 ? '' : 's'} found (${counts.join(', ')})`) +
     (deleted > 0 ? `; ${deleted} deleted in a later layer but still recoverable from the image` : '') +
-    (base > 0 ? `; ${base} from base image layers` : '') + '.';
+    (base > 0 ? `; ${base} from base image layers` : '') + verifiedSummary(findings) + '.';
+}
+
+/** "; verified: 1 live, 2 revoked or invalid, 3 unknown": only when the scan verified. */
+function verifiedSummary(findings: readonly Finding[]): string {
+  if (!findings.some((f) => f.verification)) return '';
+  const n = (status: string) => findings.filter((f) => f.verification?.status === status).length;
+  return `; verified: ${n('valid')} live, ${n('invalid')} revoked or invalid, ${n('unknown')} unknown`;
 }
