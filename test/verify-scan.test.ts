@@ -82,7 +82,7 @@ describe('scanImage with and without verify', () => {
     stand.mode.set('aws', 'valid');
     const before = stand.seen.length;
     // The cache is warm from the run above: verify must still see the raw values.
-    verified = await scanImage(image, { jobs: 0, cacheDir: cacheDir(), verify: true, verifyEndpoints: endpoints(), verifyTimeoutMs: 2000 });
+    verified = await scanImage(image, { jobs: 0, cacheDir: cacheDir(), verify: true, verifyEndpoints: endpoints() });
     const requests = stand.seen.slice(before);
     expect(requests.map((r) => r.provider).sort()).toEqual(['aws', 'clarifai', 'github']);
     expect(requests.every((r) => r.mismatch === null)).toBe(true);

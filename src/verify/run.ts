@@ -116,7 +116,7 @@ export async function verifyFindings(findings: readonly Finding[], raw: RawSecre
 }
 
 /** One secret against its provider: each base in turn until one accepts; invalid only if all reject. */
-async function check(verifier: Verifier, candidate: Candidate, options: VerifyOptions): Promise<Verification> {
+export async function check(verifier: Verifier, candidate: Candidate, options: VerifyOptions): Promise<Verification> {
   const override = options.endpoints?.get(verifier.provider);
   const bases = override ? [override] : verifier.bases.map((b) => new URL(b));
   const secrets = [candidate.secret, ...(candidate.partner ? [candidate.partner.secret] : [])];

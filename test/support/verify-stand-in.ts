@@ -9,7 +9,7 @@ import type { ProviderId } from '../../src/verify/types.js';
  * `/<provider>` on one server; the stand-in checks the request's real shape (method, path,
  * headers, SigV4 signature for AWS) and answers as the test tells it to.
  */
-export type Mode = 'valid' | 'invalid' | '429' | '500' | 'hang' | 'redirect';
+export type Mode = 'valid' | 'invalid' | '429' | '500' | 'hang' | 'redirect' | 'slow';
 
 export interface Seen {
   provider: string;
@@ -165,23 +165,46 @@ export const CASES: ProviderCase[] = [
 /** Where the documented base URL has a path, the stand-in's base keeps it (`/api/v4`, `/api`). */
 const BASE_PATHS: Record<string, string> = { gitlab: '/api/v4', slack: '/api' };
 
+interface Expected {
+  secret: string;
+  partner?: string;
+}
+
 export interface StandIn {
   /** The --verify-endpoint URL for a provider. */
   base(provider: string): string;
   seen: Seen[];
   /** How each provider answers; default valid. */
   mode: Map<string, Mode>;
-  /** The secret (and partner) each provider expects, for the shape checks. */
-  expect: Map<string, { secret: string; partner?: string }>;
+  /** Answers taken one per request before `mode` applies. */
+  queue: Map<string, Mode[]>;
+  /** The most requests open at once, per provider. */
+  maxInFlight: Map<string, number>;
+  /** The secret (and partner) each provider expects, for the shape checks; a list accepts any of them. */
+  expect: Map<string, Expected | Expected[]>;
   close(): Promise<void>;
 }
 
 export async function startStandIn(): Promise<StandIn> {
   const seen: Seen[] = [];
   const mode = new Map<string, Mode>();
-  const expected = new Map<string, { secret: string; partner?: string }>();
+  const queue = new Map<string, Mode[]>();
+  const inFlight = new Map<string, number>();
+  const maxInFlight = new Map<string, number>();
+  const expected = new Map<string, Expected | Expected[]>();
   const hanging = new Set<ServerResponse>();
   const server: Server = createServer((req, res) => {
+    const open = (req.url ?? '/').split('/')[1] ?? '';
+    inFlight.set(open, (inFlight.get(open) ?? 0) + 1);
+    maxInFlight.set(open, Math.max(maxInFlight.get(open) ?? 0, inFlight.get(open)!));
+    // Done when the answer is sent, or when the client gave up on it (a hang): whichever comes first.
+    let done = false;
+    const settle = () => {
+      if (!done) inFlight.set(open, inFlight.get(open)! - 1);
+      done = true;
+    };
+    res.once('finish', settle);
+    res.once('close', settle);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -190,9 +213,11 @@ export async function startStandIn(): Promise<StandIn> {
       const entry: Seen = { provider, method: req.method ?? '', path, url: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), mismatch: null };
       const known = CASES.find((c) => c.provider === provider);
       const want = expected.get(provider);
-      entry.mismatch = !known ? `no provider ${provider}` : want ? known.check(entry, want.secret, want.partner) : 'no expected secret registered';
+      const wanted = want === undefined ? [] : Array.isArray(want) ? want : [want];
+      const verdicts = wanted.map((w) => known?.check(entry, w.secret, w.partner));
+      entry.mismatch = !known ? `no provider ${provider}` : wanted.length === 0 ? 'no expected secret registered' : verdicts.includes(null) ? null : verdicts[0]!;
       seen.push(entry);
-      const m = mode.get(provider) ?? 'valid';
+      const m = queue.get(provider)?.shift() ?? mode.get(provider) ?? 'valid';
       if (entry.mismatch) return send(res, 418, 'request shape mismatch');
       switch (m) {
         case 'valid': return send(res, known!.valid.status, known!.valid.body);
@@ -205,6 +230,10 @@ export async function startStandIn(): Promise<StandIn> {
         case 'hang':
           hanging.add(res);
           return undefined;
+        case 'slow':
+          // Valid, after a while: long enough for the client's other checks to pile up if unbounded.
+          setTimeout(() => send(res, known!.valid.status, known!.valid.body), 150);
+          return undefined;
       }
     });
   });
@@ -214,6 +243,8 @@ export async function startStandIn(): Promise<StandIn> {
     base: (provider) => `http://127.0.0.1:${port}/${provider}${BASE_PATHS[provider] ?? ''}`,
     seen,
     mode,
+    queue,
+    maxInFlight,
     expect: expected,
     close: () => new Promise<void>((resolve) => {
       for (const r of hanging) r.destroy();
