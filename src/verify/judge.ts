@@ -1,5 +1,5 @@
 import type { Verification } from '../types.js';
-import type { Answer, Verifier } from './types.js';
+import type { Answer, Candidate, Probe, Verifier } from './types.js';
 
 export const valid = (detail: string): Verification => ({ status: 'valid', detail });
 export const invalid = (detail: string): Verification => ({ status: 'invalid', detail });
@@ -48,3 +48,9 @@ export function probeUrl(base: URL, path: string): URL {
   url.hash = '';
   return url;
 }
+
+/** Request helpers shared by the verifiers. */
+export const get = (path: string, headers: Record<string, string>): Probe => ({ method: 'GET', path, headers });
+export const bearer = (c: Candidate) => ({ authorization: `Bearer ${c.secret}` });
+export const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}` });
+export const ACCEPT_JSON = { accept: 'application/json' };

@@ -1,6 +1,6 @@
-import { codeOf, invalid, probeUrl, unknown, valid } from './judge.js';
-import { signV4 } from './sigv4.js';
-import type { Verifier } from './types.js';
+import { codeOf, invalid, probeUrl, unknown, valid } from '../judge.js';
+import { signV4 } from '../sigv4.js';
+import type { Verifier } from '../types.js';
 
 const STS_BODY = 'Action=GetCallerIdentity&Version=2011-06-15';
 
@@ -12,7 +12,7 @@ const REJECTIONS = new Set(['InvalidClientTokenId', 'SignatureDoesNotMatch']);
  * denied by a policy, so any signed answer proves the pair. It needs the access key id that
  * was found beside the secret key.
  */
-export const awsVerifier: Verifier = {
+export const aws: Verifier = {
   provider: 'aws',
   call: 'POST / Action=GetCallerIdentity (STS, SigV4-signed)',
   rules: ['aws-secret-access-key'],
