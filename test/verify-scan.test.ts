@@ -105,6 +105,19 @@ describe('scanImage with and without verify', () => {
     for (const text of entries) expect(text).not.toMatch(/verification|accepted it|"status"/);
   });
 
+  it('a cancel during verification rejects at once with an AbortError', async () => {
+    stand.mode.set('clarifai', 'hang');
+    const controller = new AbortController();
+    const started = Date.now();
+    const scan = scanImage(image, { jobs: 0, cache: false, verify: true, verifyEndpoints: endpoints(), signal: controller.signal });
+    // Abort once the hanging check is in flight.
+    const before = requestsFor('clarifai').length;
+    while (requestsFor('clarifai').length === before && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 20));
+    controller.abort('SIGINT');
+    await expect(scan).rejects.toMatchObject({ name: 'AbortError' });
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+
   it('a bad endpoint fails the scan before it starts', async () => {
     await expect(scanImage(image, { jobs: 0, cache: false, verify: true, verifyEndpoints: { github: 'http://ghe.example.com' } })).rejects.toThrow(/only https/);
   });

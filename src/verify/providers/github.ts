@@ -3,7 +3,7 @@ import type { Verifier } from '../types.js';
 
 /**
  * GitHub: GET /user answers for classic, fine-grained, OAuth and user-to-server tokens and changes nothing.
- * `baseUrl` for GitHub Enterprise Server is its `/api/v3`.
+ * For GitHub Enterprise Server, point --verify-endpoint at its `/api/v3`.
  */
 export const github: Verifier = {
   provider: 'github',
