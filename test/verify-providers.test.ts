@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type AddressInfo } from 'node:net';
 import { secretHash } from '../src/attribute.js';
 import { redact } from '../src/redact.js';
 import type { Finding, VerificationStatus } from '../src/types.js';
@@ -82,8 +83,13 @@ describe('each provider against its loopback stand-in', () => {
   it('a refused connection is unknown, and its detail names no secret or URL path', async () => {
     const { secret } = CASES[0]!.make();
     const f = findingFor('clarifai-api-key', secret);
-    await verifyFindings([f], rawOf(secret), { endpoints: parseVerifyEndpoints({ clarifai: 'http://127.0.0.1:1' }), timeoutMs: 5000 });
-    expect(f.verification).toEqual({ status: 'unknown', detail: expect.stringMatching(/^network error/) });
+    // A port that was just free: nothing listens there.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    await verifyFindings([f], rawOf(secret), { endpoints: parseVerifyEndpoints({ clarifai: `http://127.0.0.1:${port}` }), timeoutMs: 5000 });
+    expect(f.verification).toEqual({ status: 'unknown', detail: `network error ECONNREFUSED (127.0.0.1:${port})` });
     expect(f.verification!.detail).not.toContain(secret);
   });
 

@@ -161,7 +161,9 @@ function failure(err: unknown, timeoutMs: number): string {
   const name = err instanceof Error ? err.name : '';
   if (name === 'TimeoutError') return `no answer within ${timeoutMs / 1000} s`;
   if (name === 'AbortError') return 'cancelled';
-  const code = (err as { cause?: { code?: unknown } } | null)?.cause?.code;
+  // undici wraps the socket error; with several addresses tried, in an AggregateError.
+  const cause = (err as { cause?: { code?: unknown; errors?: { code?: unknown }[] } } | null)?.cause;
+  const code = cause?.code ?? cause?.errors?.[0]?.code;
   return typeof code === 'string' && /^[A-Z0-9_]{1,40}$/.test(code) ? `network error ${code}` : 'network error';
 }
 
