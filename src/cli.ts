@@ -197,10 +197,6 @@ async function runScan(args: ScanArgs, io: CliIo, config: LoadedConfig | null, s
     io.stderr.write('stratascan: --fail-on-verified needs --verify\n');
     return EXIT_ERROR;
   }
-  if (args['verify-endpoint'] !== undefined && !args.verify) {
-    io.stderr.write('stratascan: --verify-endpoint needs --verify\n');
-    return EXIT_ERROR;
-  }
   const quiet = args.quiet === true;
   const tty = io.stderr.isTTY === true;
   const progress = createProgress(io.stderr, { enabled: args.progress ?? (tty && !quiet), tty });
@@ -218,9 +214,11 @@ async function runScan(args: ScanArgs, io: CliIo, config: LoadedConfig | null, s
     archives: args.archives === false ? false : args['archive-depth'] !== undefined ? { maxDepth: args['archive-depth'] } : undefined,
     verify: args.verify,
   };
-  if (args.verify && args['verify-endpoint']) {
+  // Overrides are checked even when unused: a config file that sets them for --verify runs is checked on every run.
+  if (args['verify-endpoint']) {
     try {
-      options.verifyEndpoints = Object.fromEntries([...parseVerifyEndpoints(args['verify-endpoint'])].map(([p, url]) => [p, url.href]));
+      const endpoints = Object.fromEntries([...parseVerifyEndpoints(args['verify-endpoint'])].map(([p, url]) => [p, url.href]));
+      if (args.verify) options.verifyEndpoints = endpoints;
     } catch (err) {
       io.stderr.write(`stratascan: ${scrub.error(err)}\n`);
       return EXIT_ERROR;

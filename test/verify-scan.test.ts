@@ -182,7 +182,7 @@ describe('CLI --verify', () => {
   it('usage errors: one line, exit 2', async () => {
     for (const [args, message] of [
       [['scan', image, '--fail-on-verified'], /--fail-on-verified needs --verify/],
-      [['scan', image, '--verify-endpoint', 'github=https://ghe.example.com/api/v3'], /--verify-endpoint needs --verify/],
+      [['scan', image, '--verify-endpoint', 'github=http://ghe.example.com'], /only https URLs/],
       [['scan', image, '--verify', '--verify-endpoint', 'github=http://ghe.example.com'], /only https URLs/],
       [['scan', image, '--verify', '--verify-endpoint', 'gogs=https://x.example'], /unknown provider "gogs"/],
     ] as const) {
