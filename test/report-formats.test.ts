@@ -193,6 +193,12 @@ describe('SARIF 2.1.0', () => {
     expect(medium.properties.verification?.status).toBe('valid');
     expect(JSON.parse(renderReport(goldenReport, 'sarif')).runs[0].results.find((r: { ruleId: string }) => r.ruleId === 'aws-access-key-id').level).toBe('warning');
     expect(results.every((r) => r.properties.verification !== undefined)).toBe(true);
+    // The same live medium finding is an error annotation on GitHub and Critical on GitLab.
+    const github = renderReport(live, 'github').split('\n').find((l) => l.includes('title=AWS access key ID'))!;
+    expect(github.startsWith('::error ')).toBe(true);
+    expect(github).toContain('LIVE: the provider still accepts this secret');
+    const gitlab = JSON.parse(renderReport(live, 'gitlab', { now: GOLDEN_NOW })).vulnerabilities.find((x: { name: string }) => x.name === 'AWS access key ID');
+    expect(gitlab.severity).toBe('Critical');
   });
 
   it('a scanned image with file, env, label, history and deleted findings validates', () => {
