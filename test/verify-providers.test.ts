@@ -6,7 +6,7 @@ import type { Finding, VerificationStatus } from '../src/types.js';
 import { sigV4Parts, signV4 } from '../src/verify/sigv4.js';
 import { check, parseVerifyEndpoints, verificationEndpoints, verifyFindings } from '../src/verify/run.js';
 import { VERIFIERS, verifierFor } from '../src/verify/providers.js';
-import { PROVIDERS, type ProviderId } from '../src/verify/types.js';
+import { PROVIDERS, type Candidate, type ProviderId } from '../src/verify/types.js';
 import { CASES, checkSigV4, gen, startStandIn, type Mode, type ProviderCase, type StandIn } from './support/verify-stand-in.js';
 
 let stand: StandIn;
@@ -259,5 +259,46 @@ describe('provider table', () => {
       expect(url.protocol).toBe('https:');
       expect(url.hostname).toMatch(domains[v.provider]);
     }
+  });
+});
+
+describe('reading answers: the documented cases beyond plain accept/reject', () => {
+  const answer = (status: number, body: unknown) => ({ status, body: typeof body === 'string' ? body : JSON.stringify(body), headers: new Headers() });
+  const judge = (ruleId: string, status: number, body: unknown) => verifierFor(ruleId)!.judge(answer(status, body), { ruleId, secret: 'x', partner: null }).status;
+  const rows: [string, number, unknown, VerificationStatus][] = [
+    ['stripe-secret-key', 403, { error: { type: 'invalid_request_error' } }, 'valid'], // a restricted key without balance access
+    ['mailgun-api-key', 403, 'Forbidden', 'valid'], // documented: valid credentials, access denied
+    ['gcp-api-key', 403, { error: { details: [{ reason: 'SERVICE_DISABLED' }] } }, 'valid'],
+    ['gcp-api-key', 403, { error: { details: [{ reason: 'API_KEY_HTTP_REFERRER_BLOCKED' }] } }, 'valid'],
+    ['gcp-api-key', 400, { error: { details: [{ reason: 'BAD_REQUEST' }] } }, 'unknown'],
+    ['gcp-api-key', 403, { error: { message: 'no reason given' } }, 'unknown'],
+    ['gitlab-pat', 200, { active: false, revoked: true }, 'invalid'],
+    ['gitlab-pat', 403, { message: '403 Forbidden' }, 'unknown'],
+    ['slack-token', 200, { ok: false, error: 'token_revoked' }, 'invalid'],
+    ['slack-token', 200, { ok: false, error: 'not_allowed_token_type' }, 'unknown'],
+    ['slack-token', 401, '<html>proxy login</html>', 'unknown'],
+    ['github-token', 403, { message: 'API rate limit exceeded' }, 'unknown'],
+    ['aws-secret-access-key', 403, '<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code></Error></ErrorResponse>', 'invalid'],
+    ['aws-secret-access-key', 403, '<ErrorResponse><Error><Code>AccessDenied</Code></Error></ErrorResponse>', 'unknown'],
+    ['aws-secret-access-key', 400, '<ErrorResponse><Error><Code>InvalidClientTokenId</Code></Error></ErrorResponse>', 'unknown'],
+    ['clarifai-api-key', 200, { status: { code: 11102, description: 'Invalid request' } }, 'unknown'],
+    ['clarifai-api-key', 403, { status: { code: 11007 } }, 'unknown'],
+    ['datadog-api-key', 401, { errors: ['Unauthorized'] }, 'unknown'], // Datadog documents 403 for a bad key
+    ['openai-api-key', 403, { error: { code: 'unsupported_country_region_territory' } }, 'unknown'],
+  ];
+  for (const [rule, status, body, expected] of rows) {
+    it(`${rule}: HTTP ${status} ${typeof body === 'string' ? body.slice(0, 40) : JSON.stringify(body).slice(0, 60)} → ${expected}`, () => {
+      expect(judge(rule, status, body)).toBe(expected);
+    });
+  }
+
+  it('probes that depend on the key: Anthropic Admin keys, temporary AWS keys, Datadog application keys', () => {
+    const ctx = { base: new URL('https://example.test'), now: new Date() };
+    const probe = (ruleId: string, secret: string, partner: Candidate['partner'] = null) => verifierFor(ruleId)!.probe({ ruleId, secret, partner }, ctx);
+    expect(probe('anthropic-api-key', gen('sk-ant-admin01-{{b64url:93}}AA'))).toMatchObject({ method: 'GET', path: '/v1/organizations/me' });
+    expect(probe('anthropic-api-key', gen('sk-ant-api03-{{b64url:93}}AA'))).toMatchObject({ method: 'GET', path: '/v1/models' });
+    expect(probe('aws-secret-access-key', gen('{{b64:40}}'), { ruleId: 'aws-access-key-id', secret: gen('ASIA{{base32:16}}') })).toMatch(/session token/);
+    expect(probe('datadog-api-key', gen('{{hex:40}}'))).toMatch(/application key/);
+    expect(probe('slack-token', gen('xoxe.xoxp-1-{{alnum:80}}'))).toMatch(/refresh token/);
   });
 });
