@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,7 +82,18 @@ describe('scanImage with and without verify', () => {
     stand.mode.set('aws', 'valid');
     const before = stand.seen.length;
     // The cache is warm from the run above: verify must still see the raw values.
-    verified = await scanImage(image, { jobs: 0, cacheDir: cacheDir(), verify: true, verifyEndpoints: endpoints() });
+    const captured: string[] = [];
+    const spies = [
+      vi.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => (captured.push(String(chunk)), true)),
+      vi.spyOn(process.stderr, 'write').mockImplementation((chunk: unknown) => (captured.push(String(chunk)), true)),
+      ...(['log', 'warn', 'error', 'info', 'debug'] as const).map((m) => vi.spyOn(console, m).mockImplementation((...args: unknown[]) => void captured.push(args.map(String).join(' ')))),
+    ];
+    try {
+      verified = await scanImage(image, { jobs: 0, cacheDir: cacheDir(), verify: true, verifyEndpoints: endpoints() });
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    expectNoRawSecret(...captured);
     const requests = stand.seen.slice(before);
     expect(requests.map((r) => r.provider).sort()).toEqual(['aws', 'clarifai', 'github']);
     expect(requests.every((r) => r.mismatch === null)).toBe(true);
