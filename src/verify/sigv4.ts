@@ -10,7 +10,7 @@ export interface SigV4Request {
   body: string;
 }
 
-export interface SigV4Credentials {
+export interface SigV4KeyPair {
   accessKeyId: string;
   secretAccessKey: string;
 }
@@ -44,7 +44,7 @@ function canonicalQuery(url: URL): string {
 }
 
 /** The pieces of a signature, exposed so that tests can compare each step with AWS's examples. */
-export function sigV4Parts(request: SigV4Request, credentials: SigV4Credentials, scope: SigV4Scope) {
+export function sigV4Parts(request: SigV4Request, keyPair: SigV4KeyPair, scope: SigV4Scope) {
   const date = amzDate(scope.now);
   const day = date.slice(0, 8);
   const headers: Record<string, string> = {};
@@ -64,7 +64,7 @@ export function sigV4Parts(request: SigV4Request, credentials: SigV4Credentials,
   ].join('\n');
   const credentialScope = `${day}/${scope.region}/${scope.service}/aws4_request`;
   const stringToSign = ['AWS4-HMAC-SHA256', date, credentialScope, sha256Hex(canonicalRequest)].join('\n');
-  const signingKey = hmac(hmac(hmac(hmac(`AWS4${credentials.secretAccessKey}`, day), scope.region), scope.service), 'aws4_request');
+  const signingKey = hmac(hmac(hmac(hmac(`AWS4${keyPair.secretAccessKey}`, day), scope.region), scope.service), 'aws4_request');
   const signature = createHmac('sha256', signingKey).update(stringToSign, 'utf8').digest('hex');
   return { date, canonicalRequest, stringToSign, signedHeaders, credentialScope, signature, headers };
 }
@@ -74,9 +74,9 @@ export function sigV4Parts(request: SigV4Request, credentials: SigV4Credentials,
  * own (lower-cased), `x-amz-date` and `authorization`. Written here rather than pulled from the
  * AWS SDK: one STS call does not justify the SDK's size.
  */
-export function signV4(request: SigV4Request, credentials: SigV4Credentials, scope: SigV4Scope): Record<string, string> {
-  const parts = sigV4Parts(request, credentials, scope);
-  const authorization = `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${parts.credentialScope}, ` +
+export function signV4(request: SigV4Request, keyPair: SigV4KeyPair, scope: SigV4Scope): Record<string, string> {
+  const parts = sigV4Parts(request, keyPair, scope);
+  const authorization = `AWS4-HMAC-SHA256 Credential=${keyPair.accessKeyId}/${parts.credentialScope}, ` +
     `SignedHeaders=${parts.signedHeaders}, Signature=${parts.signature}`;
   return { ...parts.headers, authorization };
 }
