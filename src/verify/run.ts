@@ -140,7 +140,7 @@ async function ask(verifier: Verifier, candidate: Candidate, base: URL, options:
   const timeoutMs = options.timeoutMs ?? DEFAULT_VERIFY_TIMEOUT_MS;
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
-  const where = new URL(base.href).host;
+  const where = base.host;
   let answer: Answer;
   try {
     // redirect: 'manual': a redirect would carry the key to a host nobody allow-listed.
