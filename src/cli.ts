@@ -14,6 +14,7 @@ import { PULL_POLICIES, type PullPolicy, type ScanOptions } from './types.js';
 import { SEVERITIES, type Severity } from './types.js';
 import { applyLoadedPolicy, findConfigFile, loadConfigFile, loadPolicy, type LoadedConfig } from './policy/index.js';
 import { createProgress } from './progress.js';
+import { parseVerifyEndpoints, verificationEndpoints } from './verify/run.js';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -70,6 +71,9 @@ interface ScanArgs {
   'cache-dir'?: string;
   archives: boolean;
   'archive-depth'?: number;
+  verify: boolean;
+  'verify-endpoint'?: string[];
+  'fail-on-verified': boolean;
 }
 
 /** Parses arguments, runs the scan, writes the report; everything else lives in the library. */
@@ -123,6 +127,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           .option('exclude-base', { type: 'boolean', default: false, describe: 'drop findings that live only in base layers' })
           .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress display and no notes on stderr' })
           .option('progress', { type: 'boolean', describe: 'progress on stderr (default: on a terminal, unless --quiet); into a pipe or log, one plain line every 2 s' })
+          .option('verify', { type: 'boolean', default: false, describe: 'ask each provider whether the secrets found still work (sends them to the provider; see "stratascan verify --list-endpoints")' })
+          .option('verify-endpoint', { type: 'string', array: true, describe: 'PROVIDER=URL: call this base URL instead of the provider\'s (GitHub Enterprise, self-managed GitLab, a proxy; repeatable)' })
+          .option('fail-on-verified', { type: 'boolean', default: false, describe: 'exit 1 only for secrets the provider still accepts (needs --verify)' })
           .option('config', { type: 'string', describe: 'config file (default: stratascan.config.{json,yaml,yml} found upwards from the working directory; --no-config for none)' })
           .config(config?.options ?? {}),
       async (args) => {
@@ -132,7 +139,19 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         exitCode = await runScan(args, io, config, scrub);
       },
     )
-    .demandCommand(1, 'name a command: scan')
+    .command<{ 'list-endpoints': boolean; 'verify-endpoint'?: string[] }>(
+      'verify',
+      'About live verification: --list-endpoints prints every host that scan --verify may call',
+      (y) =>
+        y
+          .option('list-endpoints', { type: 'boolean', default: false, describe: 'print every host verification may call (for firewall allow-lists)' })
+          .option('verify-endpoint', { type: 'string', array: true, describe: 'PROVIDER=URL overrides, as for scan' }),
+      (args) => {
+        if (!args['list-endpoints']) throw new Error('verify: name an action (--list-endpoints)');
+        io.stdout.write(listEndpoints(parseVerifyEndpoints(args['verify-endpoint'])));
+      },
+    )
+    .demandCommand(1, 'name a command: scan or verify')
     .strict()
     .version(TOOL_VERSION)
     .help()
@@ -178,6 +197,10 @@ async function runScan(args: ScanArgs, io: CliIo, config: LoadedConfig | null, s
       return EXIT_ERROR;
     }
   }
+  if (args['fail-on-verified'] && !args.verify) {
+    io.stderr.write('stratascan: --fail-on-verified needs --verify\n');
+    return EXIT_ERROR;
+  }
   const quiet = args.quiet === true;
   const tty = io.stderr.isTTY === true;
   const progress = createProgress(io.stderr, { enabled: args.progress ?? (tty && !quiet), tty });
@@ -194,7 +217,18 @@ async function runScan(args: ScanArgs, io: CliIo, config: LoadedConfig | null, s
     signal: io.signal,
     onNote: quiet ? undefined : (message) => io.stderr.write(`stratascan: note: ${scrub.text(message)}\n`),
     archives: args.archives === false ? false : args['archive-depth'] !== undefined ? { maxDepth: args['archive-depth'] } : undefined,
+    verify: args.verify,
   };
+  // Overrides are checked even when unused: a config file that sets them for --verify runs is checked on every run.
+  if (args['verify-endpoint']) {
+    try {
+      const endpoints = Object.fromEntries([...parseVerifyEndpoints(args['verify-endpoint'])].map(([p, url]) => [p, url.href]));
+      if (args.verify) options.verifyEndpoints = endpoints;
+    } catch (err) {
+      io.stderr.write(`stratascan: ${scrub.error(err)}\n`);
+      return EXIT_ERROR;
+    }
+  }
   if (args.target === '-') options.stdin = io.stdin;
   const auth = await registryAuth(args, io);
   if (typeof auth === 'string') {
@@ -213,6 +247,7 @@ async function runScan(args: ScanArgs, io: CliIo, config: LoadedConfig | null, s
       skipLayers: args['skip-layers'],
       basePath: args.base,
       excludeBase: args['exclude-base'],
+      failOnVerified: args['fail-on-verified'],
       platform: args.platform,
     });
     const scanned = await scanImage(args.target, options);
@@ -252,6 +287,15 @@ async function runScan(args: ScanArgs, io: CliIo, config: LoadedConfig | null, s
     return EXIT_ERROR;
   }
 }
+
+/** `stratascan verify --list-endpoints`: one line per provider and host, for allow-lists. */
+function listEndpoints(endpoints: ReturnType<typeof parseVerifyEndpoints>): string {
+  const rows = verificationEndpoints(endpoints).flatMap((e) => e.hosts.map((h) => [e.provider, h, e.call] as const));
+  const width = Math.max(...rows.map(([p]) => p.length));
+  const hostWidth = Math.max(...rows.map(([, h]) => h.length));
+  return `${rows.map(([p, h, call]) => `${p.padEnd(width)}  ${h.padEnd(hostWidth)}  ${call}`).join('\n')}\n`;
+}
+
 
 async function appendSummary(path: string, markdown: string): Promise<void> {
   try {

@@ -5,3 +5,4 @@ export { renderReport, type ReportFormat, type RenderOptions } from './report/in
 export type * from './types.js';
 export { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from './layer/nested.js';
 export { tuneForScanning } from './runtime.js';
+export { verificationEndpoints, PROVIDERS as VERIFY_PROVIDERS, type ProviderId as VerifyProvider } from './verify/index.js';

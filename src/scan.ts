@@ -18,6 +18,7 @@ import { resolveImage, type ResolvedImage, type ResolvedLayer } from './source/r
 import { StreamedImage } from './source/stream.js';
 import type { Finding, ImageInfo, ScanOptions, ScanReport } from './types.js';
 import { redactWithin } from './redact.js';
+import { parseVerifyEndpoints, verifyFindings } from './verify/run.js';
 
 export const TOOL_VERSION: string = (() => {
   try {
@@ -60,6 +61,8 @@ export class ScanAbortedError extends Error {
 export async function scanImage(target: string, options: ScanOptions = {}): Promise<ScanReport> {
   const started = performance.now();
   if (options.signal?.aborted) throw new ScanAbortedError(`scan of ${target} cancelled`, { cause: options.signal.reason });
+  // Bad endpoints fail the scan before it starts, not after minutes of work.
+  const verifyEndpoints = options.verify ? parseVerifyEndpoints(options.verifyEndpoints) : null;
   const cacheDir = options.cache === false ? null : (options.cacheDir ?? defaultCacheDir());
   const ruleSet = loadRuleSet(options.detectorsDir, cacheDir === null ? undefined : ruleMemo(cacheDir, TOOL_VERSION));
   const rules = new Map(ruleSet.rules.map((r) => [r.id, r] as const));
@@ -68,10 +71,10 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
   const pool = new DetectionPool(ruleSet.rules, jobs, ruleSet.plan);
   const progress = { layersDone: 0, layersTotal: 0, files: 0, bytes: 0, findings: 0 };
   const report = () => options.onProgress?.({ ...progress });
-  // Cached results hold no raw value, so --show-secrets reads no layer from the cache (it still writes).
+  // Cached results hold no raw value, so --show-secrets and --verify read no layer from the cache (they still write).
   const cache = cacheDir === null
     ? null
-    : { store: new LayerCache(cacheDir, layerCacheKeyParts(ruleSet.hash, options)), read: options.showSecrets !== true };
+    : { store: new LayerCache(cacheDir, layerCacheKeyParts(ruleSet.hash, options)), read: options.showSecrets !== true && options.verify !== true };
   let container: ImageContainer | null = null;
   const cancel = new Cancellation(target, options, pool);
   try {
@@ -188,6 +191,12 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
         for (const l of image.layers) if (l.createdBy) findByHash(l.createdBy, [...hashedOnly.values()]).forEach((v) => found.add(v));
       }
       scrubCreatedBy(layerInfos, findings, [...found]);
+    }
+    if (verifyEndpoints) {
+      // Raw values stay in this closure: the checks get them by hash, the report never does.
+      const raw = new Map<string, string>();
+      for (const x of sightings) if (x.secret !== undefined) raw.set(x.secretHash, x.secret);
+      await cancel.race(verifyFindings(findings, raw, { endpoints: verifyEndpoints, timeoutMs: options.verifyTimeoutMs, signal: options.signal }));
     }
     const skipped: Record<string, number> = {};
     for (const s of scans) for (const [why, n] of Object.entries(s.skipped)) skipped[why] = (skipped[why] ?? 0) + n;

@@ -166,4 +166,15 @@ export interface ScanOptions {
    * scanned as `archive!/member`; `false` leaves them closed, an object adjusts the bounds.
    */
   archives?: Partial<ArchiveLimits> | false;
+  /**
+   * Live verification (off by default: it sends each secret to its provider): after the scan,
+   * each distinct secret is checked once with the provider's cheapest read-only call and
+   * `finding.verification` is set. Like showSecrets, it reads no layer from the cache (the
+   * cache keeps no raw values) and never stores a verification in it.
+   */
+  verify?: boolean;
+  /** Base URL per provider instead of its documented one (`{ github: 'https://ghe.example/api/v3' }`). */
+  verifyEndpoints?: Readonly<Record<string, string>>;
+  /** How long one provider check may take, in ms (default 5000). */
+  verifyTimeoutMs?: number;
 }

@@ -7,7 +7,7 @@ import {
   loadConfigFile, loadPolicy, parseBaseline, parseIgnoreFile, parseSeverity, validateEntry, applyLoadedPolicy,
 } from '../src/policy/index.js';
 import type { Finding } from '../src/types.js';
-import { goldenReport } from './golden/report.js';
+import { goldenReport, verifiedGoldenReport } from './golden/report.js';
 
 const byRule = (id: string) => goldenReport.findings.find((f) => f.ruleId === id)!;
 const NOW = new Date('2025-03-10T12:00:00Z');
@@ -119,6 +119,23 @@ describe('applyPolicy', () => {
     expect(applyPolicy({ ...goldenReport, findings: onlyMedium }, { failOn: 'critical' }).failed).toBe(false);
     expect(parseSeverity('HIGH')).toBe('high');
     expect(() => parseSeverity('urgent')).toThrow(/critical, high, medium, low/);
+  });
+
+  it('--fail-on-verified: fails only for live keys, still above the severity floor, and keeps every finding in the report', () => {
+    expect(applyPolicy(verifiedGoldenReport, { failOnVerified: true }).failed).toBe(true);
+    const noneLive = { ...verifiedGoldenReport, findings: verifiedGoldenReport.findings.filter((f) => f.verification?.status !== 'valid') };
+    const result = applyPolicy(noneLive, { failOnVerified: true });
+    expect(result.failed).toBe(false);
+    expect(result.report.findings).toHaveLength(noneLive.findings.length);
+    expect(applyPolicy(noneLive, {}).failed).toBe(true);
+    // An unverified report has no live key: the gate passes.
+    expect(applyPolicy(goldenReport, { failOnVerified: true }).failed).toBe(false);
+    const liveLow = { ...verifiedGoldenReport, findings: verifiedGoldenReport.findings.map((f) => (f.verification?.status === 'valid' ? { ...f, severity: 'low' as const } : f)) };
+    expect(applyPolicy(liveLow, { failOnVerified: true, failOn: 'high' }).failed).toBe(false);
+    expect(applyPolicy(liveLow, { failOnVerified: true, failOn: 'low' }).failed).toBe(true);
+    // A live key that is ignored no longer gates.
+    const ignored = applyPolicy(verifiedGoldenReport, { failOnVerified: true, ignore: [validateEntry({ rule: 'clarifai-api-key', reason: 'accepted' }, 'test')] });
+    expect(ignored.failed).toBe(false);
   });
 
   it('marks base layers and findings; --exclude-base drops only base-only findings', () => {

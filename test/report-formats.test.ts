@@ -14,7 +14,7 @@ import { wrap } from '../src/report/common.js';
 import { scanImage } from '../src/scan.js';
 import { fingerprintOf } from '../src/policy/index.js';
 import type { ScanReport } from '../src/types.js';
-import { goldenReport, GOLDEN_NOW } from './golden/report.js';
+import { goldenReport, GOLDEN_NOW, verifiedGoldenReport } from './golden/report.js';
 import { leakySpec, makeSecrets } from './support/leaky-spec.js';
 
 const GOLDEN = join(__dirname, 'golden');
@@ -153,10 +153,23 @@ const GOLDEN_FILES: [string, ReportFormat, { color?: boolean; compact?: boolean;
   ['report.html', 'html', {}],
 ];
 
+// The same report after --verify: only these files show the verification field.
+const VERIFIED_GOLDEN_FILES: [string, ReportFormat, { color?: boolean; compact?: boolean; crowded?: boolean }][] = [
+  ['verified-text.txt', 'text', { color: false }],
+  ['verified-text-color.txt', 'text', { color: true }],
+  ['verified-report.json', 'json', {}],
+  ['verified-report.sarif', 'sarif', {}],
+  ['verified-gitlab.json', 'gitlab', {}],
+  ['verified-github.txt', 'github', {}],
+];
+
 describe('golden files (UPDATE_GOLDEN=1 rewrites them)', () => {
-  for (const [file, format, { crowded, ...options }] of GOLDEN_FILES) {
+  for (const [file, format, { crowded, ...options }, report] of [
+    ...GOLDEN_FILES.map((g) => [...g, g[2].crowded ? crowdedReport : goldenReport] as const),
+    ...VERIFIED_GOLDEN_FILES.map((g) => [...g, verifiedGoldenReport] as const),
+  ]) {
     it(`${format}${options.color ? ' with colour' : ''}${options.compact ? ' compact' : ''} matches test/golden/${file}`, () => {
-      const out = renderReport(crowded ? crowdedReport : goldenReport, format, { ...options, now: GOLDEN_NOW, width: 100 });
+      const out = renderReport(report, format, { ...options, now: GOLDEN_NOW, width: 100 });
       const path = join(GOLDEN, file);
       if (process.env.UPDATE_GOLDEN === '1' || !existsSync(path)) writeFileSync(path, out);
       expect(out).toBe(readFileSync(path, 'utf8'));
@@ -192,6 +205,26 @@ describe('SARIF 2.1.0', () => {
   it('the golden report validates against the official schema', () => {
     const sarif = JSON.parse(renderReport(goldenReport, 'sarif'));
     expect(validate(sarif), JSON.stringify(validate.errors, null, 1)).toBe(true);
+  });
+
+  it('a verified report validates; a live key is an error whatever its severity, and carries its status', () => {
+    const live = structuredClone(verifiedGoldenReport);
+    const id = live.findings.find((f) => f.ruleId === 'aws-access-key-id')!;
+    id.verification = { status: 'valid', detail: 'AWS STS accepted the key pair' };
+    const sarif = JSON.parse(renderReport(live, 'sarif'));
+    expect(validate(sarif), JSON.stringify(validate.errors, null, 1)).toBe(true);
+    const results = sarif.runs[0].results as { ruleId: string; level: string; properties: { verification?: { status: string } } }[];
+    const medium = results.find((r) => r.ruleId === 'aws-access-key-id')!;
+    expect(medium.level).toBe('error');
+    expect(medium.properties.verification?.status).toBe('valid');
+    expect(JSON.parse(renderReport(goldenReport, 'sarif')).runs[0].results.find((r: { ruleId: string }) => r.ruleId === 'aws-access-key-id').level).toBe('warning');
+    expect(results.every((r) => r.properties.verification !== undefined)).toBe(true);
+    // The same live medium finding is an error annotation on GitHub and Critical on GitLab.
+    const github = renderReport(live, 'github').split('\n').find((l) => l.includes('title=AWS access key ID'))!;
+    expect(github.startsWith('::error ')).toBe(true);
+    expect(github).toContain('LIVE: the provider still accepts this secret');
+    const gitlab = JSON.parse(renderReport(live, 'gitlab', { now: GOLDEN_NOW })).vulnerabilities.find((x: { name: string }) => x.name === 'AWS access key ID');
+    expect(gitlab.severity).toBe('Critical');
   });
 
   it('a scanned image with file, env, label, history and deleted findings validates', () => {
@@ -268,6 +301,10 @@ describe('GitLab secret detection report', () => {
     expect(out.scan.end_time).toBe('2024-01-02T03:04:05');
     expect(out.scan.start_time).toBe('2024-01-02T03:04:03');
     expect(out.vulnerabilities.map((v: { severity: string }) => v.severity)).toEqual(['Critical', 'Critical', 'High', 'Critical', 'Critical', 'Medium']);
+    const verified = JSON.parse(renderReport(verifiedGoldenReport, 'gitlab', { now: GOLDEN_NOW }));
+    expect(validate(verified), JSON.stringify(validate.errors, null, 1)).toBe(true);
+    expect(verified.vulnerabilities[1].details.verification.value).toMatch(/^valid: /);
+    expect(verified.vulnerabilities[1].solution).toMatch(/^LIVE: this Clarifai key still works/);
   });
 
   it('the subset schema rejects what GitLab rejects', () => {

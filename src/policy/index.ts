@@ -24,6 +24,8 @@ export interface PolicyOptions {
   baseLayers?: number;
   /** Drop findings that live only in base layers. */
   excludeBase?: boolean;
+  /** Fail only on findings whose secret the provider still accepts (`verification.status` valid). */
+  failOnVerified?: boolean;
 }
 
 export type SuppressedBy = 'baseline' | 'ignore' | 'base';
@@ -76,7 +78,9 @@ export function applyPolicy(input: ScanReport, options: PolicyOptions = {}): Pol
     kept.push(f);
   }
   const result = { ...report, findings: kept };
-  return { report: result, suppressed, warnings, failed: gateFails(kept, options.failOn ?? 'low') };
+  // Teams that accept known-revoked keys gate on live ones only; the severity floor still applies.
+  const gated = options.failOnVerified ? kept.filter((f) => f.verification?.status === 'valid') : kept;
+  return { report: result, suppressed, warnings, failed: gateFails(gated, options.failOn ?? 'low') };
 }
 
 export interface PolicyInputs {
@@ -92,6 +96,7 @@ export interface PolicyInputs {
   /** A base image (tarball or OCI layout) whose layers prefix the scanned image's. */
   basePath?: string;
   excludeBase?: boolean;
+  failOnVerified?: boolean;
   platform?: string;
   now?: Date;
 }
@@ -99,7 +104,7 @@ export interface PolicyInputs {
 /** Reads the files a policy names (baseline, ignore file, base image) into PolicyOptions. */
 export async function loadPolicy(inputs: PolicyInputs): Promise<PolicyOptions & { baseDiffIds?: string[] }> {
   const cwd = inputs.cwd ?? process.cwd();
-  const options: PolicyOptions & { baseDiffIds?: string[] } = { failOn: inputs.failOn, excludeBase: inputs.excludeBase, now: inputs.now };
+  const options: PolicyOptions & { baseDiffIds?: string[] } = { failOn: inputs.failOn, excludeBase: inputs.excludeBase, failOnVerified: inputs.failOnVerified, now: inputs.now };
   if (inputs.baselinePath) options.baseline = await readBaseline(resolve(cwd, inputs.baselinePath));
   const ignore: IgnoreEntry[] = [];
   if (inputs.ignoreFile) ignore.push(...(await readIgnoreFile(resolve(cwd, inputs.ignoreFile))));

@@ -1,5 +1,6 @@
 import type { Finding, ScanReport, Severity } from '../types.js';
 import { printable, shortStep, withoutSecrets, type RenderOptions } from './common.js';
+import { liveAdvice } from '../verify/advice.js';
 
 const COMMAND: Record<Severity, 'error' | 'warning' | 'notice'> = { critical: 'error', high: 'error', medium: 'warning', low: 'notice' };
 
@@ -40,10 +41,15 @@ export function renderGithub(input: ScanReport, _options: RenderOptions = {}): s
       : 'image config';
     const deleted = !f.inFinalImage && f.removedBy ? ` Deleted in layer ${f.removedBy.index}, still recoverable from the image.` : '';
     const pair = f.pairedWith ? ` Used with ${printable(f.pairedWith.title)} ${printable(f.pairedWith.redacted)}: revoke them as a pair.` : '';
-    const msg = `${f.title} in ${where(f)} (${layer}): ${printable(f.redacted)}.${pair}${deleted}\n${f.remediation}${f.url ? `\nRevoke it at ${f.url}` : ''}`;
-    return `::${COMMAND[f.severity]} ${props.join(',')}::${escapeData(msg)}`;
+    const live = liveAdvice(f);
+    const checked = f.verification && !live ? `\nVerification: ${f.verification.status} (${printable(f.verification.detail)})` : '';
+    const msg = `${live ? `${printable(live)}\n` : ''}${f.title} in ${where(f)} (${layer}): ${printable(f.redacted)}.${pair}${deleted}\n${f.remediation}${f.url ? `\nRevoke it at ${f.url}` : ''}${checked}`;
+    const command = f.verification?.status === 'valid' ? 'error' : COMMAND[f.severity];
+    return `::${command} ${props.join(',')}::${escapeData(msg)}`;
   });
   const n = report.findings.length;
-  lines.push(`::notice title=stratascan::${escapeData(`${n} secret${n === 1 ? '' : 's'} found in ${printable(report.image.reference ?? report.target)}`)}`);
+  const live = report.findings.filter((f) => f.verification?.status === 'valid').length;
+  const verified = report.findings.some((f) => f.verification) ? ` (${live} live)` : '';
+  lines.push(`::notice title=stratascan::${escapeData(`${n} secret${n === 1 ? '' : 's'} found in ${printable(report.image.reference ?? report.target)}${verified}`)}`);
   return `${lines.join('\n')}\n`;
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Finding, ScanReport, Severity } from '../types.js';
 import { fingerprintOf } from '../policy/baseline.js';
 import { advice, artifactUri, shortStep, withoutSecrets, type RenderOptions } from './common.js';
+import { liveAdvice } from '../verify/advice.js';
 
 /** The version of GitLab's security-report-schemas whose secret-detection format this follows. */
 export const GITLAB_SCHEMA_VERSION = '15.0.7';
@@ -32,7 +33,7 @@ export function renderGitlab(input: ScanReport, options: RenderOptions = {}): st
   const start = new Date(end.getTime() - report.stats.durationMs);
   const tool = { id: 'stratascan', name: 'stratascan', version: report.tool.version, vendor: { name: 'stratascan' } };
   const vulnerabilities = report.findings.map((f) => {
-    const solution = [f.remediation, f.url ? `Revoke it at ${f.url}` : '', ...advice(f)].filter(Boolean).join('\n\n');
+    const solution = [liveAdvice(f) ?? '', f.remediation, f.url ? `Revoke it at ${f.url}` : '', ...advice(f)].filter(Boolean).join('\n\n');
     const details: Record<string, unknown> = {
       layer: text('Layer', f.layer ? `${f.layer.index}${f.layer.base ? ' (base image)' : ''}: ${shortStep(f.layer.createdBy, 200)} (${f.layer.diffId})` : 'image config'),
       source: text('Found in', f.source === 'file' ? `file ${f.path ?? ''}` : `${f.source} ${f.key ?? ''}`.trim()),
@@ -40,6 +41,7 @@ export function renderGitlab(input: ScanReport, options: RenderOptions = {}): st
       redacted: text('Value (redacted)', f.redacted),
       ...(f.pairedWith ? { paired_with: text('Used with', `${f.pairedWith.title} ${f.pairedWith.redacted}`) } : {}),
       fingerprint: text('Fingerprint', fingerprintOf(f)),
+      ...(f.verification ? { verification: text('Live verification', `${f.verification.status}: ${f.verification.detail}`) } : {}),
     };
     if (f.alsoIn.length > 0) {
       details.also_in = { name: 'Also in', type: 'list', items: f.alsoIn.map((o) => ({ type: 'text', value: `${o.layerIndex !== null ? `layer ${o.layerIndex} ` : ''}${o.source === 'file' ? (o.path ?? '') : `${o.source} ${o.key ?? ''}`}${o.inFinalImage ? '' : ' (deleted later)'}`.trim() })) };
@@ -56,7 +58,8 @@ export function renderGitlab(input: ScanReport, options: RenderOptions = {}): st
       id: stableId(f),
       name: f.title.slice(0, 255),
       description: `${f.title} in ${f.source === 'file' ? f.path : `${f.source} ${f.key ?? ''}`} of ${report.image.reference ?? report.target}${f.layer ? `, introduced by layer ${f.layer.index}` : ''}.`,
-      severity: SEVERITY[f.severity],
+      // A key the provider still accepts is critical whatever the rule's severity.
+      severity: f.verification?.status === 'valid' ? 'Critical' : SEVERITY[f.severity],
       solution: solution.slice(0, 7000),
       identifiers: [{ type: 'stratascan_rule_id', name: `stratascan rule ${f.ruleId}`, value: f.ruleId }],
       ...(f.url ? { links: [{ name: 'Revoke or rotate', url: f.url }] } : {}),

@@ -1,6 +1,7 @@
 import type { Finding, ScanReport, Severity } from '../types.js';
 import { fingerprintOf } from '../policy/baseline.js';
 import { artifactUri, GENERAL_ADVICE, shortStep, withoutSecrets, type RenderOptions } from './common.js';
+import { liveAdvice } from '../verify/advice.js';
 
 /** GitHub code scanning ranks security alerts by this number (0-10) in a rule's properties. */
 const SECURITY_SEVERITY: Record<Severity, string> = { critical: '9.5', high: '8.0', medium: '5.5', low: '3.0' };
@@ -40,7 +41,9 @@ function message(f: Finding): string {
     : '';
   const more = f.alsoIn.length > 0 ? `; also in ${f.alsoIn.length} other place${f.alsoIn.length === 1 ? '' : 's'}` : '';
   const pair = f.pairedWith ? ` (with ${f.pairedWith.title} ${f.pairedWith.redacted}: revoke them as a pair)` : '';
-  return `${f.title} in ${place(f)} (${layerText(f)})${removed}${more}. Value: ${f.redacted}${pair}`;
+  const live = liveAdvice(f);
+  const checked = f.verification && f.verification.status !== 'valid' ? ` Verification: ${f.verification.status} (${f.verification.detail}).` : '';
+  return `${live ? `${live} ` : ''}${f.title} in ${place(f)} (${layerText(f)})${removed}${more}. Value: ${f.redacted}${pair}${checked}`;
 }
 
 function logicalLocation(f: Finding) {
@@ -89,7 +92,8 @@ export function renderSarif(input: ScanReport, _options: RenderOptions = {}): st
   const results = report.findings.map((f) => ({
     ruleId: f.ruleId,
     ruleIndex: ruleIndex.get(f.ruleId)!,
-    level: LEVEL[f.severity],
+    // A key the provider still accepts is an error whatever the rule's severity.
+    level: f.verification?.status === 'valid' ? 'error' : LEVEL[f.severity],
     message: { text: message(f) },
     locations: [{
       physicalLocation: {
@@ -121,6 +125,7 @@ export function renderSarif(input: ScanReport, _options: RenderOptions = {}): st
       secretHash: f.secretHash,
       redacted: f.redacted,
       pairedWith: f.pairedWith && { ruleId: f.pairedWith.ruleId, redacted: f.pairedWith.redacted, secretHash: f.pairedWith.secretHash },
+      ...(f.verification ? { verification: { status: f.verification.status, detail: f.verification.detail } } : {}),
     },
   }));
   const log = {

@@ -1,4 +1,5 @@
 import type { Finding, ScanReport, Severity } from '../types.js';
+import { liveAdvice } from '../verify/advice.js';
 import { adviceItems, bytes, layerSummary, plural, printable, shortStep, SEVERITY_ORDER, where, wrap, type RenderOptions } from './common.js';
 
 const SEVERITY_COLOR: Record<Severity, string> = { critical: '1;31', high: '31', medium: '33', low: '36' };
@@ -23,7 +24,7 @@ interface Style {
 export function renderText(report: ScanReport, options: RenderOptions = {}): string {
   const paint: Paint = (code, s) => (options.color ? `\x1b[${code}m${s}\x1b[0m` : s);
   const style: Style = { paint, dim: (s) => paint('2', s), bold: (s) => paint('1', s), width: options.width ?? DEFAULT_WIDTH };
-  const out = [...header(report, style), ''];
+  const out = [...header(report, style), '', ...liveBanner(report.findings, style)];
   const body = options.compact ? compactBody(report.findings, style) : groupedBody(report.findings, style);
   out.push(...body);
   if (report.findings.length > 0) out.push(...summaryTable(report, style), '');
@@ -105,6 +106,7 @@ function renderFinding(f: Finding, style: Style, explained: Set<string>): string
     lines.push(dim(`${PAD}also in ${place}`));
   }
   if (f.alsoIn.length > 5) lines.push(dim(`${PAD}also in ${f.alsoIn.length - 5} more places`));
+  if (f.verification) lines.push(...verificationLines(f, style));
   const fixKey = `rule:${f.ruleId}`;
   if (explained.has(fixKey)) {
     lines.push(dim(`${PAD}${bold('fix:')} as for the first ${printable(f.title)} above`));
@@ -164,6 +166,49 @@ function summary(report: ScanReport, { paint, width }: Style): string {
   const base = findings.filter((f) => f.layer?.base).length;
   const text = `${plural(findings.length, 'secret')} found (${counts.join(', ')})` +
     (deleted > 0 ? `; ${deleted} deleted in a later layer but still recoverable from the image` : '') +
-    (base > 0 ? `; ${base} from base image layers` : '') + '.';
+    (base > 0 ? `; ${base} from base image layers` : '') + verifiedSummary(findings) + '.';
   return wrap(text, width, '').map((l) => paint('1', l)).join('\n');
+}
+
+/** Live keys come first, before the layer-by-layer list: they are incidents, the rest is cleanup. */
+function liveBanner(findings: readonly Finding[], { paint, width }: Style): string[] {
+  const live = findings.filter((f) => f.verification?.status === 'valid');
+  if (live.length === 0) return [];
+  const lines = wrap(`!! ${plural(live.length, 'LIVE secret')}: the provider still accepts ${live.length === 1 ? 'it' : 'them'}. ` +
+    `Revoke ${live.length === 1 ? 'it' : 'these'} first.`, width, '').map((l) => paint('1;31', l));
+  for (const f of live) {
+    const layer = f.layer ? `layer ${f.layer.index}` : 'image config';
+    lines.push(paint('31', `   ${f.title}  ${where(f)} (${layer})  ${printable(f.secret ?? f.redacted)}`));
+  }
+  lines.push('');
+  return lines;
+}
+
+function verificationLines(f: Finding, { paint, dim, bold, width }: Style): string[] {
+  const v = f.verification!;
+  const label = bold('verified:');
+  switch (v.status) {
+    case 'valid': {
+      const advice = liveAdvice(f);
+      return [
+        `${PAD}${label} ${paint('1;31', 'LIVE')} ${printable(v.detail)}`,
+        ...(advice ? wrap(printable(advice), width, `${PAD}     `, `${PAD}     `).map((l) => paint('31', l)) : []),
+      ];
+    }
+    case 'invalid':
+      return [`${PAD}${label} ${paint('32', 'revoked or invalid')} ${dim(printable(v.detail))}`];
+    case 'unknown':
+      return [`${PAD}${label} ${paint('33', 'unknown')} ${dim(printable(v.detail))}`];
+    default: {
+      const never: never = v.status;
+      return [String(never)];
+    }
+  }
+}
+
+/** "; verified: 1 live, 2 revoked or invalid, 3 unknown": only when the scan verified. */
+function verifiedSummary(findings: readonly Finding[]): string {
+  if (!findings.some((f) => f.verification)) return '';
+  const n = (status: string) => findings.filter((f) => f.verification?.status === status).length;
+  return `; verified: ${n('valid')} live, ${n('invalid')} revoked or invalid, ${n('unknown')} unknown`;
 }

@@ -75,3 +75,18 @@ export const goldenReport: ScanReport = {
 
 /** The fixed time stamped into time-dependent formats (GitLab's scan.start_time/end_time). */
 export const GOLDEN_NOW = new Date('2024-01-02T03:04:05Z');
+
+/** The golden report as a `--verify` scan returns it: a live Clarifai key, a revoked AWS pair, the rest unknown. */
+export const verifiedGoldenReport: ScanReport = {
+  ...goldenReport,
+  findings: goldenReport.findings.map((f) => ({
+    ...f,
+    verification: f.ruleId === 'clarifai-api-key'
+      ? { status: 'valid' as const, detail: 'Clarifai accepted it (HTTP 200)' }
+      : f.ruleId === 'aws-secret-access-key'
+        ? { status: 'invalid' as const, detail: 'AWS STS rejected the key pair (InvalidClientTokenId)' }
+        : f.ruleId === 'private-key' || f.ruleId === 'aws-access-key-id'
+          ? { status: 'unknown' as const, detail: 'no live check exists for this kind of secret' }
+          : { status: 'unknown' as const, detail: 'api.github.com is rate limiting (HTTP 429): try again later' },
+  })),
+};
