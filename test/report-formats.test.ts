@@ -161,6 +161,7 @@ const VERIFIED_GOLDEN_FILES: [string, ReportFormat, { color?: boolean; compact?:
   ['verified-report.sarif', 'sarif', {}],
   ['verified-gitlab.json', 'gitlab', {}],
   ['verified-github.txt', 'github', {}],
+  ['verified-report.md', 'markdown', {}],
 ];
 
 describe('golden files (UPDATE_GOLDEN=1 rewrites them)', () => {

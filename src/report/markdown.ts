@@ -38,6 +38,8 @@ export function renderMarkdown(input: ScanReport, _options: RenderOptions = {}):
   out.push(`### ⚠️ stratascan: ${plural(findings.length, 'secret')} in ${name}`, '');
   out.push(`${counts.map(([s, n]) => `**${n}** ${s}`).join(' · ')}` +
     (deleted > 0 ? ` — ${deleted} deleted in a later layer but still recoverable from the image` : ''), '');
+  const live = findings.filter((f) => f.verification?.status === 'valid').length;
+  if (live > 0) out.push(`**${plural(live, 'live secret')}**: the provider still accepts ${live === 1 ? 'it' : 'them'}; revoke ${live === 1 ? 'it' : 'them'} first.`, '');
   out.push(scanLine(report), '');
   out.push(...layerTable(report), '');
   out.push('#### Findings', '', '| Severity | Layer | Where | Secret | Value | Revoke |', '|---|---|---|---|---|---|');
@@ -65,7 +67,9 @@ function findingRow(f: Finding): string {
   const state = f.inFinalImage ? '' : f.removedBy ? `<br>deleted in layer ${f.removedBy.index}, still recoverable` : '<br>overwritten, still recoverable';
   const pair = f.pairedWith ? `<br>with ${mdText(f.pairedWith.title)} ${mdText(f.pairedWith.redacted)}` : '';
   const also = f.alsoIn.length > 0 ? `<br>also in ${plural(f.alsoIn.length, 'more place')}` : '';
-  return `| ${SEVERITY_MARK[f.severity]} | ${layer} | ${mdText(where(f))}${state}${also} | ${mdText(f.title)} | ${mdText(f.redacted)}${pair} | ${link('revoke', f.url) || '—'} |`;
+  // Verified live keys are incidents: marked where the eye lands first.
+  const live = f.verification?.status === 'valid' ? ' · **live**' : '';
+  return `| ${SEVERITY_MARK[f.severity]}${live} | ${layer} | ${mdText(where(f))}${state}${also} | ${mdText(f.title)} | ${mdText(f.redacted)}${pair} | ${link('revoke', f.url) || '—'} |`;
 }
 
 /** Each rule's fix once, collapsed: the table stays short in a pull request. */
