@@ -30,6 +30,8 @@ export interface Sighting extends Place {
   secret?: string;
   /** A later entry of the same layer replaced the file without this secret. */
   replacedInLayer?: boolean;
+  /** The service a catch-all rule's setting names (ZENDESK_API_KEY → Zendesk). */
+  provider?: string;
 }
 
 export interface AttributionInput {
@@ -82,6 +84,7 @@ export function attribute(input: AttributionInput): Finding[] {
     if (existing) {
       existing.ruleId = betterRule(rules.get(existing.ruleId)!, rules.get(s.ruleId)!).id;
       existing.secret ??= s.secret;
+      existing.provider ??= s.provider;
       existing.partner ??= partners.get(s) ?? null;
       continue;
     }
@@ -136,6 +139,9 @@ export function attribute(input: AttributionInput): Finding[] {
     };
     const secret = places.find((p) => p.secret !== undefined)?.secret;
     if (input.showSecrets && secret !== undefined) finding.secret = secret;
+    // A specific rule names its provider itself; a catch-all one reports what the setting's name says.
+    const named = rule.generic ? places.find((p) => p.provider !== undefined)?.provider : undefined;
+    if (named !== undefined) finding.provider = named;
     const partner = primary.partner ?? places.find((p) => p.partner !== null)?.partner ?? null;
     if (partner !== null) {
       const partnerRule = rules.get(partner.ruleId)!;
