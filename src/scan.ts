@@ -156,7 +156,7 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
         }
         sightings.push({
           ruleId: m.ruleId, secretHash: m.secretHash, redacted: m.redacted, secret: m.secret, source: 'file', layerIndex: index,
-          path: m.path, line: m.line, column: m.column, key: null, ...(m.replacedInLayer ? { replacedInLayer: true } : {}),
+          path: m.path, line: m.line, column: m.column, key: null, length: m.length, ...(m.replacedInLayer ? { replacedInLayer: true } : {}),
           ...(m.provider !== undefined ? { provider: m.provider } : {}),
         });
       }

@@ -8,7 +8,7 @@ import { loadRuleSet } from '../src/detect/rules.js';
 import { DetectionEngine } from '../src/detect/engine.js';
 import { nameWords, serviceBefore, serviceOfName } from '../src/detect/naming.js';
 import { renderTemplate, seededRandom } from '../src/detect/template.js';
-import { secretHash } from '../src/attribute.js';
+import { attribute, secretHash, sightingValue } from '../src/attribute.js';
 import type { ScanReport } from '../src/types.js';
 
 const rand = seededRandom(Date.now() % 100000);
@@ -93,5 +93,28 @@ describe('catch-all findings name the service of their setting', () => {
       }
       expect(reports[1]!.stats).toMatchObject({ cachedLayers: 1 });
     });
+  });
+});
+
+describe('a provider rule wins over a catch-all one on the same credential', () => {
+  const rules = new Map(loadRuleSet().rules.map((r) => [r.id, r]));
+  const layer = { ref: { index: 0, diffId: 'sha256:0', createdBy: null }, changes: { entries: new Map([['/srv/app.env', 'file' as const]]), whiteouts: new Set<string>(), opaqueDirs: new Set<string>() } };
+  const sighting = (ruleId: string, secret: string, column: number, line = 1) => ({
+    ruleId, ...sightingValue(secret), source: 'file' as const, layerIndex: 0, path: '/srv/app.env', line, column, key: null, length: secret.length,
+  });
+  const hex = renderTemplate('{{hex:32}}', rand).text;
+
+  it('drops a catch-all match that overlaps a provider match on the same line, even with another extent', () => {
+    const found = attribute({ sightings: [sighting('generic-api-key', `key-${hex}`, 17), sighting('mailgun-api-key', hex, 21)], layers: [layer], rules, showSecrets: false });
+    expect(found.map((f) => f.ruleId)).toEqual(['mailgun-api-key']);
+  });
+
+  it('keeps catch-all matches elsewhere on the line or on another line', () => {
+    const other = renderTemplate('{{alnum:30}}{{digits:2}}', rand).text;
+    const found = attribute({
+      sightings: [sighting('mailgun-api-key', hex, 21), sighting('generic-api-key', other, 70), sighting('jwt', `eyJ${other}`, 21, 2)],
+      layers: [layer], rules, showSecrets: false,
+    });
+    expect(found.map((f) => f.ruleId).sort()).toEqual(['generic-api-key', 'jwt', 'mailgun-api-key']);
   });
 });
