@@ -30,6 +30,10 @@ export interface Sighting extends Place {
   secret?: string;
   /** A later entry of the same layer replaced the file without this secret. */
   replacedInLayer?: boolean;
+  /** The service a catch-all rule's setting names (ZENDESK_API_KEY → Zendesk). */
+  provider?: string;
+  /** The secret's length in characters, when known: tells which matches on a line overlap. */
+  length?: number;
 }
 
 export interface AttributionInput {
@@ -63,8 +67,33 @@ interface Placed extends Sighting {
   partner: PartnerSighting | null;
 }
 
+/**
+ * A catch-all match (generic-api-key, jwt, …) that overlaps a provider rule's match on the same
+ * line is the same credential seen with a different extent (`key-<hex>` against `<hex>`, the JWT
+ * inside a provider token): the provider rule's finding says more, so the catch-all one is dropped.
+ */
+function withoutCoveredCatchAlls(sightings: readonly Sighting[], rules: ReadonlyMap<string, RuleSpec>): Sighting[] {
+  const lineOf = (s: Sighting) => [s.source, s.layerIndex, s.path, s.line, s.key].join('\0');
+  const specific = new Map<string, Sighting[]>();
+  for (const s of sightings) {
+    const rule = rules.get(s.ruleId)!;
+    if (rule.generic || rule.identifier || s.column === null || s.length === undefined) continue;
+    const list = specific.get(lineOf(s));
+    if (list) list.push(s);
+    else specific.set(lineOf(s), [s]);
+  }
+  if (specific.size === 0) return [...sightings];
+  return sightings.filter((s) => {
+    if (!rules.get(s.ruleId)!.generic || s.column === null || s.length === undefined) return true;
+    const start = s.column;
+    const end = s.column + s.length;
+    return !(specific.get(lineOf(s)) ?? []).some((o) => o.column! < end && start < o.column! + o.length! && o.secretHash !== s.secretHash);
+  });
+}
+
 export function attribute(input: AttributionInput): Finding[] {
   const { layers, rules } = input;
+  input = { ...input, sightings: withoutCoveredCatchAlls(input.sightings, rules) };
   // Which (path, secret) pairs each layer writes, to tell an overwrite that keeps a secret from one that drops it.
   const holds = layers.map(() => new Set<string>());
   for (const s of input.sightings) {
@@ -82,6 +111,7 @@ export function attribute(input: AttributionInput): Finding[] {
     if (existing) {
       existing.ruleId = betterRule(rules.get(existing.ruleId)!, rules.get(s.ruleId)!).id;
       existing.secret ??= s.secret;
+      existing.provider ??= s.provider;
       existing.partner ??= partners.get(s) ?? null;
       continue;
     }
@@ -136,6 +166,9 @@ export function attribute(input: AttributionInput): Finding[] {
     };
     const secret = places.find((p) => p.secret !== undefined)?.secret;
     if (input.showSecrets && secret !== undefined) finding.secret = secret;
+    // A specific rule names its provider itself; a catch-all one reports what the setting's name says.
+    const named = rule.generic ? places.find((p) => p.provider !== undefined)?.provider : undefined;
+    if (named !== undefined) finding.provider = named;
     const partner = primary.partner ?? places.find((p) => p.partner !== null)?.partner ?? null;
     if (partner !== null) {
       const partnerRule = rules.get(partner.ruleId)!;

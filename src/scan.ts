@@ -141,7 +141,7 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     if (stored) configMatches = stored;
     else {
       const found = configScan ? (pool.flush(), await cancel.race(configScan)) : scanConfigHere(items, ruleSet);
-      configMatches = found.map((list) => list.map((m) => ({ ruleId: m.ruleId, ...sightingValue(m.secret), length: m.secret.length })));
+      configMatches = found.map((list) => list.map((m) => ({ ruleId: m.ruleId, ...sightingValue(m.secret), length: m.secret.length, ...(m.provider !== undefined ? { provider: m.provider } : {}) })));
       void cache?.store.putConfig(texts, configMatches);
     }
     // Workers take ~10 ms to terminate: that now runs beside the attribution below.
@@ -159,14 +159,18 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
         }
         sightings.push({
           ruleId: m.ruleId, secretHash: m.secretHash, redacted: m.redacted, secret: m.secret, source: 'file', layerIndex: index,
-          path: m.path, line: m.line, column: m.column, key: null, ...(m.replacedInLayer ? { replacedInLayer: true } : {}),
+          path: m.path, line: m.line, column: m.column, key: null, length: m.length, ...(m.replacedInLayer ? { replacedInLayer: true } : {}),
+          ...(m.provider !== undefined ? { provider: m.provider } : {}),
         });
       }
     });
     configMatches.forEach((found, i) => {
       const item = items[i]!;
       for (const m of found) {
-        sightings.push({ ruleId: m.ruleId, secretHash: m.secretHash, redacted: m.redacted, secret: m.secret, source: item.source, layerIndex: item.layerIndex, path: null, line: null, column: null, key: item.key });
+        sightings.push({
+          ruleId: m.ruleId, secretHash: m.secretHash, redacted: m.redacted, secret: m.secret, source: item.source, layerIndex: item.layerIndex, path: null, line: null, column: null, key: item.key,
+          ...(m.provider !== undefined ? { provider: m.provider } : {}),
+        });
       }
     });
 
@@ -399,6 +403,7 @@ async function scanOneLayer(
     line: m.line,
     column: m.column,
     ...(m.replacedInLayer ? { replacedInLayer: true as const } : {}),
+    ...(m.provider !== undefined ? { provider: m.provider } : {}),
   }));
   const outcome: LayerOutcome = { changes: scan.changes, matches, files: scan.files, bytes: scan.bytes, skipped: scan.skipped, storedBytes: scan.storedBytes, cached: false };
   if (cache) {

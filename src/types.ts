@@ -73,6 +73,11 @@ export interface Finding {
   secretHash: string;
   /** Present only with showSecrets. */
   secret?: string;
+  /**
+   * Present only for a catch-all rule (generic-api-key, generic-password, …) whose setting names a
+   * service: ZENDESK_API_KEY → "Zendesk". Where to revoke; the rule itself names no provider.
+   */
+  provider?: string;
   alsoIn: Occurrence[];
   remediation: string;
   url: string | null;

@@ -10,7 +10,7 @@ import type { RuleMemo, RuleSpec } from '../detect/rules.js';
  * Bumped whenever the entry layout or anything that changes per-layer results without changing
  * the detector catalogue changes (window sizes, binary sniffing, the walk itself).
  */
-export const CACHE_FORMAT = 2;
+export const CACHE_FORMAT = 3;
 
 /** One match restored from the cache: identity by hash, never the raw value. */
 export interface CachedMatch {
@@ -24,6 +24,8 @@ export interface CachedMatch {
   column: number;
   /** Written again later in the same layer without this secret (see FileMatch). */
   replacedInLayer?: true;
+  /** The service a catch-all match's setting names (see RawMatch). */
+  provider?: string;
 }
 
 /** A blob as stored: its digest, size and the sha256 of its first HEAD_BYTES (null when unknown). */
@@ -170,6 +172,7 @@ export class LayerCache {
         line: m.line,
         column: m.column,
         ...(m.replacedInLayer ? { replacedInLayer: true as const } : {}),
+        ...(typeof m.provider === 'string' ? { provider: m.provider } : {}),
       })),
     };
     await writeAtomically(this.pathOf(diffId), entry);
@@ -207,7 +210,9 @@ export class LayerCache {
   putConfig(texts: readonly string[], matches: readonly (readonly ConfigMatch[])[]): Promise<void> {
     const entry = {
       format: CACHE_FORMAT,
-      matches: matches.map((list) => list.map((m) => ({ ruleId: m.ruleId, secretHash: m.secretHash, redacted: m.redacted, length: m.length }))),
+      matches: matches.map((list) =>
+        list.map((m) => ({ ruleId: m.ruleId, secretHash: m.secretHash, redacted: m.redacted, length: m.length, ...(typeof m.provider === 'string' ? { provider: m.provider } : {}) })),
+      ),
     };
     const writing: Promise<void> = writeAtomically(this.configPathOf(texts), entry).finally(() => this.writing.delete(writing));
     this.writing.add(writing);
@@ -222,6 +227,8 @@ export interface ConfigMatch {
   redacted: string;
   /** In characters: lets the build-arg scrubber find it by hash. */
   length: number;
+  /** The service a catch-all match's setting names (see RawMatch). */
+  provider?: string;
 }
 
 /** JSON written to a temp file and renamed into place (mode 0600), so no reader sees half of it; failures are ignored. */

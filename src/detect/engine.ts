@@ -2,11 +2,14 @@ import type { RuleSpec } from './rules.js';
 import { KeywordPrefilter, newlinesBefore } from './prefilter.js';
 import { isPlaceholder, shannonEntropy } from './filters.js';
 import { keywordAnchor, maxExtent, parseRegex, reachOf, type KeywordAnchor } from './extent.js';
+import { providerKey, serviceBefore } from './naming.js';
 
 /** One secret a rule found in one buffer; offsets are byte offsets into that buffer. */
 export interface RawMatch {
   ruleId: string;
   secret: string;
+  /** For a catch-all rule: the service the setting's name points at (ZENDESK_API_KEY → Zendesk). */
+  provider?: string;
   offset: number;
   /** 1-based line within the buffer. */
   line: number;
@@ -167,11 +170,18 @@ export class DetectionEngine {
   readonly rules: readonly RuleSpec[];
 
   readonly stats: EngineStats = { regexChars: 0, regexRuns: 0, textChars: 0 };
+  /** Provider names of the specific rules, by providerKey: how a service named by a setting is spelt. */
+  private readonly knownProviders = new Map<string, string>();
   private readonly regions: boolean;
 
   constructor(rules: readonly RuleSpec[], options: EngineOptions = {}) {
     this.rules = rules;
     this.regions = options.regions !== false;
+    for (const r of rules) {
+      if (r.generic) continue;
+      // "SendGrid (Twilio)" is named SENDGRID_… in settings: its first part is a spelling too.
+      for (const name of [r.provider, r.provider.split(' (')[0]!]) this.knownProviders.set(providerKey(name), r.provider);
+    }
     const keywordIndex = new Map<string, number>();
     const rulesByKeyword: CompiledRule[][] = [];
     for (const spec of rules) {
@@ -406,7 +416,7 @@ export class DetectionEngine {
       const key = `${rule.spec.id}\0${offset}`;
       if (seen.has(key)) return;
       seen.add(key);
-      found.push({ ruleId: rule.spec.id, secret, offset });
+      found.push(this.found(rule, secret, offset, match.input, span[0]));
     };
     // Rule by rule, each rule's patterns in order, as a whole-buffer run: where two patterns of a
     // rule match at one offset, the first one's match is the one kept.
@@ -577,11 +587,18 @@ export class DetectionEngine {
           const key = `${rule.spec.id}\0${span[0]}`;
           if (seen.has(key)) continue;
           seen.add(key);
-          found.push({ ruleId: rule.spec.id, secret, offset: span[0] });
+          found.push(this.found(rule, secret, span[0], text, span[0]));
         }
       }
     }
     return withLineNumbers(bytes, found);
+  }
+
+  /** A match as kept; a catch-all rule's also names the service its setting is for, when it does. */
+  private found(rule: CompiledRule, secret: string, offset: number, input: string, start: number): Found {
+    if (!rule.spec.generic) return { ruleId: rule.spec.id, secret, offset };
+    const provider = serviceBefore(input.slice(Math.max(0, start - 160), start), this.knownProviders);
+    return provider === null ? { ruleId: rule.spec.id, secret, offset } : { ruleId: rule.spec.id, secret, offset, provider };
   }
 
   private accept(rule: CompiledRule, secret: string): boolean {
@@ -595,6 +612,7 @@ interface Found {
   ruleId: string;
   secret: string;
   offset: number;
+  provider?: string;
 }
 
 /**
@@ -736,7 +754,9 @@ function withLineNumbers(bytes: Uint8Array, found: Found[]): RawMatch[] {
       lineStart = nl + 1;
     }
     cursor = lineStart;
-    return { ruleId: f.ruleId, secret: f.secret, offset: f.offset, line, column: f.offset - lineStart + 1 };
+    const match: RawMatch = { ruleId: f.ruleId, secret: f.secret, offset: f.offset, line, column: f.offset - lineStart + 1 };
+    if (f.provider !== undefined) match.provider = f.provider;
+    return match;
   });
 }
 
