@@ -5,3 +5,6 @@ export { renderReport, type ReportFormat, type RenderOptions } from './report/in
 export type * from './types.js';
 export { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from './layer/nested.js';
 export { tuneForScanning } from './runtime.js';
+export { auditImages, type AuditOptions, type AuditProgress } from './audit/index.js';
+export type { AuditImage, AuditReport, AuditLayerStats } from './audit/types.js';
+export { renderAudit, auditExitCode, AUDIT_FORMATS, type AuditFormat } from './audit/render.js';
