@@ -61,13 +61,19 @@ function redisOptions(address: QueueAddress, extra: RedisOptions): RedisOptions 
  */
 export async function connectRedis(address: QueueAddress): Promise<Redis> {
   const redis = new Redis(redisOptions(address, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, enableOfflineQueue: false }));
-  redis.on('error', () => {});
+  // ioredis reports why on its 'error' event (ECONNREFUSED); connect() only says the connection closed.
+  let why: Error | null = null;
+  redis.on('error', (err: Error) => {
+    why ??= err;
+  });
   try {
     await redis.connect();
     await redis.ping();
-  } catch (cause) {
+  } catch (err) {
     redis.disconnect();
-    throw new ScanError(`cannot reach Redis at ${address.label}`, { cause });
+    const cause = why ?? err;
+    const code = (cause as NodeJS.ErrnoException).code;
+    throw new ScanError(`cannot reach Redis at ${address.label}${code ? ` (${code})` : ''}`, { cause });
   }
   return redis;
 }

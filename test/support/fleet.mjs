@@ -21,7 +21,7 @@ export const newAwsPair = () => ({ id: `AKIA${pick(BASE32, 16)}`, secret: pick(B
  */
 
 /**
- * @param {{ bases?: number, apps: number, tagsPerApp?: number, bigLayerBytes?: number }} shape
+ * @param {{ bases?: number, apps: number, tagsPerApp?: number, bigLayerBytes?: number, prefix?: string }} shape
  * @returns {Fleet}
  */
 export function makeFleet(shape) {
@@ -53,7 +53,7 @@ export function makeFleet(shape) {
   const images = [];
   for (let a = 0; a < shape.apps; a++) {
     const base = bases[a % baseCount];
-    const team = a % 2 === 0 ? 'team-a' : 'team-b';
+    const team = `${shape.prefix ?? 'team-'}${a % 2 === 0 ? 'a' : 'b'}`;
     /** @type {any[]} */
     const steps = [...base, { createdBy: `/bin/sh -c #(nop) COPY dir:app${a} in /srv/app `, files: [{ path: `/srv/app/app${a}.js`, content: `console.log(${a});\n` }] }];
     /** @type {string[]} */

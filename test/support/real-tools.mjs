@@ -13,6 +13,8 @@ const DEBIAN_PACKAGE = /** @type {Record<string, string>} */ ({
   skopeo: 'skopeo',
   'docker-registry': 'docker-registry',
   busybox: 'busybox-static',
+  'redis-server': 'redis-server',
+  'redis-cli': 'redis-tools',
 });
 
 /** Pseudo-requirement: dockerd and mounts need root, so a suite may list it like a binary. */
