@@ -263,6 +263,7 @@ async function runAudit(args: AuditArgs, io: CliIo, scrub: StderrScrubber): Prom
       insecureRegistries: args['insecure-registry'],
       archives: args.archives === false ? false : undefined,
       signal: io.signal,
+      onNote: quiet ? undefined : (line) => io.stderr.write(`stratascan: note: ${line}\n`),
       onProgress: quiet || io.stderr.isTTY !== true ? undefined : (p) => io.stderr.write(`\r\x1b[Kaudit: ${p.imagesDone}/${p.imagesTotal} images, ${p.layersScanned} layers scanned, ${p.layersFromCache} from cache`),
     });
     if (!quiet && io.stderr.isTTY === true) io.stderr.write('\r\x1b[K');

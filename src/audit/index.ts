@@ -45,6 +45,8 @@ export interface AuditOptions extends Pick<ScanOptions, 'jobs' | 'detectorsDir' 
   /** Layers scanned at once in this process (default 2). */
   concurrency?: number;
   onProgress?: (progress: AuditProgress) => void;
+  /** One line worth telling whoever waits (no worker listens on the queue yet). */
+  onNote?: (line: string) => void;
 }
 
 /**
@@ -73,6 +75,9 @@ export async function auditImages(sources: readonly string[], options: AuditOpti
   const blobs = new RegistryBlobs(registry);
   const concurrency = Math.max(1, options.concurrency ?? 2);
   const connection = address ? await queueModule!.openQueue(address) : null;
+  if (connection && (await connection.queue.getWorkersCount()) === 0) {
+    options.onNote?.(`no worker listens on ${address!.label} yet: layers wait until one starts (stratascan worker --queue …)`);
+  }
   let queueScanner: QueueScanner | null = null;
   const onAbort = () => {
     const err = new ScanAbortedError('audit cancelled', { cause: options.signal?.reason });

@@ -62,7 +62,8 @@ export async function readImageList(path: string, stdin: NodeJS.ReadableStream):
   } catch (cause) {
     throw new ScanError(`reading the image list ${path}`, { cause });
   }
-  const refs = text.split(/\s+/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  // A '#' starts a comment: no image reference holds one.
+  const refs = text.split('\n').flatMap((line) => line.replace(/#.*$/, '').split(/\s+/)).filter((r) => r !== '');
   return [...new Set(refs)];
 }
 

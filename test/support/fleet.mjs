@@ -21,7 +21,7 @@ export const newAwsPair = () => ({ id: `AKIA${pick(BASE32, 16)}`, secret: pick(B
  */
 
 /**
- * @param {{ bases?: number, apps: number, tagsPerApp?: number, bigLayerBytes?: number, prefix?: string }} shape
+ * @param {{ bases?: number, apps: number, tagsPerApp?: number, bigLayerBytes?: number, baseLayerBytes?: number, appLayerBytes?: number, prefix?: string }} shape
  * @returns {Fleet}
  */
 export function makeFleet(shape) {
@@ -46,6 +46,7 @@ export function makeFleet(shape) {
       steps.push({ createdBy: '/bin/sh -c cp creds /root/.aws/credentials', files: [{ path: '/root/.aws/credentials', content: `[default]\naws_access_key_id = ${aws.id}\naws_secret_access_key = ${aws.secret}\n` }] });
       steps.push({ createdBy: '/bin/sh -c rm -rf /root/.aws', files: [{ path: '/root/.aws', type: /** @type {const} */ ('whiteout') }] });
     }
+    if (shape.baseLayerBytes) steps.push({ createdBy: '/bin/sh -c apt-get install -y runtime', files: [{ path: `/usr/share/doc/base${b}.txt`, content: filler(shape.baseLayerBytes) }] });
     if (shape.bigLayerBytes && b === 0) steps.push({ createdBy: '/bin/sh -c make data', files: [{ path: '/usr/share/big.txt', content: filler(shape.bigLayerBytes) }] });
     return steps;
   });
@@ -55,7 +56,8 @@ export function makeFleet(shape) {
     const base = bases[a % baseCount];
     const team = `${shape.prefix ?? 'team-'}${a % 2 === 0 ? 'a' : 'b'}`;
     /** @type {any[]} */
-    const steps = [...base, { createdBy: `/bin/sh -c #(nop) COPY dir:app${a} in /srv/app `, files: [{ path: `/srv/app/app${a}.js`, content: `console.log(${a});\n` }] }];
+    const code = shape.appLayerBytes ? filler(shape.appLayerBytes) : `console.log(${a});\n`;
+    const steps = [...base, { createdBy: `/bin/sh -c #(nop) COPY dir:app${a} in /srv/app `, files: [{ path: `/srv/app/app${a}.js`, content: code }] }];
     /** @type {string[]} */
     const env = ['PATH=/usr/bin:/bin'];
     if (a % 4 === 1) {
