@@ -147,7 +147,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           .option('platform', { type: 'string', describe: 'os/arch[/variant] of multi-platform images (default linux/amd64)' })
           .option('all-platforms', { type: 'boolean', default: false, describe: 'every platform of multi-platform images, each as an image' })
           .option('queue', { type: 'string', describe: 'redis://HOST[:PORT][/DB]: scan layers on BullMQ workers (stratascan worker) and keep results there' })
-          .option('concurrency', { type: 'number', describe: 'layers scanned at once in this process (default 2)' })
+          .option('concurrency', { type: 'number', describe: 'layers scanned at once in this process (default 4)' })
           .option('jobs', { alias: 'j', type: 'number', describe: 'detection worker threads (default: one per CPU but one; 0 = none)' })
           .option('detectors', { type: 'string', describe: 'directory of detector rule files (default: the shipped set)' })
           .option('archives', { type: 'boolean', default: true, describe: 'scan inside archives in layers (--no-archives: leave them closed)' })
@@ -168,7 +168,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       (y) =>
         y
           .option('queue', { type: 'string', demandOption: true, describe: 'redis://HOST[:PORT][/DB]' })
-          .option('concurrency', { type: 'number', default: 1, describe: 'layer jobs at once' })
+          .option('concurrency', { type: 'number', default: 2, describe: 'layer jobs at once (default 2: one downloads while one is scanned)' })
           .option('jobs', { alias: 'j', type: 'number', describe: 'detection worker threads (default: one per CPU but one; 0 = none)' })
           .option('detectors', { type: 'string', describe: 'directory of detector rule files (must be the audit\'s catalogue)' })
           .option('insecure-registry', { type: 'string', array: true, describe: 'HOST[:PORT] that may be reached over plain HTTP or unverified TLS (repeatable)' })

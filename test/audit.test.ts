@@ -209,6 +209,43 @@ describeReal('audit of a registry (docker-registry, redis-server, stratascan wor
     }
   }, 300_000);
 
+  it('Ctrl-C while waiting on the queue: exit 130, the jobs stay queued, and a later audit finds their results', async () => {
+    const db = 2;
+    const watcher = new Redis({ port: redis.port, host: '127.0.0.1', db });
+    try {
+      const args = ['audit', `registry:${registry.host}`, '--repo', 'team-a/*', '--tag', 'v1', '--queue', `${redis.url}/${db}`, '--format', 'json', '--jobs', '0'];
+      const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...QUEUE_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      // No worker: the audit queues every layer and waits. Interrupt it once the jobs are there.
+      let waiting = 0;
+      for (let i = 0; i < 600 && waiting < 5; i++) {
+        waiting = await watcher.llen('bull:stratascan-layers:wait');
+        if (waiting < 5) await sleep(50);
+      }
+      expect(waiting).toBeGreaterThan(0);
+      await sleep(300);
+      child.kill('SIGINT');
+      expect(await exited).toBe(130);
+      expect(stderr.trimEnd().split('\n').at(-1)).toBe('stratascan: interrupted');
+      const queued = await watcher.llen('bull:stratascan-layers:wait');
+      expect(queued).toBeGreaterThan(0);
+      // Workers started later finish the queued jobs; the next audit scans nothing itself.
+      const worker = startWorker(db);
+      for (let i = 0; i < 600 && (await watcher.llen('bull:stratascan-layers:wait')) + (await watcher.llen('bull:stratascan-layers:active')) > 0; i++) await sleep(100);
+      const r = await cli(args, { env: QUEUE_ENV });
+      expect(r.code, r.stderr).toBe(1);
+      const report = JSON.parse(r.stdout) as AuditReport;
+      expect(report.layers.fromCache).toBeGreaterThanOrEqual(queued);
+      expect(report.layers.scanned + report.layers.fromCache).toBe(report.layers.unique);
+      for (const image of report.images) expect(image.findings).toEqual(inProcess.images.find((i) => i.reference === image.reference)!.findings);
+      await stopWorker(worker);
+    } finally {
+      watcher.disconnect();
+    }
+  }, 120_000);
+
   it('Redis unreachable: exit 2 with one line, at once', async () => {
     const started = Date.now();
     const r = await cli(['audit', `docker://${registry.host}/team-a/svc0:v1`, '--queue', 'redis://127.0.0.1:1', '--no-cache']);

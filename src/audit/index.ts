@@ -1,12 +1,12 @@
 import pLimit from 'p-limit';
-import { defaultCacheDir, LayerCache, ruleMemo } from '../cache/layer-cache.js';
+import { defaultCacheDir, LayerCache, ruleMemo, type LayerCacheKeyParts } from '../cache/layer-cache.js';
 import { configItems } from '../config-items.js';
 import { loadAllowlist } from '../detect/allowlist.js';
 import { DetectionEngine } from '../detect/engine.js';
 import { DetectionPool } from '../detect/pool.js';
 import { defaultDetectorsDir, loadRuleSet } from '../detect/rules.js';
 import { describeError, ScanError } from '../errors.js';
-import { archiveLimits } from '../layer/nested.js';
+import { archiveLimits, type ArchiveLimits } from '../layer/nested.js';
 import { redactWithin } from '../redact.js';
 import { assembleReport, configMatchesWith, defaultJobs, layerCacheKeyParts, ScanAbortedError, TOOL_VERSION } from '../scan.js';
 import type { ImageContainer } from '../source/container.js';
@@ -15,7 +15,7 @@ import type { RegistrySourceOptions } from '../source/registry.js';
 import { blobPath, resolveImage, type ResolvedImage } from '../source/resolve.js';
 import { parseTarget } from '../source/target.js';
 import type { ScanOptions } from '../types.js';
-import { LayerResolver, LocalScanner, LocalStore, RegistryBlobs, type LayerNeed, type LayerSource } from './layers.js';
+import { LayerResolver, LocalScanner, LocalStore, RegistryBlobs, type LayerNeed, type LayerSource, type ResultStore } from './layers.js';
 import type { QueueScanner } from './queue.js';
 import type { QueueTuning } from './tuning.js';
 import { expandSources } from './sources.js';
@@ -42,7 +42,7 @@ export interface AuditOptions extends Pick<ScanOptions, 'jobs' | 'detectorsDir' 
   /** `redis://HOST[:PORT][/DB]`: layers go to BullMQ workers; results are kept in that Redis. */
   queue?: string;
   queueTuning?: QueueTuning;
-  /** Layers scanned at once in this process (default 2). */
+  /** Layers scanned at once in this process (default 4: downloads overlap, detection shares one pool). */
   concurrency?: number;
   onProgress?: (progress: AuditProgress) => void;
   /** One line worth telling whoever waits (no worker listens on the queue yet). */
@@ -73,12 +73,16 @@ export async function auditImages(sources: readonly string[], options: AuditOpti
   const pool = new DetectionPool(ruleSet.rules, options.jobs ?? defaultJobs(), ruleSet.plan);
   const engine = new DetectionEngine(ruleSet.rules, ruleSet.plan ? { plan: ruleSet.plan, prepareNow: false } : {});
   const blobs = new RegistryBlobs(registry);
-  const concurrency = Math.max(1, options.concurrency ?? 2);
+  const concurrency = Math.max(1, options.concurrency ?? 4);
   const connection = address ? await queueModule!.openQueue(address) : null;
   if (connection && (await connection.queue.getWorkersCount()) === 0) {
     options.onNote?.(`no worker listens on ${address!.label} yet: layers wait until one starts (stratascan worker --queue …)`);
   }
-  let queueScanner: QueueScanner | null = null;
+  const backend = layerBackend(queueModule, connection, {
+    parts, pool, blobs, concurrency, limits: archiveLimits(options), pollMs: options.queueTuning?.pollMs ?? 200,
+    cache: cacheDir === null ? null : new LayerCache(cacheDir, parts),
+  });
+  const { resolver, store, queueScanner } = backend;
   const onAbort = () => {
     const err = new ScanAbortedError('audit cancelled', { cause: options.signal?.reason });
     void pool.abort(err).catch(() => {});
@@ -86,22 +90,13 @@ export async function auditImages(sources: readonly string[], options: AuditOpti
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    let resolver: LayerResolver;
-    if (connection && queueModule) {
-      const { QueueScanner, RedisStore } = queueModule;
-      const store = new RedisStore(connection.redis, parts);
-      const local = new LocalScanner(store, pool, archiveLimits(options), blobs, concurrency);
-      queueScanner = new QueueScanner(connection.queue, store, local, parts, archiveLimits(options), options.queueTuning?.pollMs ?? 200);
-      resolver = new LayerResolver(store, queueScanner);
-    } else {
-      const store = new LocalStore(parts, cacheDir === null ? null : new LayerCache(cacheDir, parts));
-      resolver = new LayerResolver(store, new LocalScanner(store, pool, archiveLimits(options), blobs, concurrency));
-    }
     const progress: AuditProgress = { imagesDone: 0, imagesTotal: refs.length, layersScanned: 0, layersFromCache: 0 };
     // Reading an image is a few small requests; with a queue it is mostly waiting for workers.
-    const images = pLimit(connection ? 32 : concurrency * 2);
+    const images = pLimit(connection ? 32 : Math.max(8, concurrency * 2));
     const scrub = (text: string) => redactWithin(text, engine.scan(Buffer.from(text, 'utf8')).map((m) => m.secret));
     const audited = await Promise.all(refs.map((ref) => images(async () => {
+      // Images still queued when the audit is cancelled are not opened.
+      if (options.signal?.aborted) throw new ScanAbortedError('audit cancelled', { cause: options.signal.reason });
       const result = await auditOne(ref, { options, pool, resolver, rules, allowlist, engine, scrub });
       progress.imagesDone++;
       progress.layersScanned = resolver.scanned;
@@ -122,9 +117,30 @@ export async function auditImages(sources: readonly string[], options: AuditOpti
     options.signal?.removeEventListener('abort', onAbort);
     queueScanner?.stop();
     await pool.close();
+    // Never return (and let the CLI exit) between a cache entry's temp file and its rename.
+    await store.settled();
     await blobs.close();
     await connection?.close();
   }
+}
+
+/**
+ * Where layer results come from: with a queue, Redis (registry layers scanned by workers, the rest
+ * here); without, this process and the local layer cache.
+ */
+function layerBackend(
+  queueModule: typeof import('./queue.js') | null,
+  connection: Awaited<ReturnType<typeof import('./queue.js').openQueue>> | null,
+  c: { parts: LayerCacheKeyParts; pool: DetectionPool; blobs: RegistryBlobs; concurrency: number; limits: ArchiveLimits; pollMs: number; cache: LayerCache | null },
+): { resolver: LayerResolver; store: ResultStore; queueScanner: QueueScanner | null } {
+  if (connection && queueModule) {
+    const store = new queueModule.RedisStore(connection.redis, c.parts);
+    const local = new LocalScanner(store, c.pool, c.limits, c.blobs, c.concurrency);
+    const queueScanner = new queueModule.QueueScanner(connection.queue, store, local, c.parts, c.limits, c.pollMs);
+    return { resolver: new LayerResolver(store, queueScanner), store, queueScanner };
+  }
+  const store = new LocalStore(c.parts, c.cache);
+  return { resolver: new LayerResolver(store, new LocalScanner(store, c.pool, c.limits, c.blobs, c.concurrency)), store, queueScanner: null };
 }
 
 interface AuditContext {

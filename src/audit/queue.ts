@@ -255,7 +255,7 @@ export async function openQueue(address: QueueAddress): Promise<{ redis: Redis; 
 
 export interface WorkerOptions {
   queue: string;
-  /** Layer jobs at once. */
+  /** Layer jobs at once (default 2). */
   concurrency?: number;
   /** Detection threads (default: one per core but one). */
   jobs?: number;
@@ -295,7 +295,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   };
   const worker = new Worker<LayerJobData>(QUEUE_NAME, processJob, {
     connection: bullConnection(address, true),
-    concurrency: Math.max(1, options.concurrency ?? 1),
+    concurrency: Math.max(1, options.concurrency ?? 2),
     lockDuration,
     stalledInterval: options.tuning?.stalledIntervalMs ?? Math.max(1000, Math.floor(lockDuration / 2)),
     // A layer whose worker died is retried; one that keeps killing workers fails after a few.
