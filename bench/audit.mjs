@@ -13,7 +13,7 @@
 // and prints images/s, unique layers/s, MiB/s (uncompressed bytes of the unique layers) and the
 // dedupe ratio (layers of all images / unique layers). Results: bench/results/audit-<time>.json.
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +67,13 @@ async function startWorkers(url, port, db, n) {
   return workers;
 }
 
+/** CPU seconds (user + system) a live process has used so far, from /proc (Linux). @param {number} pid */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  // utime and stime are fields 14 and 15 of stat; 12 and 13 after the name is cut off. Ticks: 100/s.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** @param {import('node:child_process').ChildProcess[]} workers */
 async function stopWorkers(workers) {
   await Promise.all(workers.map((w) => new Promise((r) => {
@@ -101,7 +108,11 @@ try {
     db++;
     const url = `${redis.url}/${db}`;
     const workers = await startWorkers(url, redis.port, db, n);
+    const before = workers.map((w) => cpuSeconds(/** @type {number} */ (w.pid)));
     record(`queue-${n}`, n, await run(['audit', source, '--queue', url, '--format', 'json', '--quiet']));
+    const cpu = workers.reduce((t, w, i) => t + cpuSeconds(/** @type {number} */ (w.pid)) - before[i], 0);
+    rows.at(-1).workerCpuSeconds = cpu;
+    console.log(`             workers' CPU ${cpu.toFixed(1)} s: ${((cpu * 1000) / diffIds.size).toFixed(0)} ms per unique layer`);
     if (n === counts.at(-1)) record('queue-rerun', n, await run(['audit', source, '--queue', url, '--format', 'json', '--quiet']));
     await stopWorkers(workers);
   }

@@ -108,6 +108,19 @@ export class RedisStore implements ResultStore {
     return (await this.redis.sismember(this.keys(diffId).blobs, digest)) === 1;
   }
 
+  /** hasBlob for many layers in one round trip. */
+  async haveBlobs(wanted: readonly { diffId: string; digest: string }[]): Promise<boolean[]> {
+    if (wanted.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const w of wanted) pipeline.sismember(this.keys(w.diffId).blobs, w.digest);
+    const answers = (await pipeline.exec()) ?? [];
+    return wanted.map((_, i) => {
+      const [err, value] = answers[i] ?? [null, 0];
+      if (err) throw err;
+      return value === 1;
+    });
+  }
+
   async put(diffId: string, blob: BlobRecord, result: LayerResult): Promise<CachedLayer> {
     const keys = this.keys(diffId);
     const previous = await this.get(diffId);
@@ -196,8 +209,10 @@ export class QueueScanner implements LayerScanner {
     this.polling = true;
     try {
       this.polls++;
-      for (const w of [...this.waiting.values()]) {
-        if (await this.store.hasBlob(w.diffId, w.digest)) {
+      const waiting = [...this.waiting.values()];
+      const done = await this.store.haveBlobs(waiting);
+      for (const [i, w] of waiting.entries()) {
+        if (done[i]) {
           const entry = await this.store.get(w.diffId);
           if (entry) {
             this.waiting.delete(w.jobId);
@@ -205,8 +220,8 @@ export class QueueScanner implements LayerScanner {
             continue;
           }
         }
-        // Job states are asked for less often: a result is what normally ends the wait.
-        if (this.polls % 5 !== 0) continue;
+        // Job states are asked for less often (every ~25 polls): a result is what normally ends the wait.
+        if (this.polls % 25 !== 0) continue;
         const state = await this.queue.getJobState(w.jobId);
         if (state === 'failed') {
           const job = await this.queue.getJob(w.jobId);

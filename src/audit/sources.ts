@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import pLimit from 'p-limit';
 import { globToRegExp } from '../detect/allowlist.js';
 import { ScanError } from '../errors.js';
 import { RegistryClient, type RegistrySourceOptions } from '../source/registry.js';
@@ -40,10 +41,13 @@ export async function expandSources(sources: readonly string[], filter: SourceFi
       out.add(source);
       continue;
     }
-    for (const repo of await listRepositories(host, registry)) {
-      if (!repoMatch(repo)) continue;
-      for (const tag of await listTags(host, repo, registry)) if (tagMatch(tag)) out.add(`docker://${host}/${repo}:${tag}`);
-    }
+    const repos = (await listRepositories(host, registry)).filter(repoMatch);
+    // Tag lists are one or two small requests each: several at once, kept in catalogue order.
+    const limit = pLimit(8);
+    const tagLists = await Promise.all(repos.map((repo) => limit(() => listTags(host, repo, registry))));
+    repos.forEach((repo, i) => {
+      for (const tag of tagLists[i]!) if (tagMatch(tag)) out.add(`docker://${host}/${repo}:${tag}`);
+    });
   }
   return [...out];
 }
