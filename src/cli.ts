@@ -15,6 +15,11 @@ import { SEVERITIES, type Severity } from './types.js';
 import { applyLoadedPolicy, findConfigFile, loadConfigFile, loadPolicy, type LoadedConfig } from './policy/index.js';
 import { createProgress } from './progress.js';
 import { parseVerifyEndpoints, verificationEndpoints } from './verify/run.js';
+import { AUDIT_FORMATS, auditExitCode, renderAudit, type AuditFormat } from './audit/render.js';
+import { tuningFromEnv } from './audit/tuning.js';
+
+// The audit and its queue client (BullMQ, ioredis) load only for those commands.
+const auditModule = () => import('./audit/index.js');
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -151,7 +156,52 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         io.stdout.write(listEndpoints(parseVerifyEndpoints(args['verify-endpoint'])));
       },
     )
-    .demandCommand(1, 'name a command: scan or verify')
+    .command<AuditArgs>(
+      'audit [sources..]',
+      'Audit many images: registry:HOST[:PORT] (every repository and tag), image references, --images-from; each unique layer scanned once',
+      (y) =>
+        y
+          .positional('sources', { type: 'string', array: true, describe: 'registry:HOST[:PORT], docker://REF, REF, a tarball or layout path, docker-daemon:NAME' })
+          .option('format', { alias: 'f', choices: AUDIT_FORMATS, default: 'text' as AuditFormat, describe: 'report format' })
+          .option('output', { alias: 'o', type: 'string', describe: 'write the report to FILE instead of standard output' })
+          .option('repo', { type: 'string', array: true, describe: 'registry sources: only repositories matching GLOB (repeatable)' })
+          .option('tag', { type: 'string', array: true, describe: 'registry sources: only tags matching GLOB (repeatable)' })
+          .option('images-from', { type: 'string', describe: 'read image references from FILE (- for standard input), one a line; duplicates folded' })
+          .option('platform', { type: 'string', describe: 'os/arch[/variant] of multi-platform images (default linux/amd64)' })
+          .option('all-platforms', { type: 'boolean', default: false, describe: 'every platform of multi-platform images, each as an image' })
+          .option('queue', { type: 'string', describe: 'redis://HOST[:PORT][/DB]: scan layers on BullMQ workers (stratascan worker) and keep results there' })
+          .option('concurrency', { type: 'number', describe: 'layers scanned at once in this process (default 4)' })
+          .option('jobs', { alias: 'j', type: 'number', describe: 'detection worker threads (default: one per CPU but one; 0 = none)' })
+          .option('detectors', { type: 'string', describe: 'directory of detector rule files (default: the shipped set)' })
+          .option('archives', { type: 'boolean', default: true, describe: 'scan inside archives in layers (--no-archives: leave them closed)' })
+          .option('cache', { type: 'boolean', default: true, describe: 'reuse and store per-layer results in the layer cache (without --queue)' })
+          .option('cache-dir', { type: 'string', describe: 'layer cache directory' })
+          .option('pull', { choices: PULL_POLICIES, default: 'missing' as PullPolicy, describe: 'bare image references: never, missing or always fetch from the registry' })
+          .option('insecure-registry', { type: 'string', array: true, describe: 'HOST[:PORT] that may be reached over plain HTTP or unverified TLS (repeatable)' })
+          .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress on stderr' })
+          .config(config?.options ?? {}),
+      async (args) => {
+        scrub.configure(args.detectors, args.cache ? (args['cache-dir'] ?? defaultCacheDir(io.env)) : null);
+        exitCode = await runAudit(args, io, scrub);
+      },
+    )
+    .command<WorkerArgs>(
+      'worker',
+      'Process layer jobs of audits run with --queue, until Ctrl-C or SIGTERM (registry credentials from this machine: docker config or STRATASCAN_REGISTRY_*)',
+      (y) =>
+        y
+          .option('queue', { type: 'string', demandOption: true, describe: 'redis://HOST[:PORT][/DB]' })
+          .option('concurrency', { type: 'number', default: 2, describe: 'layer jobs at once (default 2: one downloads while one is scanned)' })
+          .option('jobs', { alias: 'j', type: 'number', describe: 'detection worker threads (default: one per CPU but one; 0 = none)' })
+          .option('detectors', { type: 'string', describe: 'directory of detector rule files (must be the audit\'s catalogue)' })
+          .option('insecure-registry', { type: 'string', array: true, describe: 'HOST[:PORT] that may be reached over plain HTTP or unverified TLS (repeatable)' })
+          .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no log lines on stderr' }),
+      async (args) => {
+        scrub.configure(args.detectors, defaultCacheDir(io.env));
+        exitCode = await runWorkerCommand(args, io, scrub);
+      },
+    )
+    .demandCommand(1, 'name a command: scan, audit, worker or verify')
     .strict()
     .version(TOOL_VERSION)
     .help()
@@ -172,6 +222,112 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     return EXIT_ERROR;
   }
   return exitCode;
+}
+
+interface AuditArgs {
+  sources?: string[];
+  format: AuditFormat;
+  output?: string;
+  repo?: string[];
+  tag?: string[];
+  'images-from'?: string;
+  platform?: string;
+  'all-platforms': boolean;
+  queue?: string;
+  concurrency?: number;
+  jobs?: number;
+  detectors?: string;
+  archives: boolean;
+  cache: boolean;
+  'cache-dir'?: string;
+  pull: PullPolicy;
+  'insecure-registry'?: string[];
+  quiet: boolean;
+}
+
+interface WorkerArgs {
+  queue: string;
+  concurrency: number;
+  jobs?: number;
+  detectors?: string;
+  'insecure-registry'?: string[];
+  quiet: boolean;
+}
+
+function wholeNumberError(flag: string, value: number | undefined, min: number): string | null {
+  return value !== undefined && (!Number.isInteger(value) || value < min) ? `--${flag} takes a whole number of ${min} or more` : null;
+}
+
+async function runAudit(args: AuditArgs, io: CliIo, scrub: StderrScrubber): Promise<number> {
+  const usage = wholeNumberError('concurrency', args.concurrency, 1) ?? wholeNumberError('jobs', args.jobs, 0)
+    ?? (args.platform !== undefined && args['all-platforms'] ? '--platform and --all-platforms exclude each other' : null);
+  if (usage) {
+    io.stderr.write(`stratascan: ${usage}\n`);
+    return EXIT_ERROR;
+  }
+  try {
+    const sources = [...(args.sources ?? [])];
+    if (args['images-from'] !== undefined) sources.push(...(await (await import('./audit/sources.js')).readImageList(args['images-from'], io.stdin)));
+    if (sources.length === 0) throw new ScanError('name what to audit: registry:HOST[:PORT], image references, or --images-from FILE');
+    const quiet = args.quiet === true;
+    const report = await (await auditModule()).auditImages(sources, {
+      repos: args.repo,
+      tags: args.tag,
+      platform: args.platform,
+      allPlatforms: args['all-platforms'],
+      queue: args.queue,
+      queueTuning: tuningFromEnv(io.env),
+      concurrency: args.concurrency,
+      jobs: args.jobs,
+      detectorsDir: args.detectors,
+      cache: args.cache,
+      cacheDir: args['cache-dir'],
+      pull: args.pull,
+      insecureRegistries: args['insecure-registry'],
+      archives: args.archives === false ? false : undefined,
+      signal: io.signal,
+      onNote: quiet ? undefined : (line) => io.stderr.write(`stratascan: note: ${line}\n`),
+      onProgress: quiet || io.stderr.isTTY !== true ? undefined : (p) => io.stderr.write(`\r\x1b[Kaudit: ${p.imagesDone}/${p.imagesTotal} images, ${p.layersScanned} layers scanned, ${p.layersFromCache} from cache`),
+    });
+    if (!quiet && io.stderr.isTTY === true) io.stderr.write('\r\x1b[K');
+    const text = renderAudit(report, args.format);
+    if (args.output) await writeAtomically(args.output, text, io.signal);
+    else io.stdout.write(text);
+    return auditExitCode(report);
+  } catch (err) {
+    if (err instanceof ScanAbortedError || io.signal?.aborted) {
+      io.stderr.write(`${INTERRUPTED_MESSAGE}\n`);
+      return interruptedExitCode(io.signal?.reason);
+    }
+    io.stderr.write(`stratascan: error: ${scrub.error(err)}\n`);
+    if (!(err instanceof ScanError) && io.env.STRATASCAN_DEBUG && err instanceof Error) io.stderr.write(`${scrub.text(err.stack ?? '')}\n`);
+    return EXIT_ERROR;
+  }
+}
+
+async function runWorkerCommand(args: WorkerArgs, io: CliIo, scrub: StderrScrubber): Promise<number> {
+  const usage = wholeNumberError('concurrency', args.concurrency, 1) ?? wholeNumberError('jobs', args.jobs, 0);
+  if (usage) {
+    io.stderr.write(`stratascan: ${usage}\n`);
+    return EXIT_ERROR;
+  }
+  try {
+    await (await import('./audit/queue.js')).runWorker({
+      queue: args.queue,
+      concurrency: args.concurrency,
+      jobs: args.jobs,
+      detectorsDir: args.detectors,
+      insecureRegistries: args['insecure-registry'],
+      tuning: tuningFromEnv(io.env),
+      signal: io.signal,
+      log: args.quiet ? undefined : (line) => io.stderr.write(`stratascan worker: ${scrub.text(line)}\n`),
+    });
+    // Stopped by a signal: the jobs in hand were finished or left to expire and be retried.
+    return EXIT_CLEAN;
+  } catch (err) {
+    io.stderr.write(`stratascan: error: ${scrub.error(err)}\n`);
+    return EXIT_ERROR;
+  }
 }
 
 /** The config file named by --config, or the nearest one upwards from cwd; none with --no-config. */

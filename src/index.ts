@@ -6,3 +6,6 @@ export type * from './types.js';
 export { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from './layer/nested.js';
 export { tuneForScanning } from './runtime.js';
 export { verificationEndpoints, PROVIDERS as VERIFY_PROVIDERS, type ProviderId as VerifyProvider } from './verify/index.js';
+export { auditImages, type AuditOptions, type AuditProgress } from './audit/index.js';
+export type { AuditImage, AuditReport, AuditLayerStats } from './audit/types.js';
+export { renderAudit, auditExitCode, AUDIT_FORMATS, type AuditFormat } from './audit/render.js';

@@ -2,14 +2,14 @@ import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
 import pLimit from 'p-limit';
 import { attribute, sightingValue, type Sighting } from './attribute.js';
-import { type LayerCacheKeyParts, changesOf, type ConfigMatch, defaultCacheDir, findByHash, hashBlob, HEAD_BYTES, LayerCache, ruleMemo, type CachedMatch } from './cache/layer-cache.js';
+import { type CachedLayer, type LayerCacheKeyParts, changesOf, type ConfigMatch, defaultCacheDir, findByHash, hashBlob, HEAD_BYTES, LayerCache, ruleMemo, type CachedMatch } from './cache/layer-cache.js';
 import { configItems, type ConfigItem } from './config-items.js';
 import { DetectionPool } from './detect/pool.js';
 import { DetectionEngine, type RawMatch } from './detect/engine.js';
 import { defaultDetectorsDir, loadRuleSet, type RuleSet, type RuleSpec } from './detect/rules.js';
-import { isAllowlisted, loadAllowlist } from './detect/allowlist.js';
+import { isAllowlisted, loadAllowlist, type AllowEntry } from './detect/allowlist.js';
 import { ScanError } from './errors.js';
-import { scanLayer, type LayerChanges, type LayerScan } from './layer/walk.js';
+import { scanLayer, type LayerChanges, type LayerScan, type WalkedChanges } from './layer/walk.js';
 import { archiveLimits, type ArchiveLimits } from './layer/nested.js';
 import type { Readable } from 'node:stream';
 import type { ImageContainer } from './source/container.js';
@@ -148,78 +148,18 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     const closing = pool.close();
     closing.catch(() => {});
 
-    const allowlist = loadAllowlist(options.detectorsDir ?? defaultDetectorsDir());
-    let allowlisted = 0;
-    const sightings: Sighting[] = [];
-    scans.forEach((scan, index) => {
-      for (const m of scan.matches) {
-        if (isAllowlisted(allowlist, m.ruleId, m.path)) {
-          allowlisted++;
-          continue;
-        }
-        sightings.push({
-          ruleId: m.ruleId, secretHash: m.secretHash, redacted: m.redacted, secret: m.secret, source: 'file', layerIndex: index,
-          path: m.path, line: m.line, column: m.column, key: null, length: m.length, ...(m.replacedInLayer ? { replacedInLayer: true } : {}),
-          ...(m.provider !== undefined ? { provider: m.provider } : {}),
-        });
-      }
-    });
-    configMatches.forEach((found, i) => {
-      const item = items[i]!;
-      for (const m of found) {
-        sightings.push({
-          ruleId: m.ruleId, secretHash: m.secretHash, redacted: m.redacted, secret: m.secret, source: item.source, layerIndex: item.layerIndex, path: null, line: null, column: null, key: item.key,
-          ...(m.provider !== undefined ? { provider: m.provider } : {}),
-        });
-      }
-    });
-
-    const layerInfos = imageInfo(image, scans);
-    const findings = attribute({
-      sightings,
-      layers: scans.map((scan, i) => ({ ref: { index: i, diffId: image.layers[i]!.diffId, createdBy: image.layers[i]!.createdBy }, changes: scan.changes })),
-      rules,
-      showSecrets: options.showSecrets === true,
-    });
-    progress.findings = findings.length;
-    report();
-    if (options.showSecrets !== true) {
-      // Build args land in history verbatim, so createdBy strings can hold the very secrets found.
-      const found = new Set(sightings.flatMap((x) => (x.secret === undefined ? [] : [x.secret])));
-      // Values from the cache are known only by hash: look for them in the history text by hash.
-      const known = new Set(sightings.flatMap((x) => (x.secret === undefined ? [] : [x.secretHash])));
-      const hashedOnly = new Map<string, ConfigSeen>();
-      for (const s of scans) for (const m of s.matches) if (m.secret === undefined && !known.has(m.secretHash)) hashedOnly.set(m.secretHash, m);
-      for (const list of configMatches) for (const m of list) if (m.secret === undefined && !known.has(m.secretHash)) hashedOnly.set(m.secretHash, m);
-      if (hashedOnly.size > 0) {
-        for (const l of image.layers) if (l.createdBy) findByHash(l.createdBy, [...hashedOnly.values()]).forEach((v) => found.add(v));
-      }
-      scrubCreatedBy(layerInfos, findings, [...found]);
-    }
+    const assembled = assembleReport({ target, image, scans, configMatches, items, rules, showSecrets: options.showSecrets === true, allowlist: loadAllowlist(options.detectorsDir ?? defaultDetectorsDir()), started, onFindings: (n) => {
+      progress.findings = n;
+      report();
+    } });
     if (verifyEndpoints) {
       // Raw values stay in this closure: the checks get them by hash, the report never does.
       const raw = new Map<string, string>();
-      for (const x of sightings) if (x.secret !== undefined) raw.set(x.secretHash, x.secret);
-      await cancel.race(verifyFindings(findings, raw, { endpoints: verifyEndpoints, timeoutMs: options.verifyTimeoutMs, signal: options.signal }));
+      for (const m of [...scans.flatMap((scan) => scan.matches), ...configMatches.flat()]) if (m.secret !== undefined) raw.set(m.secretHash, m.secret);
+      await cancel.race(verifyFindings(assembled.findings, raw, { endpoints: verifyEndpoints, timeoutMs: options.verifyTimeoutMs, signal: options.signal }));
+      assembled.stats.durationMs = Math.round(performance.now() - started);
     }
-    const skipped: Record<string, number> = {};
-    for (const s of scans) for (const [why, n] of Object.entries(s.skipped)) skipped[why] = (skipped[why] ?? 0) + n;
-    return {
-      schemaVersion: 1,
-      tool: { name: 'stratascan', version: TOOL_VERSION },
-      target,
-      image: layerInfos,
-      findings,
-      stats: {
-        layers: scans.length,
-        files: scans.reduce((n, s) => n + s.files, 0),
-        bytes: scans.reduce((n, s) => n + s.bytes, 0),
-        durationMs: Math.round(performance.now() - started),
-        skipped,
-        allowlisted,
-        cachedLayers: scans.filter((s) => s.cached).length,
-      },
-    };
+    return assembled;
   } catch (err) {
     // After a cancel, whatever failed downstream (a destroyed stream, a rejected batch) is the cancel.
     throw cancel.error ?? err;
@@ -300,12 +240,12 @@ class Cancellation {
 }
 
 /** One file match of a layer, identified by hash; `secret` only when the layer was scanned this run. */
-interface LayerMatch extends CachedMatch {
+export interface LayerMatch extends CachedMatch {
   secret?: string;
 }
 
 /** A layer's results, scanned now or restored from the layer cache. */
-interface LayerOutcome {
+export interface LayerOutcome {
   changes: LayerChanges;
   matches: LayerMatch[];
   files: number;
@@ -379,6 +319,26 @@ async function scanOneLayer(
   cache: { store: LayerCache; read: boolean } | null,
   onFiles: (files: number, bytes: number) => void,
 ): Promise<LayerOutcome> {
+  const outcome = await scanBlob(container, layer, pool, limits, onFiles);
+  if (cache) {
+    // The head hash is what later runs compare (see above); a streamed blob cannot be read again.
+    const head = await headHash(container, layer.blob).catch(() => null);
+    await cache.store.put(layer.diffId, { digest: outcome.blobDigest, size: outcome.storedBytes, head }, outcome);
+  }
+  return outcome;
+}
+
+/**
+ * Scans one layer blob: decompressed, walked and detected, its digest and diff_id checked. Raw
+ * values stay in `matches[].secret` (memory only); everything else is what the layer cache keeps.
+ */
+export async function scanBlob(
+  container: ImageContainer,
+  layer: Pick<ResolvedLayer, 'index' | 'diffId' | 'blob' | 'digest'>,
+  pool: DetectionPool,
+  limits: ArchiveLimits,
+  onFiles: (files: number, bytes: number) => void = () => {},
+): Promise<LayerOutcome & { blobDigest: string; changes: WalkedChanges }> {
   const where = `layer ${layer.index} (${layer.digest ?? layer.blob})`;
   let scan: LayerScan;
   try {
@@ -405,17 +365,113 @@ async function scanOneLayer(
     ...(m.replacedInLayer ? { replacedInLayer: true as const } : {}),
     ...(m.provider !== undefined ? { provider: m.provider } : {}),
   }));
-  const outcome: LayerOutcome = { changes: scan.changes, matches, files: scan.files, bytes: scan.bytes, skipped: scan.skipped, storedBytes: scan.storedBytes, cached: false };
-  if (cache) {
-    // The head hash is what later runs compare (see above); a streamed blob cannot be read again.
-    const head = await headHash(container, layer.blob).catch(() => null);
-    await cache.store.put(layer.diffId, { digest: scan.blobDigest, size: scan.storedBytes, head }, { ...outcome, changes: scan.changes });
+  return { changes: scan.changes, matches, files: scan.files, bytes: scan.bytes, skipped: scan.skipped, storedBytes: scan.storedBytes, cached: false, blobDigest: scan.blobDigest };
+}
+
+/** A stored layer entry (layer cache or a shared store) as an outcome for assembleReport. */
+export function outcomeOf(entry: CachedLayer, storedBytes: number): LayerOutcome {
+  return { changes: changesOf(entry), matches: entry.matches, files: entry.files, bytes: entry.bytes, skipped: entry.skipped, storedBytes, cached: true };
+}
+
+/** The image config's matches, found on this thread with `engine` (raw values in memory only). */
+export function configMatchesWith(engine: DetectionEngine, items: readonly ConfigItem[]): ConfigSeen[][] {
+  return items.map((item) => engine.scan(Buffer.from(item.text, 'utf8')).map((m) => ({
+    ruleId: m.ruleId, ...sightingValue(m.secret), length: m.secret.length, ...(m.provider !== undefined ? { provider: m.provider } : {}),
+  })));
+}
+
+/** What assembleReport needs: one image's resolved form, its layers' outcomes and its config's matches. */
+export interface ReportParts {
+  target: string;
+  image: ResolvedImage;
+  /** Per layer of `image`, in order: scanned now or restored from a store of layer results. */
+  scans: LayerOutcome[];
+  /** Per config item (configItems(image)), its matches. */
+  configMatches: ConfigSeen[][];
+  items: readonly ConfigItem[];
+  rules: ReadonlyMap<string, RuleSpec>;
+  showSecrets: boolean;
+  allowlist: readonly AllowEntry[];
+  /** performance.now() when the scan of this image began. */
+  started: number;
+  onFindings?: (count: number) => void;
+}
+
+/**
+ * The attribution stage: one image's report from its layers' results and its config's matches.
+ * Pure in its inputs, so layer results from the layer cache, another image or another machine
+ * give the very report a scan of this image alone gives.
+ */
+export function assembleReport(parts: ReportParts): ScanReport {
+  const { image, scans, configMatches, items, showSecrets } = parts;
+  let allowlisted = 0;
+  const sightings: Sighting[] = [];
+  scans.forEach((scan, index) => {
+    for (const m of scan.matches) {
+      if (isAllowlisted(parts.allowlist, m.ruleId, m.path)) {
+        allowlisted++;
+        continue;
+      }
+      sightings.push({
+        ruleId: m.ruleId, secretHash: m.secretHash, redacted: m.redacted, secret: m.secret, source: 'file', layerIndex: index,
+        path: m.path, line: m.line, column: m.column, key: null, length: m.length, ...(m.replacedInLayer ? { replacedInLayer: true } : {}),
+        ...(m.provider !== undefined ? { provider: m.provider } : {}),
+      });
+    }
+  });
+  configMatches.forEach((found, i) => {
+    const item = items[i]!;
+    for (const m of found) {
+      sightings.push({
+        ruleId: m.ruleId, secretHash: m.secretHash, redacted: m.redacted, secret: m.secret, source: item.source, layerIndex: item.layerIndex, path: null, line: null, column: null, key: item.key,
+        ...(m.provider !== undefined ? { provider: m.provider } : {}),
+      });
+    }
+  });
+
+  const layerInfos = imageInfo(image, scans);
+  const findings = attribute({
+    sightings,
+    layers: scans.map((scan, i) => ({ ref: { index: i, diffId: image.layers[i]!.diffId, createdBy: image.layers[i]!.createdBy }, changes: scan.changes })),
+    rules: parts.rules,
+    showSecrets,
+  });
+  parts.onFindings?.(findings.length);
+  if (!showSecrets) {
+    // Build args land in history verbatim, so createdBy strings can hold the very secrets found.
+    const found = new Set(sightings.flatMap((x) => (x.secret === undefined ? [] : [x.secret])));
+    // Values from the cache are known only by hash: look for them in the history text by hash.
+    const known = new Set(sightings.flatMap((x) => (x.secret === undefined ? [] : [x.secretHash])));
+    const hashedOnly = new Map<string, ConfigSeen>();
+    for (const s of scans) for (const m of s.matches) if (m.secret === undefined && !known.has(m.secretHash)) hashedOnly.set(m.secretHash, m);
+    for (const list of configMatches) for (const m of list) if (m.secret === undefined && !known.has(m.secretHash)) hashedOnly.set(m.secretHash, m);
+    if (hashedOnly.size > 0) {
+      for (const l of image.layers) if (l.createdBy) findByHash(l.createdBy, [...hashedOnly.values()]).forEach((v) => found.add(v));
+    }
+    scrubCreatedBy(layerInfos, findings, [...found]);
   }
-  return outcome;
+  const skipped: Record<string, number> = {};
+  for (const s of scans) for (const [why, n] of Object.entries(s.skipped)) skipped[why] = (skipped[why] ?? 0) + n;
+  return {
+    schemaVersion: 1,
+    tool: { name: 'stratascan', version: TOOL_VERSION },
+    target: parts.target,
+    image: layerInfos,
+    findings,
+    stats: {
+      layers: scans.length,
+      files: scans.reduce((n, s) => n + s.files, 0),
+      bytes: scans.reduce((n, s) => n + s.bytes, 0),
+      durationMs: Math.round(performance.now() - parts.started),
+      skipped,
+      allowlisted,
+      cachedLayers: scans.filter((s) => s.cached).length,
+    },
+  };
 }
 
 /** A match in an image config item; `secret` only when scanned this run, not read from the cache. */
-type ConfigSeen = ConfigMatch & { secret?: string };
+export type ConfigSeen = ConfigMatch & { secret?: string };
 
 /**
  * The image config's matches on this thread: a scan served from the layer cache starts no worker

@@ -90,9 +90,7 @@ export class LayerCache {
   }
 
   key(diffId: string): string {
-    return createHash('sha256')
-      .update(JSON.stringify({ what: 'stratascan-layer', format: CACHE_FORMAT, tool: this.parts.toolVersion, rules: this.parts.rulesHash, settings: this.parts.settings ?? '', diffId }))
-      .digest('hex');
+    return layerKey(this.parts, diffId);
   }
 
   pathOf(diffId: string): string {
@@ -107,24 +105,7 @@ export class LayerCache {
     } catch {
       return null;
     }
-    try {
-      const entry = JSON.parse(raw) as CachedLayer;
-      if (
-        entry.format !== CACHE_FORMAT ||
-        entry.diffId !== diffId ||
-        entry.rulesHash !== this.parts.rulesHash ||
-        entry.tool !== this.parts.toolVersion ||
-        !Array.isArray(entry.blobs) ||
-        !Array.isArray(entry.matches) ||
-        !entry.changes ||
-        !isPathsByKind(entry.changes.entries)
-      ) {
-        return null;
-      }
-      return entry;
-    } catch {
-      return null;
-    }
+    return parseEntry(raw, this.parts, diffId);
   }
 
   /** Stores one layer's results; `blob` joins the blobs already recorded for this diff_id. */
@@ -148,33 +129,7 @@ export class LayerCache {
     if (previous?.blobs.some(same)) return;
     // A record without a head hash (streamed blob) is superseded by one with it.
     const blobs = [...(previous?.blobs ?? []).filter((b) => !(b.digest === blob.digest && b.head === null)), blob].slice(-8);
-    const entry: CachedLayer = {
-      format: CACHE_FORMAT,
-      diffId,
-      rulesHash: this.parts.rulesHash,
-      tool: this.parts.toolVersion,
-      blobs,
-      files: result.files,
-      bytes: result.bytes,
-      skipped: result.skipped,
-      changes: {
-        entries: pathsByKind(result.changes.entries),
-        whiteouts: [...result.changes.whiteouts],
-        opaqueDirs: [...result.changes.opaqueDirs],
-      },
-      // Explicit fields: a raw value must never reach the disk, whatever the caller passed.
-      matches: result.matches.map((m) => ({
-        ruleId: m.ruleId,
-        secretHash: m.secretHash,
-        redacted: m.redacted,
-        length: m.length,
-        path: m.path,
-        line: m.line,
-        column: m.column,
-        ...(m.replacedInLayer ? { replacedInLayer: true as const } : {}),
-        ...(typeof m.provider === 'string' ? { provider: m.provider } : {}),
-      })),
-    };
+    const entry = layerEntry(this.parts, diffId, blobs, result);
     await writeAtomically(this.pathOf(diffId), entry);
   }
 
@@ -229,6 +184,69 @@ export interface ConfigMatch {
   length: number;
   /** The service a catch-all match's setting names (see RawMatch). */
   provider?: string;
+}
+
+/** A stored entry read back, or null when it is damaged or was made for other keys. */
+export function parseEntry(raw: string, parts: LayerCacheKeyParts, diffId: string): CachedLayer | null {
+  try {
+    const entry = JSON.parse(raw) as CachedLayer;
+    if (
+      entry.format !== CACHE_FORMAT ||
+      entry.diffId !== diffId ||
+      entry.rulesHash !== parts.rulesHash ||
+      entry.tool !== parts.toolVersion ||
+      !Array.isArray(entry.blobs) ||
+      !Array.isArray(entry.matches) ||
+      !entry.changes ||
+      !isPathsByKind(entry.changes.entries)
+    ) {
+      return null;
+    }
+    return entry;
+  } catch {
+    return null;
+  }
+}
+
+/** The stored form of one layer's results: hashes and redacted values, never a raw secret. */
+export function layerEntry(parts: LayerCacheKeyParts, diffId: string, blobs: BlobRecord[], result: LayerResult): CachedLayer {
+  return {
+    format: CACHE_FORMAT,
+    diffId,
+    rulesHash: parts.rulesHash,
+    tool: parts.toolVersion,
+    blobs,
+    files: result.files,
+    bytes: result.bytes,
+    skipped: result.skipped,
+    changes: {
+      entries: pathsByKind(result.changes.entries),
+      whiteouts: [...result.changes.whiteouts],
+      opaqueDirs: [...result.changes.opaqueDirs],
+    },
+    // Explicit fields: a raw value must never be stored, whatever the caller passed.
+    matches: result.matches.map((m) => ({
+      ruleId: m.ruleId,
+      secretHash: m.secretHash,
+      redacted: m.redacted,
+      length: m.length,
+      path: m.path,
+      line: m.line,
+      column: m.column,
+      ...(m.replacedInLayer ? { replacedInLayer: true as const } : {}),
+      ...(typeof m.provider === 'string' ? { provider: m.provider } : {}),
+    })),
+  };
+}
+
+/**
+ * The key of one layer's results: its diff_id with everything else that decides what a scan of
+ * it finds (catalogue hash, entry format, tool version, result-changing options), hex.
+ */
+export function layerKey(parts: LayerCacheKeyParts, diffId: string): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ what: 'stratascan-layer', format: CACHE_FORMAT, tool: parts.toolVersion, rules: parts.rulesHash, settings: parts.settings ?? '', diffId }))
+    .digest('hex');
 }
 
 /** JSON written to a temp file and renamed into place (mode 0600), so no reader sees half of it; failures are ignored. */

@@ -25,6 +25,8 @@ export interface RegistrySourceOptions {
   env?: NodeJS.ProcessEnv;
   /** One-line notes that do not stop the scan (see ScanOptions.onNote). */
   onNote?: (message: string) => void;
+  /** Token scope to ask for instead of pulling the reference's repository (the catalogue: registry:catalog:*). */
+  scope?: string;
 }
 
 const MANIFEST_TYPES = [
@@ -234,6 +236,28 @@ export class RegistryClient {
     return { bytes, digest, mediaType };
   }
 
+  /**
+   * One page of a paginated listing (`/v2/_catalog`, `/v2/NAME/tags/list`): its JSON and the path
+   * of the next page from the `Link` header (RFC 5988, as the distribution API sends it), if any.
+   */
+  async page(path: string, what: string): Promise<{ json: unknown; next: string | null }> {
+    const { res, bytes } = await this.fetchWhole(path, { accept: 'application/json', what }, MAX_MANIFEST);
+    let json: unknown;
+    try {
+      json = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      throw new ScanError(`${what} from ${this.ref.registry} is not valid JSON`);
+    }
+    const link = /<([^>]+)>\s*;\s*rel="?next"?/i.exec(headerValue(res, 'link') ?? '');
+    let next: string | null = null;
+    if (link) {
+      const url = new URL(link[1]!, 'http://registry.invalid');
+      // Only a path on the same registry: a Link elsewhere would carry our authorization away.
+      if (url.host === 'registry.invalid' || url.host === this.host) next = `${url.pathname}${url.search}`;
+    }
+    return { json, next };
+  }
+
   async blob(digest: string, maxBytes: number): Promise<Buffer> {
     return (await this.fetchWhole(`/v2/${this.ref.repository}/blobs/${digest}`, { what: `blob ${digest}` }, maxBytes)).bytes;
   }
@@ -402,7 +426,7 @@ export class RegistryClient {
     if (realm.protocol !== 'https:' && !(realm.protocol === 'http:' && (isLoopbackHost(realmHost) || this.insecure || realmHost === this.ref.registry))) {
       throw new ScanError(`${this.ref.registry} named a token service over plain HTTP (${realm.host}); refusing to send credentials there`);
     }
-    const scope = `repository:${this.ref.repository}:pull`;
+    const scope = this.options.scope ?? `repository:${this.ref.repository}:pull`;
     const service = challenge.params.service;
     let res: IncomingMessage;
     if (creds?.username === '<token>') {

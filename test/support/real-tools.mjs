@@ -16,6 +16,7 @@ const DEBIAN_PACKAGE = /** @type {Record<string, string>} */ ({
   podman: 'podman',
   'redis-server': 'redis-server',
   chromium: 'chromium',
+  'redis-cli': 'redis-tools',
 });
 
 /** Pseudo-requirement: dockerd and mounts need root, so a suite may list it like a binary. */
