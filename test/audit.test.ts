@@ -176,7 +176,9 @@ describeReal('audit of a registry (docker-registry, redis-server, stratascan wor
       const audit = cli(['audit', `registry:${registry.host}`, '--repo', 'bulk-*/*', '--queue', `${redis.url}/${db}`, '--format', 'json', '--jobs', '0'], { env: QUEUE_ENV });
       // Wait until the victim holds the 24 MiB layer's job, then kill it without a chance to let go.
       let held: string | null = null;
-      for (let i = 0; i < 600 && held === null; i++) {
+      // Listing the registry and queueing come first; on a loaded 2-core machine that can take a while.
+      const deadline = Date.now() + 150_000;
+      while (held === null && Date.now() < deadline) {
         for (const id of await watcher.lrange('bull:stratascan-layers:active', 0, -1)) {
           const data = await watcher.hget(`bull:stratascan-layers:${id}`, 'data');
           if (data && (JSON.parse(data) as { diffId: string }).diffId === bigLayer) held = id;
