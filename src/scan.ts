@@ -8,6 +8,7 @@ import { DetectionPool } from './detect/pool.js';
 import { DetectionEngine, type RawMatch } from './detect/engine.js';
 import { defaultDetectorsDir, loadRuleSet, type RuleSet, type RuleSpec } from './detect/rules.js';
 import { isAllowlisted, loadAllowlist } from './detect/allowlist.js';
+import { keyFingerprint, loadPublicKeys } from './detect/public-keys.js';
 import { ScanError } from './errors.js';
 import { scanLayer, type LayerChanges, type LayerScan } from './layer/walk.js';
 import { archiveLimits, type ArchiveLimits } from './layer/nested.js';
@@ -146,11 +147,17 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     closing.catch(() => {});
 
     const allowlist = loadAllowlist(options.detectorsDir ?? defaultDetectorsDir());
+    const publicKeys = loadPublicKeys(options.detectorsDir ?? defaultDetectorsDir());
+    // Cached matches carry their fingerprint (a hash): the raw value is never stored.
+    const isPublic = (m: { fingerprint?: string; secret?: string }) => {
+      const fingerprint = m.fingerprint ?? (m.secret !== undefined ? keyFingerprint(m.secret) : undefined);
+      return fingerprint !== undefined && publicKeys.has(fingerprint);
+    };
     let allowlisted = 0;
     const sightings: Sighting[] = [];
     scans.forEach((scan, index) => {
       for (const m of scan.matches) {
-        if (isAllowlisted(allowlist, m.ruleId, m.path)) {
+        if (isAllowlisted(allowlist, m.ruleId, m.path) || isPublic(m)) {
           allowlisted++;
           continue;
         }
@@ -163,6 +170,10 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     configMatches.forEach((found, i) => {
       const item = items[i]!;
       for (const m of found) {
+        if (isPublic(m)) {
+          allowlisted++;
+          continue;
+        }
         sightings.push({ ruleId: m.ruleId, secretHash: m.secretHash, redacted: m.redacted, secret: m.secret, source: item.source, layerIndex: item.layerIndex, path: null, line: null, column: null, key: item.key });
       }
     });
@@ -385,6 +396,7 @@ async function scanOneLayer(
     ruleId: m.ruleId,
     ...sightingValue(m.secret),
     secret: m.secret,
+    fingerprint: keyFingerprint(m.secret),
     length: m.secret.length,
     path: m.path,
     line: m.line,
