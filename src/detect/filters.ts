@@ -41,7 +41,7 @@ export function pemBody(secret: string): string | null {
   const open = secret.indexOf('-----', begin + 11);
   if (open === -1) return null;
   const close = secret.indexOf('-----END ', open + 5);
-  const inside = secret.slice(open + 5, close === -1 ? secret.length : close).replace(/\\+[rn]/g, '\n');
+  const inside = secret.slice(open + 5, close === -1 ? secret.length : close).replace(/\\{1,4}[rn]/g, '\n');
   return inside
     .split(/[\r\n]/)
     .filter((line) => !line.includes(':'))
