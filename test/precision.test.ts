@@ -50,6 +50,8 @@ describe(`precision filters (seed ${seed})`, () => {
   it('JWTs whose claims say EXAMPLE are examples; random claims are not', () => {
     const claims = Buffer.from('{"sub":"u-1","sts:audit_context":"EXAMPLEAUDITCONTEXT"}').toString('base64url');
     expect(isExampleJwt(`eyJhbGciOiJIUzI1NiJ9.${claims}.${randomChars(rand, ALNUM, 43)}`)).toBe(true);
+    const real = Buffer.from('{"iss":"https://auth.example.com","email":"ops@example.com"}').toString('base64url');
+    expect(isExampleJwt(`eyJhbGciOiJIUzI1NiJ9.${real}.${randomChars(rand, ALNUM, 43)}`)).toBe(false);
     expect(isExampleJwt(`eyJ${randomChars(rand, ALNUM, 36)}.eyJ${randomChars(rand, ALNUM, 120)}.${randomChars(rand, ALNUM, 43)}`)).toBe(false);
   });
 
