@@ -8,6 +8,7 @@ import { DetectionPool } from './detect/pool.js';
 import { DetectionEngine, type RawMatch } from './detect/engine.js';
 import { defaultDetectorsDir, loadRuleSet, type RuleSet, type RuleSpec } from './detect/rules.js';
 import { isAllowlisted, loadAllowlist, type AllowEntry } from './detect/allowlist.js';
+import { keyFingerprint, loadPublicKeys } from './detect/public-keys.js';
 import { ScanError } from './errors.js';
 import { scanLayer, type LayerChanges, type LayerScan, type WalkedChanges } from './layer/walk.js';
 import { archiveLimits, type ArchiveLimits } from './layer/nested.js';
@@ -148,7 +149,7 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     const closing = pool.close();
     closing.catch(() => {});
 
-    const assembled = assembleReport({ target, image, scans, configMatches, items, rules, showSecrets: options.showSecrets === true, allowlist: loadAllowlist(options.detectorsDir ?? defaultDetectorsDir()), started, onFindings: (n) => {
+    const assembled = assembleReport({ target, image, scans, configMatches, items, rules, showSecrets: options.showSecrets === true, allowlist: loadAllowlist(options.detectorsDir ?? defaultDetectorsDir()), publicKeys: loadPublicKeys(options.detectorsDir ?? defaultDetectorsDir()), started, onFindings: (n) => {
       progress.findings = n;
       report();
     } });
@@ -358,6 +359,7 @@ export async function scanBlob(
     ruleId: m.ruleId,
     ...sightingValue(m.secret),
     secret: m.secret,
+    fingerprint: keyFingerprint(m.secret),
     length: m.secret.length,
     path: m.path,
     line: m.line,
@@ -392,6 +394,8 @@ export interface ReportParts {
   rules: ReadonlyMap<string, RuleSpec>;
   showSecrets: boolean;
   allowlist: readonly AllowEntry[];
+  /** Fingerprints of keys published in test suites and docs (detectors/public-keys.json). */
+  publicKeys: ReadonlySet<string>;
   /** performance.now() when the scan of this image began. */
   started: number;
   onFindings?: (count: number) => void;
@@ -404,11 +408,16 @@ export interface ReportParts {
  */
 export function assembleReport(parts: ReportParts): ScanReport {
   const { image, scans, configMatches, items, showSecrets } = parts;
+  // Cached matches carry their fingerprint (a hash): the raw value is never stored.
+  const isPublic = (m: { fingerprint?: string; secret?: string }) => {
+    const fingerprint = m.fingerprint ?? (m.secret !== undefined ? keyFingerprint(m.secret) : undefined);
+    return fingerprint !== undefined && parts.publicKeys.has(fingerprint);
+  };
   let allowlisted = 0;
   const sightings: Sighting[] = [];
   scans.forEach((scan, index) => {
     for (const m of scan.matches) {
-      if (isAllowlisted(parts.allowlist, m.ruleId, m.path)) {
+      if (isAllowlisted(parts.allowlist, m.ruleId, m.path) || isPublic(m)) {
         allowlisted++;
         continue;
       }
@@ -422,6 +431,10 @@ export function assembleReport(parts: ReportParts): ScanReport {
   configMatches.forEach((found, i) => {
     const item = items[i]!;
     for (const m of found) {
+      if (isPublic(m)) {
+        allowlisted++;
+        continue;
+      }
       sightings.push({
         ruleId: m.ruleId, secretHash: m.secretHash, redacted: m.redacted, secret: m.secret, source: item.source, layerIndex: item.layerIndex, path: null, line: null, column: null, key: item.key,
         ...(m.provider !== undefined ? { provider: m.provider } : {}),

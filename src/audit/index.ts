@@ -2,6 +2,7 @@ import pLimit from 'p-limit';
 import { defaultCacheDir, LayerCache, ruleMemo, type LayerCacheKeyParts } from '../cache/layer-cache.js';
 import { configItems } from '../config-items.js';
 import { loadAllowlist } from '../detect/allowlist.js';
+import { loadPublicKeys } from '../detect/public-keys.js';
 import { DetectionEngine } from '../detect/engine.js';
 import { DetectionPool } from '../detect/pool.js';
 import { defaultDetectorsDir, loadRuleSet } from '../detect/rules.js';
@@ -62,6 +63,7 @@ export async function auditImages(sources: readonly string[], options: AuditOpti
   const ruleSet = loadRuleSet(options.detectorsDir, cacheDir === null ? undefined : ruleMemo(cacheDir, TOOL_VERSION));
   const rules = new Map(ruleSet.rules.map((r) => [r.id, r] as const));
   const allowlist = loadAllowlist(options.detectorsDir ?? defaultDetectorsDir());
+  const publicKeys = loadPublicKeys(options.detectorsDir ?? defaultDetectorsDir());
   const parts = layerCacheKeyParts(ruleSet.hash, options);
   const registry: RegistrySourceOptions = { credentials: options.registryAuth, insecureRegistries: options.insecureRegistries };
   const refs = await expandSources(sources, { repos: options.repos, tags: options.tags }, registry);
@@ -97,7 +99,7 @@ export async function auditImages(sources: readonly string[], options: AuditOpti
     const audited = await Promise.all(refs.map((ref) => images(async () => {
       // Images still queued when the audit is cancelled are not opened.
       if (options.signal?.aborted) throw new ScanAbortedError('audit cancelled', { cause: options.signal.reason });
-      const result = await auditOne(ref, { options, pool, resolver, rules, allowlist, engine, scrub });
+      const result = await auditOne(ref, { options, pool, resolver, rules, allowlist, publicKeys, engine, scrub });
       progress.imagesDone++;
       progress.layersScanned = resolver.scanned;
       progress.layersFromCache = resolver.fromCache;
@@ -149,6 +151,7 @@ interface AuditContext {
   resolver: LayerResolver;
   rules: Parameters<typeof assembleReport>[0]['rules'];
   allowlist: Parameters<typeof assembleReport>[0]['allowlist'];
+  publicKeys: Parameters<typeof assembleReport>[0]['publicKeys'];
   engine: DetectionEngine;
   scrub: (text: string) => string;
 }
@@ -172,7 +175,7 @@ async function auditOne(ref: string, ctx: AuditContext): Promise<AuditImage[]> {
         const items = configItems(resolved);
         const report = assembleReport({
           target: ref, image: resolved, scans, configMatches: configMatchesWith(ctx.engine, items), items,
-          rules: ctx.rules, showSecrets: false, allowlist: ctx.allowlist, started,
+          rules: ctx.rules, showSecrets: false, allowlist: ctx.allowlist, publicKeys: ctx.publicKeys, started,
         });
         out.push({ reference: ref, digest: report.image.digest, format: report.image.format, platform: report.image.platform, status: 'scanned', error: null, findings: report.findings, layers: report.image.layers });
       } catch (err) {

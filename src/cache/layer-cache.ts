@@ -19,6 +19,8 @@ export interface CachedMatch {
   redacted: string;
   /** Length of the secret in characters: lets the build-arg scrubber find it by hash. */
   length: number;
+  /** keyFingerprint(secret): matched against detectors/public-keys.json on every scan. */
+  fingerprint?: string;
   path: string;
   line: number;
   column: number;
@@ -230,6 +232,7 @@ export function layerEntry(parts: LayerCacheKeyParts, diffId: string, blobs: Blo
       secretHash: m.secretHash,
       redacted: m.redacted,
       length: m.length,
+      ...(m.fingerprint ? { fingerprint: m.fingerprint } : {}),
       path: m.path,
       line: m.line,
       column: m.column,

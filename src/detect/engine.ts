@@ -1,6 +1,6 @@
 import type { RuleSpec } from './rules.js';
 import { KeywordPrefilter, newlinesBefore } from './prefilter.js';
-import { isPlaceholder, shannonEntropy } from './filters.js';
+import { isPlaceholder, looksLikeIdentifier, shannonEntropy } from './filters.js';
 import { keywordAnchor, maxExtent, parseRegex, reachOf, type KeywordAnchor } from './extent.js';
 import { providerKey, serviceBefore } from './naming.js';
 
@@ -604,7 +604,8 @@ export class DetectionEngine {
   private accept(rule: CompiledRule, secret: string): boolean {
     if (rule.spec.entropy !== null && shannonEntropy(secret) < rule.spec.entropy) return false;
     if (rule.allow.some((a) => a.test(secret))) return false;
-    return !isPlaceholder(secret);
+    // Catch-all rules take whatever follows a secret-like name, which in code is often a type name.
+    return !isPlaceholder(secret) && !(rule.spec.generic && looksLikeIdentifier(secret));
   }
 }
 

@@ -23,6 +23,147 @@ export function isPlaceholder(secret: string): boolean {
     PLACEHOLDER_WORDS.test(secret) ||
     TEMPLATE_SYNTAX.test(secret) ||
     REPEATED.test(secret) ||
-    SEQUENCES.test(secret)
+    SEQUENCES.test(secret) ||
+    isPlaceholderPem(secret) ||
+    decodesToProse(secret) ||
+    isStandInPassword(secret) ||
+    isExampleJwt(secret)
   );
+}
+
+/**
+ * The base64 body of a PEM block in `secret` (armour lines, RFC 1421 headers such as Proc-Type,
+ * whitespace and `\n` escapes of a JSON or env string removed), or null when it holds none.
+ */
+export function pemBody(secret: string): string | null {
+  const begin = secret.indexOf('-----BEGIN ');
+  if (begin === -1) return null;
+  const open = secret.indexOf('-----', begin + 11);
+  if (open === -1) return null;
+  const close = secret.indexOf('-----END ', open + 5);
+  const inside = secret.slice(open + 5, close === -1 ? secret.length : close).replace(/\\{1,4}[rn]/g, '\n');
+  return inside
+    .split(/[\r\n]/)
+    .filter((line) => !line.includes(':'))
+    .join('')
+    .replace(/[^A-Za-z0-9+/=]/g, '');
+}
+
+// The smallest private key a PEM block holds (an Ed25519 PKCS #8 key) is 48 bytes: 64 base64 characters.
+const SHORTEST_KEY_BODY = 64;
+// DER is mostly random bytes: its base64 runs well above 5 bits a character. Text typed by hand
+// ("XXXX", "MIIE...", "<your key here>") does not.
+const KEY_BODY_ENTROPY = 4.0;
+
+/** A PEM block whose body cannot be a key: empty, too short, a typed stand-in ("XXXX\nXXXX"). */
+export function isPlaceholderPem(secret: string): boolean {
+  const body = pemBody(secret);
+  if (body === null) return false;
+  return body.length < SHORTEST_KEY_BODY || shannonEntropy(body) < KEY_BODY_ENTROPY || /(.)\1{7}/.test(body);
+}
+
+/**
+ * A base64 value that decodes to an English phrase ("not my real password"): documentation that
+ * encodes a sentence to show the format, never a key (random bytes decode to binary).
+ */
+export function decodesToProse(secret: string): boolean {
+  if (secret.length < 16 || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(secret)) return false;
+  const text = Buffer.from(secret, 'base64').toString('latin1');
+  if (!/^[\x20-\x7e]+$/.test(text)) return false;
+  const words = text.split(' ').filter((w) => /^[A-Za-z][a-z]*[.,!?]?$/.test(w));
+  return words.length >= 3 && words.join(' ').length >= text.length * 0.8;
+}
+
+// Words that documentation builds stand-in passwords from ("p@ssword", "V3ry_S3nsit1ve", "psw").
+const STAND_IN_WORDS = new Set([
+  'password', 'passwd', 'passw', 'pass', 'pwd', 'psw', 'pw', 'secret', 'sensitive', 'very', 'super', 'my', 'your',
+  'not', 'real', 'fake', 'test', 'testing', 'dummy', 'sample', 'demo', 'foo', 'bar', 'baz', 'token', 'key', 'api',
+  'private', 'admin', 'user', 'letmein', 'changeit', 'qwerty', 'hunter', 'top', 'mock',
+]);
+// One of these must be among them: "my-user" or "foo" alone is not a stand-in password.
+const STAND_IN_CORE = ['pass', 'pwd', 'psw', 'secret', 'sensitive', 'letmein', 'changeit', 'qwerty', 'hunter'];
+// Digits and symbols that stand for letters in such words.
+const LEET: Record<string, string> = { '0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', $: 's' };
+
+/** Every way `word` is a run of STAND_IN_WORDS (at most a few: the words are short). */
+function isWordRun(word: string): boolean {
+  const reach = new Array<boolean>(word.length + 1).fill(false);
+  reach[0] = true;
+  for (let i = 0; i < word.length; i++) {
+    if (!reach[i]) continue;
+    for (let j = i + 1; j <= Math.min(word.length, i + 12); j++) if (STAND_IN_WORDS.has(word.slice(i, j))) reach[j] = true;
+  }
+  return reach[word.length]!;
+}
+
+/** Levenshtein distance of at most one. */
+function withinOneEdit(a: string, b: string): boolean {
+  if (Math.abs(a.length - b.length) > 1) return false;
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  const rest = (x: number, y: number) => a.slice(i + x) === b.slice(i + y);
+  return rest(1, 1) || rest(1, 0) || rest(0, 1);
+}
+
+/**
+ * A stand-in password built from the word "password" and its kin, percent-encoded, spelled with
+ * digits for letters, or with one letter off: "pa%2Fssword", "p@ssword", "pa%3Fsword", "S3nsit1ve",
+ * "V3ry_S3nsit1ve". Random characters almost never spell these.
+ */
+export function isStandInPassword(secret: string): boolean {
+  if (secret.length > 40) return false;
+  let decoded = secret;
+  try {
+    decoded = decodeURIComponent(secret);
+  } catch {
+    // not percent-encoded: taken as it is
+  }
+  const letters = [...decoded.toLowerCase()].map((c) => LEET[c] ?? c);
+  const parts = letters.join('').split(/[^a-z]+/).filter(Boolean);
+  if (parts.length === 0 || parts.join('').length < 3) return false;
+  const joined = parts.join('');
+  if ((parts.every(isWordRun) || isWordRun(joined)) && STAND_IN_CORE.some((w) => joined.includes(w))) return true;
+  return joined.length >= 6 && ['password', 'passwd', 'secret', 'sensitive'].some((w) => withinOneEdit(joined, w));
+}
+
+/**
+ * Code, not a credential: a CamelCase name ("SensitiveString2048", "SignatureV4SignWithCredentials")
+ * or a type union ("Buffer|Uint8Array|Blob|string"). Catch-all rules take the value after any key
+ * named like a secret, and typings and generated clients name many of their types that way.
+ */
+export function looksLikeIdentifier(secret: string): boolean {
+  if (/^[A-Za-z_][\w.]*(?:\s?\|\s?[A-Za-z_][\w.]*)+$/.test(secret)) return true;
+  if (!/^[A-Z][A-Za-z0-9]+$/.test(secret)) return false;
+  const tokens = secret.match(/[A-Z][a-z]+|[A-Z]+(?![a-z])|\d+/g) ?? [];
+  if (tokens.join('') !== secret) return false;
+  // Capitalised words that read like words (a vowel in every three letters or so, no long
+  // consonant runs), one of them a word that names types; at most one acronym (V4, URL) and two
+  // numbers. Random characters almost never fall into such runs.
+  const words = tokens.filter((w) => /^[A-Z][a-z]+$/.test(w));
+  const known = words.filter((w) => TYPE_WORDS.has(w.toLowerCase()));
+  const readable = words.filter((w) => TYPE_WORDS.has(w.toLowerCase()) || (w.length >= 3 && /[aeiouy]/.test(w) && !/[^aeiouy]{4}/i.test(w)));
+  const letters = words.join('');
+  const acronyms = tokens.filter((w) => /^[A-Z]+$/.test(w));
+  const numbers = tokens.filter((w) => /^\d/.test(w));
+  return known.length >= 1 && readable.length >= 2 && readable.length === words.length && letters.length >= secret.length * 0.75 && acronyms.length <= 1 && acronyms.every((w) => w.length <= 4) && numbers.length <= 2;
+}
+
+// Words that type and member names are made of ("SensitiveString2048", "XmlStringMaxLen256").
+const TYPE_WORDS = new Set([
+  'string', 'str', 'list', 'map', 'set', 'blob', 'buffer', 'type', 'name', 'integer', 'int', 'long', 'boolean', 'bool', 'max', 'min',
+  'len', 'length', 'value', 'id', 'ids', 'configuration', 'config', 'sensitive', 'credentials', 'credential', 'secret', 'token',
+  'key', 'password', 'with', 'sign', 'signature', 'request', 'response', 'input', 'output', 'result', 'error', 'options', 'number',
+  'array', 'object', 'date', 'timestamp', 'arn', 'empty', 'non', 'xml', 'json', 'url', 'uri', 'http', 'data', 'field', 'param',
+]);
+
+/**
+ * A JWT whose claims say it is an example ("sts:identity_context": "EXAMPLE…"): API
+ * references sign such tokens to show their shape. Random test payloads decode to binary and pass.
+ */
+export function isExampleJwt(secret: string): boolean {
+  const parts = secret.split('.');
+  if (parts.length < 2 || !parts[0]!.startsWith('eyJ') || !parts[1]!.startsWith('eyJ')) return false;
+  const claims = Buffer.from(parts[1]!, 'base64url').toString('latin1');
+  // Upper case only: a real token's issuer or e-mail may well be at example.com.
+  return /EXAMPLE|PLACEHOLDER|XXXXX|REDACTED/.test(claims);
 }

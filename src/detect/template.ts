@@ -65,6 +65,10 @@ export function renderTemplate(template: string, rand: Random): RenderedExample 
       if (kind === 'pem') return fakePem(rand, arg ?? 'PRIVATE KEY');
       // JSON string form: newlines escaped, as in a service-account file.
       if (kind === 'pemjson') return fakePem(rand, arg ?? 'PRIVATE KEY', 12, '\\n');
+      // A YAML block scalar or an indented heredoc: every line after the first indented.
+      if (kind === 'pemindent') return fakePem(rand, arg ?? 'PRIVATE KEY', 12, '\n    ');
+      // One line, the breaks turned into spaces (an env file, a CI variable pasted flat).
+      if (kind === 'pemline') return fakePem(rand, arg ?? 'PRIVATE KEY', 12, ' ');
       const alphabet = CLASSES[kind];
       const length = Number(arg);
       if (!alphabet || !Number.isInteger(length) || length <= 0) {

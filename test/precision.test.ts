@@ -1,0 +1,120 @@
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildImage } from '../fixtures/builder.mjs';
+import { scanImage } from '../src/scan.js';
+import { DetectionEngine } from '../src/detect/engine.js';
+import { loadRuleSet } from '../src/detect/rules.js';
+import { decodesToProse, isExampleJwt, isPlaceholderPem, isStandInPassword, looksLikeIdentifier, pemBody } from '../src/detect/filters.js';
+import { keyFingerprint } from '../src/detect/public-keys.js';
+import { fakePem, randomChars, seededRandom } from '../src/detect/template.js';
+import { secretHash } from '../src/attribute.js';
+
+const seed = Date.now() % 100000;
+const rand = seededRandom(seed);
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+describe(`precision filters (seed ${seed})`, () => {
+  it('PEM blocks whose body cannot be a key are placeholders; random bodies are not', () => {
+    expect(isPlaceholderPem('-----BEGIN PRIVATE KEY-----\\nXXXX\\nXXXX\\n-----END PRIVATE KEY-----')).toBe(true);
+    expect(isPlaceholderPem(`-----BEGIN RSA PRIVATE KEY-----\n${'A'.repeat(64)}\n${'A'.repeat(64)}\n-----END RSA PRIVATE KEY-----`)).toBe(true);
+    expect(isPlaceholderPem('-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg...\n-----END PRIVATE KEY-----')).toBe(true);
+    for (let i = 0; i < 50; i++) {
+      expect(isPlaceholderPem(fakePem(rand, 'PRIVATE KEY'))).toBe(false);
+      expect(isPlaceholderPem(fakePem(rand, 'EC PRIVATE KEY', 3, '\\n'))).toBe(false);
+    }
+  });
+
+  it('base64 of an English sentence is prose; base64 of random bytes or user:password is not', () => {
+    expect(decodesToProse(Buffer.from('not my real password').toString('base64'))).toBe(true);
+    expect(decodesToProse(Buffer.from(`deploy:${randomChars(rand, ALNUM, 20)}`).toString('base64'))).toBe(false);
+    for (let i = 0; i < 200; i++) expect(decodesToProse(Buffer.from(randomChars(rand, ALNUM, 32)).toString('base64'))).toBe(false);
+  });
+
+  it('stand-in passwords are recognised in their spellings, random values are not', () => {
+    for (const v of ['pa%2Fssword', 'p%40ssword', 'pa%3Fsword', 'S3nsit1ve', 'V3ry_S3nsit1ve', 'psw', 'not-my-real-password']) expect(isStandInPassword(v), v).toBe(true);
+    for (const v of ['too-late-in-file', 'rapunz3l', 'Tr0ub4dor&3x9Q']) expect(isStandInPassword(v), v).toBe(false);
+    for (let i = 0; i < 2000; i++) expect(isStandInPassword(randomChars(rand, ALNUM, 12))).toBe(false);
+  });
+
+  it('type names and unions are identifiers, random mixed-case values are not', () => {
+    for (const v of ['SensitiveString2048', 'NonEmptySensitiveString1600', 'XmlStringMaxLen256', 'SignatureV4SignWithCredentials', 'Buffer|Uint8Array|Blob|string']) {
+      expect(looksLikeIdentifier(v), v).toBe(true);
+    }
+    let dropped = 0;
+    for (let i = 0; i < 20000; i++) if (looksLikeIdentifier(`${randomChars(rand, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 1)}${randomChars(rand, ALNUM, 23)}`)) dropped++;
+    expect(dropped).toBe(0);
+  });
+
+  it('JWTs whose claims say EXAMPLE are examples; random claims are not', () => {
+    const claims = Buffer.from('{"sub":"u-1","sts:audit_context":"EXAMPLEAUDITCONTEXT"}').toString('base64url');
+    expect(isExampleJwt(`eyJhbGciOiJIUzI1NiJ9.${claims}.${randomChars(rand, ALNUM, 43)}`)).toBe(true);
+    const real = Buffer.from('{"iss":"https://auth.example.com","email":"ops@example.com"}').toString('base64url');
+    expect(isExampleJwt(`eyJhbGciOiJIUzI1NiJ9.${real}.${randomChars(rand, ALNUM, 43)}`)).toBe(false);
+    expect(isExampleJwt(`eyJ${randomChars(rand, ALNUM, 36)}.eyJ${randomChars(rand, ALNUM, 120)}.${randomChars(rand, ALNUM, 43)}`)).toBe(false);
+  });
+
+  it('a catch-all rule skips type names that a provider-shaped value would not be', () => {
+    const engine = new DetectionEngine(loadRuleSet().rules);
+    const typed = engine.scan(Buffer.from('export interface AppFabric {\n    apiKey: SensitiveString2048;\n}\n'));
+    expect(typed.filter((m) => m.ruleId.startsWith('generic-'))).toEqual([]);
+  });
+
+  it('a key has one fingerprint as PEM, as a JSON string and base64-encoded whole', () => {
+    const pem = fakePem(rand, 'RSA PRIVATE KEY');
+    const json = pem.replace(/\n/g, '\\n');
+    const b64 = Buffer.from(`${pem}\n`).toString('base64');
+    expect(pemBody(pem)).toMatch(/^[A-Za-z0-9+/=]{700,}$/);
+    expect(keyFingerprint(json)).toBe(keyFingerprint(pem));
+    expect(keyFingerprint(b64)).toBe(keyFingerprint(pem));
+    expect(keyFingerprint(fakePem(rand, 'RSA PRIVATE KEY'))).not.toBe(keyFingerprint(pem));
+  });
+});
+
+describe('known public keys (detectors/public-keys.json)', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'stratascan-public-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('drops a listed key in any encoding and counts it; an unlisted key in the same test folder is reported', async () => {
+    const detectors = join(dir, 'detectors');
+    cpSync(join(__dirname, '..', 'detectors'), detectors, { recursive: true });
+    const listed = fakePem(rand, 'PRIVATE KEY');
+    const other = fakePem(rand, 'PRIVATE KEY');
+    writeFileSync(join(detectors, 'public-keys.json'), JSON.stringify({ keys: [{ sha256: keyFingerprint(listed), rule: 'private-key', source: 'test' }] }));
+    const image = await buildImage({
+      steps: [{
+        createdBy: 'COPY . /',
+        files: [
+          { path: '/usr/lib/python3.11/test/keycert.pem', content: `${listed}\n` },
+          { path: '/srv/sa.json', content: JSON.stringify({ type: 'service_account', private_key: `${listed}\n` }) },
+          { path: '/usr/lib/python3.11/test/leaked.pem', content: `${other}\n` },
+        ],
+      }],
+    }, { layout: 'docker-legacy' });
+    writeFileSync(join(dir, 'image.tar'), image!);
+    const cacheDir = join(dir, 'cache');
+    // Scanned, then served from the layer cache, which keeps fingerprints and never the key.
+    for (const expectCached of [0, 1]) {
+      const report = await scanImage(join(dir, 'image.tar'), { jobs: 1, detectorsDir: detectors, cache: true, cacheDir });
+      expect(report.stats.cachedLayers ?? 0).toBe(expectCached);
+      expect(report.findings.map((f) => [f.ruleId, f.path])).toEqual([['private-key', '/usr/lib/python3.11/test/leaked.pem']]);
+      expect(report.findings[0]!.secretHash).not.toBe(secretHash(listed));
+      expect(report.stats.allowlisted).toBeGreaterThanOrEqual(2);
+    }
+  });
+
+  it('the shipped list holds fingerprints only', async () => {
+    const { readFileSync } = await import('node:fs');
+    const list = JSON.parse(readFileSync(join(__dirname, '..', 'detectors', 'public-keys.json'), 'utf8')) as { keys: { sha256: string; rule: string; source: string }[] };
+    expect(list.keys.length).toBeGreaterThan(10);
+    for (const k of list.keys) {
+      expect(Object.keys(k).sort()).toEqual(['rule', 'sha256', 'source']);
+      expect(k.sha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(k.source).not.toMatch(/BEGIN|eyJ|AIza/);
+    }
+  });
+});
