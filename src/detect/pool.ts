@@ -84,7 +84,7 @@ export class DetectionPool {
     this.rules = rules;
     this.jobs = jobs;
     if (jobs <= 0) {
-      this.inline = new DetectionEngine(rules);
+      this.inline = new DetectionEngine(rules, plan ? { plan } : {});
       return;
     }
     this.inline = null;
