@@ -96,7 +96,8 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     const walkers = jobs > 0 && container.locate && !(container instanceof StreamedImage) ? new LayerWorkers(ruleSet.rules, ruleSet.plan, limits) : null;
     walkersOf = walkers;
     if (walkers) cancel.whenAborted((err) => void walkers.close(err).catch(() => {}));
-    const limit = pLimit(walkers ? Math.max(2, jobs + 1) : Math.max(2, Math.min(jobs, 4)));
+    // Each layer worker holds its own heap and buffers (~70 MiB at peak): at most 8 at once.
+    const limit = pLimit(walkers ? Math.max(2, Math.min(jobs + 1, 8)) : Math.max(2, Math.min(jobs, 4)));
     // A registry probe downloads the whole blob: those stay under the limit.
     const local = container.kind === 'tar' || container.kind === 'directory';
     const fromCache = await cancel.race(Promise.all(
