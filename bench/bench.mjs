@@ -1,9 +1,18 @@
 #!/usr/bin/env node
 // Throughput and memory of a scan against its floor (not a test: no assertions).
 //
-//   npm run bench                      500 MiB image
-//   npm run bench -- --large           also a 2 GiB image (memory must not grow with size)
+//   npm run bench                      real files, ~1 GB (gzip, zstd, uncompressed), then the
+//                                      synthetic 500 MiB image
+//   npm run bench -- --large           also ~4 GB of real files and a 2 GiB synthetic image
 //   npm run bench -- --mib 800 --repeat 3 --jobs 2
+//   npm run bench -- --no-synthetic --baseline OTHER/dist   A/B: another build's full scans
+//                                      alternate with this one's in the same rounds
+//
+// Real files (bench/build-real.mjs, kept in bench/results/real-*/): each compression's floor
+// (`decode`: every layer decoded at once and dropped, Node zlib for gzip, the fastest zstd decoder
+// here for zstd, plain reads for uncompressed), full scan (empty cache) and cached rescan run in
+// turn, round by round; the ratio is the median of each round's full/floor. CPU and RSS are the
+// child's own: a `zstd` process (the floor's, or a scan's where Node has no zstd) is not counted.
 //
 // Builds deterministic images (bench/build-image.mjs; kept in bench/results/images-*/ and reused),
 // then runs every variant in its own child process, so its peak RSS (getrusage maxrss: the main
@@ -25,6 +34,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildBenchImages } from './build-image.mjs';
+import { buildRealImages } from './build-real.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -39,13 +49,19 @@ const { values } = parseArgs({
     large: { type: 'boolean', default: false },
     mib: { type: 'string' },
     repeat: { type: 'string', default: '1' },
+    compression: { type: 'string' },
+    dist: { type: 'string' },
+    baseline: { type: 'string' },
+    'no-synthetic': { type: 'boolean', default: false },
+    'no-real': { type: 'boolean', default: false },
   },
 });
 
 if (values.child) {
   await child(values.child, values.target, values['cache-dir'], values.jobs === undefined ? undefined : Number(values.jobs), values.layer === undefined ? undefined : Number(values.layer));
 } else {
-  await main();
+  if (!values['no-real']) await realMain();
+  if (!values['no-synthetic']) await main();
 }
 
 /** The image archive at `target`, opened and resolved as a scan would. */
@@ -58,13 +74,16 @@ async function openImage(dist, target) {
 
 /** One variant, in this (child) process; prints one JSON line. */
 async function child(mode, target, cacheDir, jobs, layerIndex) {
-  const dist = (p) => pathToFileURL(join(ROOT, 'dist', p)).href;
+  const distDir = values.dist ? resolve(values.dist) : join(ROOT, 'dist');
+  const dist = (p) => pathToFileURL(join(distDir, p)).href;
   // Every variant, the floor included, runs under the CLI's process settings.
   const { tuneForScanning } = await import(dist('runtime.js'));
   tuneForScanning();
   const started = performance.now();
   let stats;
-  if (mode === 'floor') {
+  if (mode === 'decode') {
+    stats = await decodeFloor(dist, target, values.compression);
+  } else if (mode === 'floor') {
     const { default: pLimit } = await import('p-limit');
     const { scanLayer } = await import(dist('layer/walk.js'));
     const { defaultJobs } = await import(dist('scan.js'));
@@ -102,9 +121,9 @@ async function child(mode, target, cacheDir, jobs, layerIndex) {
   process.stdout.write(`${JSON.stringify({ mode, wallMs, cpuMs, maxRssKiB: usage.maxRSS, stats })}\n`);
 }
 
-function runChild(mode, target, cacheDir, jobs, layer) {
+function runChild(mode, target, cacheDir, jobs, layer, extra = []) {
   return new Promise((resolvePromise, reject) => {
-    const args = [fileURLToPath(import.meta.url), '--child', mode, '--target', target];
+    const args = [fileURLToPath(import.meta.url), '--child', mode, '--target', target, ...extra];
     if (cacheDir) args.push('--cache-dir', cacheDir);
     if (layer !== undefined) args.push('--layer', String(layer));
     if (jobs !== undefined) args.push('--jobs', String(jobs));
@@ -199,4 +218,118 @@ function printTable(mib, images, rows) {
   for (const b of body) process.stdout.write(`${line(b)}\n`);
   const full = rows.find((r) => r.variant === 'full');
   if (full && full.roundRatios.length > 1) process.stdout.write(`full / floor round by round: ${full.roundRatios.map((x) => x.toFixed(2)).join(' ')}\n`);
+}
+
+/**
+ * The decompression floor of an image: every layer decoded at once, the output dropped. gzip:
+ * Node's zlib; zstd: the fastest decoder here (Node's zlib zstd, else `zstd -dc`); none: the
+ * blobs read. No hashing, no tar walk: what no scan can beat.
+ */
+async function decodeFloor(dist, target, compression) {
+  const { container, image } = await openImage(dist, target);
+  const zlib = await import('node:zlib');
+  const drain = (stream) => new Promise((res, rej) => {
+    let bytes = 0;
+    stream.on('data', (c) => (bytes += c.length));
+    stream.on('end', () => res(bytes));
+    stream.on('error', rej);
+  });
+  let decoder = compression;
+  const sizes = await Promise.all(image.layers.map(async (l) => {
+    const blob = container.open(l.blob);
+    if (compression === 'none') return drain(blob);
+    if (compression === 'gzip') return drain(blob.pipe(zlib.createGunzip({ chunkSize: 1024 * 1024 })));
+    if (typeof zlib.createZstdDecompress === 'function') {
+      decoder = 'zstd (node zlib)';
+      return drain(blob.pipe(zlib.createZstdDecompress({ chunkSize: 1024 * 1024 })));
+    }
+    decoder = 'zstd (zstd -dc)';
+    const p = spawn('zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    blob.pipe(p.stdin);
+    const [bytes, code] = await Promise.all([drain(p.stdout), new Promise((res) => p.on('close', res))]);
+    if (code !== 0) throw new Error(`zstd -dc: exit ${code}`);
+    return bytes;
+  }));
+  await container.close();
+  return { layers: sizes.length, bytes: sizes.reduce((a, b) => a + b, 0), decoder };
+}
+
+/**
+ * Images of real files (bench/build-real.mjs), gzip, zstd and uncompressed: each compression's
+ * floor and full scan alternate, round by round, then a cached rescan of each. With
+ * `--baseline DIR` (another build's dist/), that build's full scan runs in the same rounds.
+ */
+async function realMain() {
+  const sizes = values.mib ? [Number(values.mib)] : values.large ? [1024, 4096] : [1024];
+  const repeat = Math.max(1, Number(values.repeat));
+  const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
+  mkdirSync(RESULTS, { recursive: true });
+  const all = [];
+  for (const mib of sizes) {
+    const outDir = join(RESULTS, `real-${mib}`);
+    const t0 = performance.now();
+    const images = await buildRealImages({ outDir, targetMiB: mib, root: ROOT, log: (s) => process.stderr.write(`bench: real ${mib} MiB: ${s}\n`) });
+    process.stderr.write(`bench: real ${mib} MiB image ready (${((performance.now() - t0) / 1000).toFixed(1)} s): ${(images.uncompressedBytes / 1e6).toFixed(0)} MB of tar in ${images.layers} layers\n`);
+    const kinds = [['gzip', 'gzip'], ['zstd', 'zstd'], ['docker', 'none']];
+    const runs = {};
+    const record = (name, result) => {
+      (runs[name] ??= []).push(result);
+      process.stderr.write(`bench: real ${mib} MiB ${name}: ${(result.wallMs / 1000).toFixed(2)} s (CPU ${(result.cpuMs / 1000).toFixed(2)} s), ${(result.maxRssKiB / 1024).toFixed(0)} MiB peak RSS\n`);
+    };
+    for (let r = 0; r < repeat; r++) {
+      for (const [kind, compression] of kinds) {
+        const target = images.archives[kind];
+        await warm(target);
+        const cacheDir = join(outDir, `cache-${kind}`);
+        record(`${kind}-floor`, await runChild('decode', target, undefined, jobs, undefined, ['--compression', compression]));
+        rmSync(cacheDir, { recursive: true, force: true });
+        record(`${kind}-full`, await runChild('scan', target, cacheDir, jobs));
+        if (values.baseline) {
+          const baseCache = join(outDir, `cache-base-${kind}`);
+          rmSync(baseCache, { recursive: true, force: true });
+          record(`${kind}-baseline`, await runChild('scan', target, baseCache, jobs, undefined, ['--dist', values.baseline]));
+        }
+        record(`${kind}-cached`, await runChild('scan', target, cacheDir, jobs));
+      }
+    }
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const rows = kinds.flatMap(([kind, compression]) => {
+      const variant = (name) => runs[`${kind}-${name}`];
+      const floor = variant('floor');
+      const ratioRounds = (rs) => rs.map((x, i) => x.wallMs / floor[i].wallMs);
+      const row = (name, rs) => ({
+        image: kind,
+        variant: name,
+        decoder: floor[0].stats.decoder,
+        floorS: median(floor.map((x) => x.wallMs)) / 1000,
+        wallS: median(rs.map((x) => x.wallMs)) / 1000,
+        cpuS: median(rs.map((x) => x.cpuMs)) / 1000,
+        ratio: median(ratioRounds(rs)),
+        peakRssMiB: Math.round(Math.max(...rs.map((x) => x.maxRssKiB)) / 1024),
+        cachedShare: median(variant('cached').map((x) => x.wallMs)) / median(variant('full').map((x) => x.wallMs)),
+        findings: rs[0].stats.findings,
+        files: rs[0].stats.files,
+        roundRatios: ratioRounds(rs).map((x) => +x.toFixed(2)),
+      });
+      return [row('full', variant('full')), ...(values.baseline ? [row('baseline', variant('baseline'))] : [])];
+    });
+    all.push({ mib, image: images, rows, runs });
+    printRealTable(mib, images, rows);
+  }
+  const result = { when: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model ?? null, repeat, jobs: jobs ?? null, real: all };
+  const file = join(RESULTS, `bench-real-${result.when.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify(result, null, 2));
+  writeFileSync(join(RESULTS, 'latest-real.json'), JSON.stringify(result, null, 2));
+  process.stdout.write(`\nwrote ${file}\n`);
+}
+
+function printRealTable(mib, images, rows) {
+  const head = ['image', 'variant', 'floor (decoder)', 'floor s', 'full s', 'CPU s', '× floor', 'peak RSS MiB', 'cached %'];
+  const body = rows.map((r) => [r.image, r.variant, r.decoder, r.floorS.toFixed(2), r.wallS.toFixed(2), r.cpuS.toFixed(2), r.ratio.toFixed(2), String(r.peakRssMiB), (100 * r.cachedShare).toFixed(1)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) => `| ${cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+  process.stdout.write(`\nreal files, ${mib} MiB target: ${(images.uncompressedBytes / 1e6).toFixed(0)} MB uncompressed in ${images.layers} layers (${rows[0]?.files ?? '?'} files), ${(images.gzipBytes / 1e6).toFixed(0)} MB gzip, ${(images.zstdBytes / 1e6).toFixed(0)} MB zstd; × floor: median of the rounds' full/floor\n`);
+  process.stdout.write(`${line(head)}\n|${widths.map((w, i) => (i < 3 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|\n`);
+  for (const b of body) process.stdout.write(`${line(b)}\n`);
+  for (const r of rows) if (r.roundRatios.length > 1) process.stdout.write(`${r.image} ${r.variant} / floor round by round: ${r.roundRatios.join(' ')}\n`);
 }

@@ -12,6 +12,7 @@ import { keyFingerprint, loadPublicKeys } from './detect/public-keys.js';
 import { ScanError } from './errors.js';
 import { scanLayer, type LayerChanges, type LayerScan, type WalkedChanges } from './layer/walk.js';
 import { archiveLimits, type ArchiveLimits } from './layer/nested.js';
+import { LayerWorkers } from './layer/layer-workers.js';
 import type { Readable } from 'node:stream';
 import type { ImageContainer } from './source/container.js';
 import { openSource } from './source/open.js';
@@ -77,6 +78,7 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     ? null
     : { store: new LayerCache(cacheDir, layerCacheKeyParts(ruleSet.hash, options)), read: options.showSecrets !== true && options.verify !== true };
   let container: ImageContainer | null = null;
+  let walkersOf: LayerWorkers | null = null;
   const cancel = new Cancellation(target, options, pool);
   try {
     const opening = openSource(target, options, pool);
@@ -93,7 +95,13 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     report();
 
     const layerFiles = new Map<number, { files: number; bytes: number }>();
-    const limit = pLimit(Math.max(2, Math.min(jobs, 4)));
+    // Layers in files are walked whole on layer workers (detection inline), as many at once as
+    // there are cores; others (streams, daemons, registries) on this thread, detection on the pool.
+    const walkers = jobs > 0 && container.locate && !(container instanceof StreamedImage) ? new LayerWorkers(ruleSet.rules, ruleSet.plan, limits) : null;
+    walkersOf = walkers;
+    if (walkers) cancel.whenAborted((err) => void walkers.close(err).catch(() => {}));
+    // Each layer worker holds its own heap and buffers (~70 MiB at peak): at most 8 at once.
+    const limit = pLimit(walkers ? Math.max(2, Math.min(jobs + 1, 8)) : Math.max(2, Math.min(jobs, 4)));
     // A registry probe downloads the whole blob: those stay under the limit.
     const local = container.kind === 'tar' || container.kind === 'directory';
     const fromCache = await cancel.race(Promise.all(
@@ -102,7 +110,7 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     const items = configItems(image);
     const texts = items.map((item) => item.text);
     let configScan: Promise<RawMatch[][]> | null = null;
-    if (fromCache.some((hit) => hit === null)) {
+    if (fromCache.some((hit) => hit === null) && !walkers) {
       // After this tick, once the layers' first reads are issued: starting a worker (cloning the
       // rules to it) is main-thread work that can run while those reads are on their way.
       setImmediate(() => pool.start());
@@ -122,7 +130,7 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
             report();
             return hit;
           }
-          const scan = await scanOneLayer(source, layer, pool, limits, cache, (files, bytes) => {
+          const scan = await scanOneLayer(source, layer, walkers ?? pool, limits, cache, (files, bytes) => {
             const before = layerFiles.get(layer.index) ?? { files: 0, bytes: 0 };
             progress.files += files - before.files;
             progress.bytes += bytes - before.bytes;
@@ -146,7 +154,7 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
       void cache?.store.putConfig(texts, configMatches);
     }
     // Workers take ~10 ms to terminate: that now runs beside the attribution below.
-    const closing = pool.close();
+    const closing = Promise.all([pool.close(), walkers?.close()]);
     closing.catch(() => {});
 
     const assembled = assembleReport({ target, image, scans, configMatches, items, rules, showSecrets: options.showSecrets === true, allowlist: loadAllowlist(options.detectorsDir ?? defaultDetectorsDir()), publicKeys: loadPublicKeys(options.detectorsDir ?? defaultDetectorsDir()), started, onFindings: (n) => {
@@ -167,6 +175,7 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
   } finally {
     cancel.dispose();
     await pool.close();
+    await walkersOf?.close().catch(() => {});
     // Never return (and let the CLI exit) between a cache entry's temp file and its rename.
     await cache?.store.settled();
     await container?.close();
@@ -199,11 +208,20 @@ class Cancellation {
       this.error = err;
       void this.pool.abort(err).catch(() => {});
       for (const s of this.streams) s.destroy(err);
+      for (const fn of this.abortHandlers) fn(err);
       const input = this.options.stdin ?? (this.target === '-' ? process.stdin : undefined);
       (input as Readable | undefined)?.destroy(err);
       reject(err);
     };
     this.options.signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  private readonly abortHandlers: ((err: Error) => void)[] = [];
+
+  /** Runs `fn` on abort (at once if already aborted): for work that streams cannot reach, like layer workers. */
+  whenAborted(fn: (err: Error) => void): void {
+    if (this.error) fn(this.error);
+    else this.abortHandlers.push(fn);
   }
 
   race<T>(work: Promise<T>): Promise<T> {
@@ -231,6 +249,7 @@ class Cancellation {
       open: (name) => track(container.open(name)),
       // A few positional reads of the blob's first MiB: over before a cancel could need to interrupt them.
       ...(container.hashHead ? { hashHead: (name: string, bytes: number) => container.hashHead!(name, bytes) } : {}),
+      ...(container.locate ? { locate: (name: string) => container.locate!(name) } : {}),
       close: () => container.close(),
     };
   }
@@ -315,7 +334,7 @@ async function headHash(container: ImageContainer, blob: string): Promise<string
 async function scanOneLayer(
   container: ImageContainer,
   layer: ResolvedLayer,
-  pool: DetectionPool,
+  pool: DetectionPool | LayerWorkers,
   limits: ArchiveLimits,
   cache: { store: LayerCache; read: boolean } | null,
   onFiles: (files: number, bytes: number) => void,
@@ -345,7 +364,9 @@ export async function scanBlob(
   try {
     scan = container instanceof StreamedImage
       ? await container.scanOf(layer.blob)!
-      : await scanLayer(container.open(layer.blob), pool, (p) => onFiles(p.files, p.bytes), limits);
+      : pool instanceof LayerWorkers
+        ? await pool.scan(container.locate!(layer.blob), (p) => onFiles(p.files, p.bytes))
+        : await scanLayer(container.open(layer.blob), pool, (p) => onFiles(p.files, p.bytes), limits);
   } catch (cause) {
     throw new ScanError(`reading ${where}`, { cause });
   }

@@ -1,10 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import * as zlib from 'node:zlib';
 import { Readable } from 'node:stream';
 import { tarOf } from '../fixtures/builder.mjs';
 import { scanLayer } from '../src/layer/walk.js';
 import { ZstdFrameGuard } from '../src/layer/zstd-frames.js';
+import { forceZstdDecoder, zstdDecoderKind } from '../src/layer/zstd-decode.js';
 
 const hasZstd = spawnSync('zstd', ['--version']).status === 0;
 if (!hasZstd) {
@@ -54,4 +56,42 @@ describe.skipIf(!hasZstd)('zstd frame guard', () => {
     guard.push(blob);
     expect(() => guard.push(Buffer.from([1, 2, 3, 4]))).toThrow(/no frame where one should start/);
   });
+});
+
+describe.skipIf(!hasZstd)('zstd decoders', () => {
+  // Node's own where the runtime has it (Node >= 22.15), the zstd command, and the fzstd fallback:
+  // each decodes the same layer to the same diff_id, and the frame guard stands in front of each.
+  const kinds = (['node', 'process', 'fzstd'] as const).filter((k) => k !== 'node' || typeof (zlib as { createZstdDecompress?: unknown }).createZstdDecompress === 'function');
+  if (!kinds.includes('node')) console.warn(`\n*** zstd decoders: Node ${process.version} has no zlib zstd; its path is tested on Node 24 (.ci/run) ***\n`);
+  afterEach(() => forceZstdDecoder(null));
+
+  it('picks the fastest decoder available', () => {
+    const native = typeof (zlib as { createZstdDecompress?: unknown }).createZstdDecompress === 'function';
+    expect(zstdDecoderKind()).toBe(native ? 'node' : 'process');
+  });
+
+  for (const kind of kinds) {
+    it(`${kind}: decodes a multi-frame layer to its diff_id`, async () => {
+      forceZstdDecoder(kind);
+      const tarBytes = await layerText(3 * 1024 * 1024);
+      const half = tarBytes.length / 2;
+      const blob = Buffer.concat([zstd(tarBytes.subarray(0, half)), zstd(tarBytes.subarray(half), ['--no-check'])]);
+      const scan = await scanLayer(Readable.from([blob.subarray(0, 5000), blob.subarray(5000)]), null);
+      expect(scan.diffId).toBe(`sha256:${createHash('sha256').update(tarBytes).digest('hex')}`);
+      expect(scan.files).toBe(1);
+    });
+
+    it(`${kind}: refuses a hostile window and fails on corrupt or truncated data`, async () => {
+      forceZstdDecoder(kind);
+      const blob = zstd(await layerText(512 * 1024), ['--no-check']);
+      const hostile = Buffer.from(blob);
+      hostile[5] = 0xa7;
+      await expect(scanLayer(Readable.from([hostile]), null)).rejects.toThrow(/zstd frame asks for a 1920 MiB window/);
+      // With a checksum, so that damage inside literals is caught by every decoder.
+      const corrupt = zstd(await layerText(512 * 1024), ['--check']);
+      for (let i = 200; i < 400; i++) corrupt[i] = corrupt[i]! ^ 0x5a;
+      await expect(scanLayer(Readable.from([corrupt]), null)).rejects.toThrow();
+      await expect(scanLayer(Readable.from([blob.subarray(0, blob.length - 100)]), null)).rejects.toThrow();
+    });
+  }
 });

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { DetectionEngine, planPatterns, type PatternPlan, type RawMatch } from './engine.js';
 import type { RuleSpec } from './rules.js';
 import type { BatchRequest, BatchResponse } from './worker.js';
+import { GzipOutcome, scanGzipMember } from './gzip-member.js';
 
 /** Where a submitted chunk's outcome goes: its matches, or the pool's failure. */
 export interface Delivery {
@@ -11,7 +12,7 @@ export interface Delivery {
    * The chunk's matches; when the submit asked (countTo > 0), also how many newlines its first
    * countTo bytes hold and the offset of the last (else both -1).
    */
-  found(matches: RawMatch[], newlines: number, lastNewline: number): void;
+  found(matches: RawMatch[], newlines: number, lastNewline: number, outcome: GzipOutcome): void;
   failed(err: Error): void;
 }
 
@@ -30,6 +31,8 @@ interface OpenBatch {
   spans: number[];
   /** Per chunk, the bytes to count newlines in (0: none); null while no chunk asked. */
   countTo: number[] | null;
+  /** Per chunk, 1 for a gzip file to inflate first; null while no chunk asked. */
+  gunzip: number[] | null;
   chunks: PendingChunk[];
 }
 
@@ -81,7 +84,7 @@ export class DetectionPool {
     this.rules = rules;
     this.jobs = jobs;
     if (jobs <= 0) {
-      this.inline = new DetectionEngine(rules);
+      this.inline = new DetectionEngine(rules, plan ? { plan } : {});
       return;
     }
     this.inline = null;
@@ -121,25 +124,27 @@ export class DetectionPool {
    * die young. Held until a batch filled up, they outlived collections of the young generation
    * and were promoted, and their external memory then forced full collections.
    */
-  submit(data: Uint8Array | readonly Uint8Array[], to: Delivery, countTo = 0): Promise<void> | null {
+  submit(data: Uint8Array | readonly Uint8Array[], to: Delivery, countTo = 0, gunzip = false): Promise<void> | null {
     if (this.failure) throw this.failure;
     const parts = data instanceof Uint8Array ? [data] : data;
     if (this.inline) {
       let found: RawMatch[];
       let newlines: [number, number] = [-1, -1];
+      let outcome: GzipOutcome = GzipOutcome.Scanned;
       try {
         const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-        found = this.inline.scan(bytes);
+        if (gunzip) ({ outcome, matches: found } = scanGzipMember(this.inline, bytes));
+        else found = this.inline.scan(bytes);
         if (countTo > 0) newlines = this.inline.newlines(bytes, countTo);
       } catch (err) {
         to.failed(err instanceof Error ? err : new Error(String(err)));
         return null;
       }
-      to.found(found, newlines[0], newlines[1]);
+      to.found(found, newlines[0], newlines[1], outcome);
       return null;
     }
-    if (this.full()) return this.submitLater(parts, to, countTo);
-    this.add(parts, to, countTo);
+    if (this.full()) return this.submitLater(parts, to, countTo, gunzip);
+    this.add(parts, to, countTo, gunzip);
     return null;
   }
 
@@ -156,15 +161,15 @@ export class DetectionPool {
   /** Set when the first batch comes back. */
   private started = false;
 
-  private async submitLater(parts: readonly Uint8Array[], to: Delivery, countTo: number): Promise<void> {
+  private async submitLater(parts: readonly Uint8Array[], to: Delivery, countTo: number, gunzip: boolean): Promise<void> {
     while (this.full() && !this.failure) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
     if (this.failure) throw this.failure;
-    this.add(parts, to, countTo);
+    this.add(parts, to, countTo, gunzip);
   }
 
-  private add(parts: readonly Uint8Array[], to: Delivery, countTo: number): void {
+  private add(parts: readonly Uint8Array[], to: Delivery, countTo: number, gunzip: boolean): void {
     const bytes = parts.reduce((n, p) => n + p.byteLength, 0);
     const alone = bytes > SPARE_BYTES - BATCH_BYTES;
     if (alone) this.flush();
@@ -176,6 +181,8 @@ export class DetectionPool {
     }
     if (countTo > 0 && batch.countTo === null) batch.countTo = new Array<number>(batch.chunks.length).fill(0);
     batch.countTo?.push(countTo);
+    if (gunzip && batch.gunzip === null) batch.gunzip = new Array<number>(batch.chunks.length).fill(0);
+    batch.gunzip?.push(gunzip ? 1 : 0);
     batch.chunks.push({ bytes, to });
     if (alone || batch.pos >= BATCH_BYTES || batch.chunks.length >= BATCH_CHUNKS) this.dispatch();
   }
@@ -206,7 +213,7 @@ export class DetectionPool {
 
   private newBatch(size: number): OpenBatch {
     const buffer = size === SPARE_BYTES ? (this.spare.pop() ?? new ArrayBuffer(SPARE_BYTES)) : new ArrayBuffer(size);
-    return { buffer, view: new Uint8Array(buffer), pos: 0, spans: [], countTo: null, chunks: [] };
+    return { buffer, view: new Uint8Array(buffer), pos: 0, spans: [], countTo: null, gunzip: null, chunks: [] };
   }
 
   private dispatch(): void {
@@ -219,7 +226,7 @@ export class DetectionPool {
     const slot = this.workers.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
     slot.inFlight += batch.pos;
     this.inFlightBytes += batch.pos;
-    const request: BatchRequest = { id, buffer: batch.buffer, spans: batch.spans, ...(batch.countTo ? { countTo: batch.countTo } : {}) };
+    const request: BatchRequest = { id, buffer: batch.buffer, spans: batch.spans, ...(batch.countTo ? { countTo: batch.countTo } : {}), ...(batch.gunzip ? { gunzip: batch.gunzip } : {}) };
     slot.worker.postMessage(request, [batch.buffer]);
   }
 
@@ -236,8 +243,8 @@ export class DetectionPool {
       const err = new Error(`detection failed: ${res.error}`);
       chunks.forEach((c) => c.to.failed(err));
     } else {
-      const newlines = res.newlines;
-      chunks.forEach((c, i) => c.to.found(res.results[i] ?? [], newlines ? newlines[2 * i]! : -1, newlines ? newlines[2 * i + 1]! : -1));
+      const { newlines, outcomes } = res;
+      chunks.forEach((c, i) => c.to.found(res.results[i] ?? [], newlines ? newlines[2 * i]! : -1, newlines ? newlines[2 * i + 1]! : -1, (outcomes?.[i] ?? GzipOutcome.Scanned) as GzipOutcome));
     }
     this.waiters.splice(0).forEach((w) => w());
   }

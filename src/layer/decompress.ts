@@ -1,7 +1,6 @@
-import { Readable, Transform } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { fzstd } from '../lazy.js';
-import { ZstdFrameGuard } from './zstd-frames.js';
+import { zstdStages } from './zstd-decode.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -12,58 +11,22 @@ export function sniffCompression(head: Uint8Array): Compression {
   return 'none';
 }
 
-export function decompressor(kind: Compression): Transform | null {
+/** The stages that turn a blob of this compression into its tar (none for an uncompressed one). */
+export function decompressor(kind: Compression): Duplex[] {
   switch (kind) {
     case 'gzip':
       // Output in 1 MiB pieces: every piece is a trip from the zlib thread back to the main
       // thread and through the hashing and tar stages, so fewer, larger pieces cost less there.
-      return createGunzip({ chunkSize: 1024 * 1024 });
+      return [createGunzip({ chunkSize: 1024 * 1024 })];
     case 'zstd':
-      return zstdTransform();
+      return zstdStages();
     case 'none':
-      return null;
+      return [];
     default: {
       const never: never = kind;
       throw new Error(`unknown compression ${String(never)}`);
     }
   }
-}
-
-/** fzstd is pure JavaScript (Node 20 has no zstd); it pushes output through a callback. */
-function zstdTransform(): Transform {
-  let transform!: Transform;
-  let finished = false;
-  const stream = new (fzstd().Decompress)((chunk: Uint8Array, final?: boolean) => {
-    if (chunk.length > 0) transform.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    if (final) finished = true;
-  });
-  const guard = new ZstdFrameGuard();
-  transform = new Transform({
-    transform(chunk: Buffer, _enc, callback) {
-      try {
-        guard.push(chunk);
-      } catch (err) {
-        callback(err as Error);
-        return;
-      }
-      try {
-        stream.push(chunk);
-        callback();
-      } catch (err) {
-        callback(new Error('corrupt zstd data', { cause: err }));
-      }
-    },
-    flush(callback) {
-      try {
-        stream.push(new Uint8Array(0), true);
-      } catch (err) {
-        callback(new Error('corrupt zstd data', { cause: err }));
-        return;
-      }
-      callback(finished ? null : new Error('unexpected end of zstd data'));
-    },
-  });
-  return transform;
 }
 
 /** Reads the first `n` bytes of a stream without losing them. */

@@ -1,10 +1,11 @@
 import { createHash, type Hash } from 'node:crypto';
 import { posix } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, gunzipSync } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { tarStream } from '../lazy.js';
 import type { DetectionPool } from '../detect/pool.js';
+import { GzipOutcome } from '../detect/gzip-member.js';
 import type { RawMatch } from '../detect/engine.js';
 import { decompressor, peek, sniffCompression } from './decompress.js';
 import {
@@ -69,6 +70,8 @@ export interface WalkProgress {
 export const WINDOW_BYTES = 1024 * 1024;
 export const OVERLAP_BYTES = 32 * 1024;
 const SNIFF_BYTES = 8 * 1024;
+/** .gz files up to this size (as stored) are read whole and inflated in one call. */
+const SMALL_GZIP_BYTES = 256 * 1024;
 
 /** Normalises a tar member name to an absolute path inside the image. */
 export function imagePath(name: string): string {
@@ -100,7 +103,7 @@ export async function scanLayer(
   const extract = tarStream().extract();
   const stages: NodeJS.ReadWriteStream[] = [hashTap(blobHash, stored)];
   // An uncompressed blob is the tar itself: one hash gives both digests (hashing is main-thread work).
-  if (inflate) stages.push(inflate, hashTap(tarHash));
+  if (inflate.length > 0) stages.push(...inflate, hashTap(tarHash));
   const piping = (pipeline as (...s: unknown[]) => Promise<void>)(stream, ...stages, extract);
   // Surfaced through the iterator below; this only stops an unhandled rejection.
   piping.catch(() => {});
@@ -188,7 +191,7 @@ export async function scanLayer(
   const blobDigest = blobHash.digest('hex');
   return {
     blobDigest: `sha256:${blobDigest}`,
-    diffId: `sha256:${inflate ? tarHash.digest('hex') : blobDigest}`,
+    diffId: `sha256:${inflate.length > 0 ? tarHash.digest('hex') : blobDigest}`,
     storedBytes: stored.bytes,
     changes,
     matches,
@@ -533,7 +536,7 @@ async function scanFile(data: FileData, path: string, declaredSize: number, sink
 class FileScan {
   private readonly head: Buffer[] = [];
   private headBytes = 0;
-  private mode: 'sniffing' | 'text' | 'archive' | 'gzip' | 'drain' = 'sniffing';
+  private mode: 'sniffing' | 'text' | 'archive' | 'gzip' | 'small-gzip' | 'drain' = 'sniffing';
   private gzip: GzipFileScan | null = null;
   private kind: ArchiveKind | null = null;
   private prefixed = false;
@@ -558,6 +561,7 @@ class FileScan {
         return this.gzip!.write(chunk);
       case 'sniffing':
       case 'archive':
+      case 'small-gzip':
         this.head.push(chunk);
         this.headBytes += chunk.length;
         return mode === 'sniffing' && this.headBytes >= SNIFF_BYTES ? this.decide(sniffed(this.head)) : null;
@@ -576,6 +580,11 @@ class FileScan {
       this.prefixed = true;
     }
     this.kind = kind;
+    if (kind === 'gzip' && this.declaredSize <= SMALL_GZIP_BYTES) {
+      // Read whole and inflated in one call at the end (see scanSmallGzip).
+      this.mode = 'small-gzip';
+      return null;
+    }
     if (kind === 'gzip') {
       this.mode = 'gzip';
       const gzip = (this.gzip = new GzipFileScan(path, sink));
@@ -613,6 +622,9 @@ class FileScan {
         return;
       case 'gzip':
         await this.gzip!.end();
+        return;
+      case 'small-gzip':
+        await submitSmallGzip(this.head.splice(0), path, sink);
         return;
       case 'archive': {
         const head = this.head;
@@ -674,6 +686,83 @@ async function scanWhole(member: NestedFile, sink: ScanSink): Promise<void> {
   const windows = new FileWindows(member.path, sink);
   await windows.push(member.data);
   await windows.end();
+}
+
+/**
+ * A .gz file this small (man pages, changelog.Debian.gz: thousands in a Debian image) goes to
+ * detection as it is stored, and is inflated there in one bounded call and scanned
+ * (scanGzipMember): a zlib stream per file on this thread (its handle, its buffers, a trip to the
+ * thread pool and back per piece) cost far more than the inflation, and the walk's thread is the
+ * one that limits a scan. What detection declines (a tar inside, output over a window, corrupt
+ * data) is scanned here as before.
+ */
+function submitSmallGzip(parts: Buffer[], path: string, sink: ScanSink): Promise<void> | null {
+  const inner = `${path}${NESTED_SEPARATOR}${gunzippedName(path)}`;
+  sink.outstanding.add();
+  return sink.pool.submit(parts, {
+    found(matches, _newlines, _lastNewline, outcome) {
+      switch (outcome) {
+        case GzipOutcome.Scanned:
+          // One window from the file's start: positions and lines are the file's own.
+          for (const m of matches) sink.out.push({ ...m, path: inner });
+          sink.outstanding.done();
+          return;
+        case GzipOutcome.Binary:
+          count(sink.skipped, 'binary');
+          sink.outstanding.done();
+          return;
+        case GzipOutcome.Declined:
+          scanSmallGzip(parts.length === 1 ? parts[0]! : Buffer.concat(parts), path, sink).then(
+            () => {
+              // The walk may be over, its last batch sent: what this queued must go too.
+              sink.pool.flush();
+              sink.outstanding.done();
+            },
+            (err: unknown) => sink.outstanding.fail(err instanceof Error ? err : new Error(String(err))),
+          );
+          return;
+        default: {
+          const never: never = outcome;
+          throw new Error(`unknown gzip outcome ${String(never)}`);
+        }
+      }
+    },
+    failed(err) {
+      sink.outstanding.fail(err);
+    },
+  }, 0, true);
+}
+
+/**
+ * A small .gz file detection declined, scanned here: inflated in one bounded call when its output
+ * fits RATIO_FLOOR_BYTES (no bound applies below it), else (larger, corrupt, truncated) through
+ * the stream (GzipFileScan) from its start, so what it finds and counts is what it always was.
+ */
+async function scanSmallGzip(data: Buffer, path: string, sink: ScanSink): Promise<void> {
+  let inflated: Buffer;
+  try {
+    inflated = gunzipSync(data, { maxOutputLength: RATIO_FLOOR_BYTES });
+  } catch {
+    const gzip = new GzipFileScan(path, sink);
+    await gzip.write(data);
+    await gzip.end();
+    return;
+  }
+  if (inflated.length === 0) return;
+  if (archiveKind(inflated) === 'tar') {
+    const skip = (why: string) => count(sink.skipped, why);
+    for await (const member of expandTar(once(inflated), path, 1, sink.limits, newBudget(sink.limits), skip)) await scanWhole(member, sink);
+    return;
+  }
+  if (isBinary(inflated)) {
+    count(sink.skipped, 'binary');
+    return;
+  }
+  await scanWhole({ path: `${path}${NESTED_SEPARATOR}${gunzippedName(path)}`, data: inflated }, sink);
+}
+
+async function* once(data: Buffer): AsyncGenerator<Buffer> {
+  yield data;
 }
 
 /** Waits until a writable can take more, or is gone. */

@@ -21,6 +21,8 @@ export interface ImageContainer {
   open(name: string): Readable;
   /** sha256 (hex) of the first `bytes` of a member (all of a shorter one): archives and layouts only. */
   hashHead?(name: string, bytes: number): Promise<string>;
+  /** Where a member's bytes lie in a file, for a thread that reads them itself: archives and layouts only. */
+  locate?(name: string): { path: string; start: number; size: number };
   close(): Promise<void>;
 }
 
@@ -102,6 +104,11 @@ class TarContainer implements ImageContainer {
     return hashRange(this.handle, member.offset, Math.min(bytes, member.size), () => new ScanError(`${this.label} is truncated inside ${name}`));
   }
 
+  locate(name: string): { path: string; start: number; size: number } {
+    const member = this.need(name);
+    return { path: this.label, start: member.offset, size: member.size };
+  }
+
   open(name: string): Readable {
     const member = this.need(name);
     // createReadStream cannot express an empty range (end < start reads to EOF).
@@ -151,6 +158,10 @@ class DirectoryContainer implements ImageContainer {
   open(name: string): Readable {
     this.size(name);
     return createReadStream(this.path(name), { highWaterMark: READ_CHUNK });
+  }
+
+  locate(name: string): { path: string; start: number; size: number } {
+    return { path: this.path(name), start: 0, size: this.size(name) };
   }
 
   async hashHead(name: string, bytes: number): Promise<string> {

@@ -1,0 +1,34 @@
+import { gunzipSync } from 'node:zlib';
+import { archiveKind, isBinary, RATIO_FLOOR_BYTES } from '../layer/nested.js';
+import type { DetectionEngine, RawMatch } from './engine.js';
+
+/** What became of a small gzip file handed to detection whole. */
+export const GzipOutcome = {
+  /** Inflated and scanned as text: its matches are the file's. */
+  Scanned: 0,
+  /** Inflated to binary content: skipped, as the walk would skip it. */
+  Binary: 1,
+  /** Not taken here (a tar inside, output over the bound, corrupt or truncated data): the walk scans it itself. */
+  Declined: 2,
+} as const;
+export type GzipOutcome = (typeof GzipOutcome)[keyof typeof GzipOutcome];
+
+/**
+ * Inflates one small .gz file (man pages, changelog.Debian.gz) in one bounded call and scans what
+ * it holds, where the detection runs: inflating thousands of them was most of the walk's thread.
+ * Only output up to RATIO_FLOOR_BYTES is taken (no archive bound applies below it, and it is one
+ * detection window): everything else is declined and goes the streamed way, so the results are
+ * the ones the streamed scan gives.
+ */
+export function scanGzipMember(engine: DetectionEngine, compressed: Uint8Array): { outcome: GzipOutcome; matches: RawMatch[] } {
+  let text: Buffer;
+  try {
+    text = gunzipSync(compressed, { maxOutputLength: RATIO_FLOOR_BYTES });
+  } catch {
+    return { outcome: GzipOutcome.Declined, matches: [] };
+  }
+  if (text.length === 0) return { outcome: GzipOutcome.Scanned, matches: [] };
+  if (archiveKind(text) === 'tar') return { outcome: GzipOutcome.Declined, matches: [] };
+  if (isBinary(text)) return { outcome: GzipOutcome.Binary, matches: [] };
+  return { outcome: GzipOutcome.Scanned, matches: engine.scan(text) };
+}
