@@ -355,7 +355,7 @@ async function scanOneLayer(
 export async function scanBlob(
   container: ImageContainer,
   layer: Pick<ResolvedLayer, 'index' | 'diffId' | 'blob' | 'digest'>,
-  pool: DetectionPool,
+  pool: DetectionPool | LayerWorkers,
   limits: ArchiveLimits,
   onFiles: (files: number, bytes: number) => void = () => {},
 ): Promise<LayerOutcome & { blobDigest: string; changes: WalkedChanges }> {

@@ -79,6 +79,18 @@ describe('catch-all findings name the service of their setting', () => {
     });
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+    it('spells the service as the catalogue does, the same on a worker thread and inline', async () => {
+      const sendgrid = loadRuleSet().rules.find((r) => r.id === 'sendgrid-api-key')!.provider;
+      expect(sendgrid.toLowerCase()).not.toBe('sendgrid');
+      const image = join(dir, 'spelling.tar');
+      writeFileSync(image, (await buildImage({ steps: [{ createdBy: 'COPY . /srv', files: [{ path: '/srv/mail.env', content: `SENDGRID_SECRET=${plain}\n` }] }] }, { layout: 'docker-oci' }))!);
+      for (const jobs of [1, 0]) {
+        const found = (await scanImage(image, { jobs, cache: false })).findings.find((f) => f.secretHash === secretHash(plain));
+        expect(found?.ruleId, `jobs ${jobs}`).toBe('generic-api-key');
+        expect(found?.provider, `jobs ${jobs}`).toBe(sendgrid);
+      }
+    });
+
     it('reports the provider named by the setting, on both runs', () => {
       for (const report of reports) {
         const find = (v: string) => report.findings.find((f) => f.secretHash === secretHash(v));

@@ -280,8 +280,9 @@ export class DetectionPool {
 
 /**
  * What an engine reads of each rule: the examples, remediation and titles (60% of a catalogue's
- * bytes) would only be cloned into every worker for nothing.
+ * bytes) would only be cloned into every worker for nothing. The provider stays: a catch-all
+ * finding is named after the service its setting names, spelt as the catalogue spells it.
  */
-function detectionOnly(rules: readonly RuleSpec[]): RuleSpec[] {
-  return rules.map((r) => ({ ...r, title: '', provider: '', remediation: '', url: null, examples: { positive: [], negative: [] } }));
+export function detectionOnly(rules: readonly RuleSpec[]): RuleSpec[] {
+  return rules.map((r) => ({ ...r, title: '', remediation: '', url: null, examples: { positive: [], negative: [] } }));
 }

@@ -2,6 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { workerThreads } from '../lazy.js';
 import { planPatterns, type PatternPlan } from '../detect/engine.js';
+import { detectionOnly } from '../detect/pool.js';
 import type { RuleSpec } from '../detect/rules.js';
 import type { ArchiveLimits } from './nested.js';
 import type { LayerScan, WalkProgress } from './walk.js';
@@ -105,9 +106,4 @@ function chainedError(messages: string[]): Error {
   let err: Error | undefined;
   for (const message of [...messages].reverse()) err = new Error(message, err ? { cause: err } : undefined);
   return err ?? new Error('layer walk failed');
-}
-
-/** What an engine reads of each rule (as for the detection pool's workers). */
-function detectionOnly(rules: readonly RuleSpec[]): RuleSpec[] {
-  return rules.map((r) => ({ ...r, title: '', provider: '', remediation: '', url: null, examples: { positive: [], negative: [] } }));
 }
