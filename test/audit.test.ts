@@ -20,7 +20,9 @@ import { makeFleet, pushFleet, type Fleet } from './support/fleet.mjs';
 import { REDIS_BINS, startRedis, type RedisServer } from './support/redis.mjs';
 import { REGISTRY_BINS, startRegistry, type Registry } from './support/registry.mjs';
 
-const QUEUE_ENV = { STRATASCAN_QUEUE_LOCK_MS: '1500', STRATASCAN_QUEUE_STALLED_MS: '500', STRATASCAN_QUEUE_POLL_MS: '100' };
+// Short enough for a killed worker's job to come back within the test, long enough that a worker
+// busy on a loaded machine still renews its lock in time.
+const QUEUE_ENV = { STRATASCAN_QUEUE_LOCK_MS: '5000', STRATASCAN_QUEUE_STALLED_MS: '1000', STRATASCAN_QUEUE_POLL_MS: '100' };
 
 describeReal('audit of a registry (docker-registry, redis-server, stratascan worker)', [...REGISTRY_BINS, ...REDIS_BINS], () => {
   let registry: Registry;
@@ -174,19 +176,28 @@ describeReal('audit of a registry (docker-registry, redis-server, stratascan wor
     try {
       const victim = startWorker(db, 1);
       const audit = cli(['audit', `registry:${registry.host}`, '--repo', 'bulk-*/*', '--queue', `${redis.url}/${db}`, '--format', 'json', '--jobs', '0'], { env: QUEUE_ENV });
-      // Wait until the victim holds the 24 MiB layer's job, then kill it without a chance to let go.
+      // Wait until the victim takes the 24 MiB layer's job, then kill it without a chance to let go.
+      // BullMQ's event stream says the moment a job turns active (a blocking read, no polling
+      // gap): the scan of that layer takes far longer than the kill.
       let held: string | null = null;
-      // Listing the registry and queueing come first; on a loaded 2-core machine that can take a while.
+      let cursor = '0';
       const deadline = Date.now() + 150_000;
       while (held === null && Date.now() < deadline) {
-        for (const id of await watcher.lrange('bull:stratascan-layers:active', 0, -1)) {
-          const data = await watcher.hget(`bull:stratascan-layers:${id}`, 'data');
-          if (data && (JSON.parse(data) as { diffId: string }).diffId === bigLayer) held = id;
+        const read = await watcher.xread('BLOCK', 1000, 'STREAMS', 'bull:stratascan-layers:events', cursor);
+        for (const [id, fields] of read?.[0]?.[1] ?? []) {
+          cursor = id;
+          const event = new Map<string, string>();
+          for (let i = 0; i + 1 < fields.length; i += 2) event.set(fields[i]!, fields[i + 1]!);
+          if (event.get('event') !== 'active') continue;
+          const data = await watcher.hget(`bull:stratascan-layers:${event.get('jobId')}`, 'data');
+          if (data && (JSON.parse(data) as { diffId: string }).diffId === bigLayer) {
+            held = event.get('jobId')!;
+            victim.kill('SIGKILL');
+            break;
+          }
         }
-        if (held === null) await sleep(50);
       }
       expect(held, 'the big layer was never taken').not.toBeNull();
-      victim.kill('SIGKILL');
       await new Promise((resolve) => victim.once('exit', resolve));
       // Killed mid-layer: the job is still marked active, with nobody to finish it.
       expect(await watcher.lrange('bull:stratascan-layers:active', 0, -1)).toContain(held);
