@@ -290,7 +290,8 @@ async function runAudit(args: AuditArgs, io: CliIo, scrub: StderrScrubber): Prom
       onProgress: quiet || io.stderr.isTTY !== true ? undefined : (p) => io.stderr.write(`\r\x1b[Kaudit: ${p.imagesDone}/${p.imagesTotal} images, ${p.layersScanned} layers scanned, ${p.layersFromCache} from cache`),
     });
     if (!quiet && io.stderr.isTTY === true) io.stderr.write('\r\x1b[K');
-    const text = renderAudit(report, args.format);
+    const providers = args.format === 'html' ? providerNames(args.detectors, args.cache ? (args['cache-dir'] ?? defaultCacheDir(io.env)) : null) : undefined;
+    const text = renderAudit(report, args.format, { providers });
     if (args.output) await writeAtomically(args.output, text, io.signal);
     else io.stdout.write(text);
     return auditExitCode(report);

@@ -1,4 +1,4 @@
-import type { Sighting } from './attribute.js';
+import type { Sighting } from './sighting.js';
 import type { RuleSpec } from './detect/rules.js';
 
 /** The identifier half of a pair, as seen next to its secret. */

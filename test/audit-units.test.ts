@@ -13,7 +13,7 @@ import { goldenAudit } from './golden/audit.js';
 const GOLDEN = join(__dirname, 'golden');
 
 describe('audit reporters (UPDATE_GOLDEN=1 rewrites the golden files)', () => {
-  const files: [string, AuditFormat][] = [['audit.txt', 'text'], ['audit.json', 'json'], ['audit.sarif', 'sarif']];
+  const files: [string, AuditFormat][] = [['audit.txt', 'text'], ['audit.json', 'json'], ['audit.sarif', 'sarif'], ['audit.html', 'html']];
   for (const [file, format] of files) {
     it(`${format} matches test/golden/${file}`, () => {
       const out = renderAudit(goldenAudit, format);

@@ -1,13 +1,17 @@
+import type { RenderOptions } from '../report/common.js';
+import { renderAuditHtml } from '../report/html.js';
 import { renderSarif } from '../report/sarif.js';
 import { SEVERITIES, type Finding, type Severity } from '../types.js';
 import type { AuditImage, AuditReport } from './types.js';
 
-export type AuditFormat = 'text' | 'json' | 'sarif';
-export const AUDIT_FORMATS: readonly AuditFormat[] = ['text', 'json', 'sarif'];
+export type AuditFormat = 'text' | 'json' | 'sarif' | 'html';
+export const AUDIT_FORMATS: readonly AuditFormat[] = ['text', 'json', 'sarif', 'html'];
 
 /** Reporters are pure: the same audit report gives the same string. */
-export function renderAudit(report: AuditReport, format: AuditFormat): string {
+export function renderAudit(report: AuditReport, format: AuditFormat, options: RenderOptions = {}): string {
   switch (format) {
+    case 'html':
+      return renderAuditHtml(report, options);
     case 'json':
       return `${JSON.stringify(report, null, 2)}\n`;
     case 'text':

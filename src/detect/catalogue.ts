@@ -12,8 +12,7 @@ import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PatternPlan } from './engine.js';
-import type { RuleSpec } from './rules.js';
+import type { PatternPlan, RuleSpec } from './spec.js';
 
 const FORMAT = 1;
 const HERE = dirname(fileURLToPath(import.meta.url));

@@ -1,4 +1,6 @@
-import type { RuleSpec } from './rules.js';
+import type { PatternPlan, RuleSpec } from './spec.js';
+
+export type { PatternPlan } from './spec.js';
 import { KeywordPrefilter, newlinesBefore } from './prefilter.js';
 import { isPlaceholder, looksLikeIdentifier, shannonEntropy } from './filters.js';
 import { keywordAnchor, maxExtent, parseRegex, reachOf, type KeywordAnchor } from './extent.js';
@@ -97,16 +99,6 @@ export interface EngineOptions {
   prepareNow?: boolean;
 }
 
-/** What the engine derives from one pattern's source: plain data, so it can go to the workers. */
-export interface PatternPlan {
-  anchor: KeywordAnchor | null;
-  /** maxExtent counting negative lookarounds that hold assertions: what a cut text must hold. */
-  margin: number;
-  /** maxExtent counting every negative lookaround. */
-  strict: number;
-  /** What a match examines on each side of its start, every lookaround counted (see reachOf). */
-  reach: { behind: number; ahead: number };
-}
 
 export function planPatterns(rules: readonly RuleSpec[]): PatternPlan[][] {
   return rules.map((spec) =>

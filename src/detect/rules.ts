@@ -6,33 +6,10 @@ import { yaml } from '../lazy.js';
 import type { Severity } from '../types.js';
 import { SEVERITIES } from '../types.js';
 import { readCompiledCatalogue } from './catalogue.js';
-import type { PatternPlan } from './engine.js';
+import type { PatternPlan, RuleSpec } from './spec.js';
 
-/** A detector as written in `detectors/<id>.yaml`: plain data, validated on load. */
-export interface RuleSpec {
-  id: string;
-  title: string;
-  provider: string;
-  severity: Severity;
-  keywords: string[];
-  patterns: { regex: string; flags: string }[];
-  entropy: number | null;
-  generic: boolean;
-  /** Rules this one beats when both report the same value (e.g. a service-account rule over private-key). */
-  overrides: string[];
-  /**
-   * The rule finding the identifier this secret is used with (an AWS key id for a secret key, a
-   * Twilio account SID for an auth token): the nearest such match in the same file is reported
-   * with the secret as one pair.
-   */
-  pair: string | null;
-  /** An identifier, not a secret: reported only as the partner of a secret, never on its own. */
-  identifier: boolean;
-  allow: string[];
-  remediation: string;
-  url: string | null;
-  examples: { positive: string[]; negative: string[] };
-}
+export type { RuleSpec } from './spec.js';
+
 
 export interface RuleSet {
   rules: RuleSpec[];

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { fingerprintOf } from '../policy/baseline.js';
 import type { Finding, FindingSource, ScanReport, ScanStats, Severity, VerificationStatus } from '../types.js';
 import { SEVERITIES } from '../types.js';
+import type { AuditImage, AuditReport } from '../audit/types.js';
 import { HTML_CLIENT_SCRIPT, HTML_STYLE } from './html-assets.js';
 import { advice, bytes, printable, shortStep, withoutSecrets, type RenderOptions } from './common.js';
 
@@ -177,28 +178,6 @@ export function scanView(input: ScanReport, options: RenderOptions = {}): HtmlSc
     findings,
     verified: findings.some((f) => f.verification !== null),
   };
-}
-
-/*
- * The audit report (`stratascan audit`) is built by another module; until its types are shared,
- * this is the part of its shape the page reads.
- */
-export interface AuditImage {
-  reference: string;
-  digest: string | null;
-  platform: string | null;
-  /** 'scanned', 'cached', 'error', ...: shown as given. */
-  status: string;
-  error: string | null;
-  findings: Finding[];
-}
-
-export interface AuditReport {
-  schemaVersion: 1;
-  kind: 'audit';
-  images: AuditImage[];
-  layers: { unique: number; scanned: number; fromCache: number };
-  stats?: Partial<ScanStats>;
 }
 
 export interface HtmlAuditImage {

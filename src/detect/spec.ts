@@ -1,0 +1,41 @@
+// The detector catalogue's data shapes, shared by the loader (rules.ts), the compiled catalogue
+// (catalogue.ts) and the engine: kept apart so none of those modules imports another for a type.
+import type { Severity } from '../types.js';
+import type { KeywordAnchor } from './extent.js';
+
+/** A detector as written in `detectors/<id>.yaml`: plain data, validated on load. */
+export interface RuleSpec {
+  id: string;
+  title: string;
+  provider: string;
+  severity: Severity;
+  keywords: string[];
+  patterns: { regex: string; flags: string }[];
+  entropy: number | null;
+  generic: boolean;
+  /** Rules this one beats when both report the same value (e.g. a service-account rule over private-key). */
+  overrides: string[];
+  /**
+   * The rule finding the identifier this secret is used with (an AWS key id for a secret key, a
+   * Twilio account SID for an auth token): the nearest such match in the same file is reported
+   * with the secret as one pair.
+   */
+  pair: string | null;
+  /** An identifier, not a secret: reported only as the partner of a secret, never on its own. */
+  identifier: boolean;
+  allow: string[];
+  remediation: string;
+  url: string | null;
+  examples: { positive: string[]; negative: string[] };
+}
+
+/** What the engine derives from one pattern's source: plain data, so it can go to the workers. */
+export interface PatternPlan {
+  anchor: KeywordAnchor | null;
+  /** maxExtent counting negative lookarounds that hold assertions: what a cut text must hold. */
+  margin: number;
+  /** maxExtent counting every negative lookaround. */
+  strict: number;
+  /** What a match examines on each side of its start, every lookaround counted (see reachOf). */
+  reach: { behind: number; ahead: number };
+}
