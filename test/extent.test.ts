@@ -236,7 +236,13 @@ describe('pattern analyses hold for what RegExp matches (random patterns and tex
     fc.assert(
       fc.property(caseArbitrary, ({ source, flags, keywords, texts }) => {
         const parsed = parseRegex(source, flags);
-        expect(parsed.ast, `${source} /${flags}`).not.toBeNull();
+        if (parsed.ast === null) {
+          // V8 accepts some patterns the specification does not (Node 24: a group name used twice
+          // in one alternative): unreadable for the analyses, which then claim nothing.
+          expect(maxExtent(parsed), `${source} /${flags}`).toBe(Infinity);
+          expect(keywordAnchor(parsed, keywords)).toBeNull();
+          return;
+        }
         const sticky = new RegExp(source, flags + 'y');
         const anchor = keywordAnchor(parsed, keywords);
         const bounds = { extent: maxExtent(parsed), margin: maxExtent(parsed, { negative: 'assertions' }), strict: maxExtent(parsed, { negative: true }), reach: reachOf(parsed) };

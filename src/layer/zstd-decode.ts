@@ -72,7 +72,12 @@ function nodeZstd(): Transform {
   const z = zlib as ZlibWithZstd;
   const windowLogMax = z.constants.ZSTD_d_windowLogMax;
   // Output in 1 MiB pieces, as for gzip: fewer trips through the hashing and tar stages.
-  return z.createZstdDecompress!({ chunkSize: 1024 * 1024, ...(windowLogMax === undefined ? {} : { params: { [windowLogMax]: WINDOW_LOG_MAX } }) });
+  const stream = z.createZstdDecompress!({ chunkSize: 1024 * 1024, ...(windowLogMax === undefined ? {} : { params: { [windowLogMax]: WINDOW_LOG_MAX } }) });
+  // zlib reports a cut or damaged frame as "unexpected end of file": name the format, as the other
+  // decoders do, so the one error line says what was wrong with the layer.
+  const destroy = stream.destroy.bind(stream);
+  stream.destroy = (err?: Error) => destroy(err && !/zstd/i.test(err.message) ? new Error(`corrupt zstd data (${err.message})`, { cause: err }) : err);
+  return stream;
 }
 
 /**
