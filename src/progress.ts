@@ -1,4 +1,5 @@
 import type { ScanProgress } from './types.js';
+import { bytes } from './report/common.js';
 
 export interface ProgressDisplay {
   update(progress: ScanProgress): void;
@@ -8,20 +9,9 @@ export interface ProgressDisplay {
 
 const NONE: ProgressDisplay = { update() {}, clear() {} };
 
-function size(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(1)} ${units[u]}`;
-}
 
 export function progressLine(p: ScanProgress): string {
-  return `scanning: layer ${p.layersDone}/${p.layersTotal}, ${size(p.bytes)}, ${p.files} files, ${p.findings} finding${p.findings === 1 ? '' : 's'}`;
+  return `scanning: layer ${p.layersDone}/${p.layersTotal}, ${bytes(p.bytes)}, ${p.files} files, ${p.findings} finding${p.findings === 1 ? '' : 's'}`;
 }
 
 /**
