@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadRuleSet } from '../src/detect/rules.js';
-import { DetectionEngine } from '../src/detect/engine.js';
+import { DetectionEngine, planPatterns } from '../src/detect/engine.js';
 import { KeywordPrefilter } from '../src/detect/prefilter.js';
 import { WASM_STRIDE } from '../src/detect/lanes-wasm.js';
 import { keywordAnchor, maxExtent, reachOf } from '../src/detect/extent.js';
@@ -227,6 +227,36 @@ describe('region-limited prefiltering', () => {
     expect(summary(a)).toEqual(summary(b));
     expect([...new Set(a.map((m) => secretHash(m.secret)))].sort()).toEqual([token, aws, pem].map(secretHash).sort());
     expect(regional.stats.regexChars).toBeLessThan(whole.stats.regexChars / 20);
+  });
+
+  it('runs a pattern no keyword pins at words of its keywords, and only where a keyword occurs', () => {
+    const rand = seededRandom(seed + 5);
+    // "twine upload" is the keyword, but a match may hold "twine<TAB><TAB>upload": no keyword anchor.
+    const rule = {
+      ...byId.get('pypirc-password')!,
+      id: 'test-twine',
+      keywords: ['twine upload'],
+      patterns: [{ regex: 'twine[ \\t]{1,4}upload[^\\n]{0,40}?[ \\t]-p[ \\t]{1,4}(?<secret>[A-Za-z0-9]{16,40})', flags: '' }],
+      entropy: null,
+      allow: [],
+    };
+    const [[plan]] = planPatterns([rule]);
+    expect(plan!.anchor).toBeNull();
+    expect(plan!.needle?.keywords).toEqual(['upload']);
+    const secret = renderTemplate('{{alnum:24}}', rand).text;
+    const command = `RUN twine\t\tupload dist/* -p ${secret}\n`;
+    const mention = 'docs: run twine upload to publish\n';
+    const withKeyword = Buffer.from(`${filler(rand, 40_000)}\n${command}${filler(rand, 40_000)}\n${mention}${filler(rand, 40_000)}`, 'latin1');
+    const regional = new DetectionEngine([rule]);
+    const whole = new DetectionEngine([rule], { regions: false });
+    const found = regional.scan(withKeyword);
+    expect(summary(found)).toEqual(summary(whole.scan(withKeyword)));
+    expect(found.map((m) => secretHash(m.secret))).toEqual([secretHash(secret)]);
+    expect(regional.stats.regexChars).toBeLessThan(whole.stats.regexChars / 100);
+    // Without the keyword itself the rule does not run, whether the buffer is whole or not.
+    const withoutKeyword = Buffer.from(`${filler(rand, 40_000)}\n${command}${filler(rand, 40_000)}`, 'latin1');
+    expect(regional.scan(withoutKeyword)).toEqual([]);
+    expect(whole.scan(withoutKeyword)).toEqual([]);
   });
 
   it('files without a keyword cost one prefilter pass and no regex', () => {

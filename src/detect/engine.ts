@@ -3,7 +3,7 @@ import type { PatternPlan, RuleSpec } from './spec.js';
 export type { PatternPlan } from './spec.js';
 import { KeywordPrefilter, newlinesBefore } from './prefilter.js';
 import { isPlaceholder, looksLikeIdentifier, shannonEntropy } from './filters.js';
-import { keywordAnchor, maxExtent, parseRegex, reachOf, type KeywordAnchor } from './extent.js';
+import { keywordAnchor, maxExtent, parseRegex, reachOf, type KeywordAnchor, type ParsedRegex } from './extent.js';
 import { providerKey, serviceBefore } from './naming.js';
 
 /** One secret a rule found in one buffer; offsets are byte offsets into that buffer. */
@@ -35,6 +35,13 @@ interface AnchoredPattern {
   /** Sticky, led by a lazy [\s\S]{0,lead}: one exec tries every start from lastIndex to lastIndex + lead. */
   regex: RegExp;
   lead: number;
+  /** The keywords (or, for a needle, the words) whose hits open start windows. */
+  keywords: readonly string[];
+  /**
+   * Anchored on words of the rule's keywords (PatternPlan.needle): runs only in a buffer where one
+   * of the rule's own keywords occurs, as it did when it ran on the whole buffer.
+   */
+  needle: boolean;
   /**
    * Runs on segments: all a match tried from one start must examine, except what negative
    * lookarounds read, lies within SEGMENT_MARGIN of that start.
@@ -76,6 +83,8 @@ interface CompiledRule {
   reach: number;
   /** Some pattern is not anchored: the rule collects regions around its keywords. */
   regional: boolean;
+  /** Some pattern is anchored on a needle: a hit of the rule's keywords lets those run. */
+  needled: boolean;
   /** Dense id: where its regions collect during a scan. */
   slot: number;
 }
@@ -88,6 +97,8 @@ interface Target {
   back: number;
   /** For a rule with unanchored patterns: collect a region. */
   rule: CompiledRule | null;
+  /** For a rule with needle-anchored patterns: its keyword occurs, so those may run. */
+  trigger: CompiledRule | null;
 }
 
 export interface EngineOptions {
@@ -104,14 +115,32 @@ export function planPatterns(rules: readonly RuleSpec[]): PatternPlan[][] {
   return rules.map((spec) =>
     spec.patterns.map((p) => {
       const parsed = parseRegex(p.regex, p.flags);
+      const anchor = keywordAnchor(parsed, spec.keywords);
       return {
-        anchor: keywordAnchor(parsed, spec.keywords),
+        anchor,
+        needle: anchor !== null && Number.isFinite(anchor.lead) ? null : needleAnchor(parsed, spec.keywords),
         margin: maxExtent(parsed, { negative: 'assertions' }),
         strict: maxExtent(parsed, { negative: true }),
         reach: reachOf(parsed),
       };
     }),
   );
+}
+
+/**
+ * An anchor on words of a rule's keywords, for a pattern no keyword anchors ("twine upload" is a
+ * keyword, but a match may hold "twine\tupload"). Longer words first: the fewer hits the words
+ * have in ordinary text, the less they cost every scanned byte, so "key" or "api" are tried last.
+ */
+function needleAnchor(parsed: ParsedRegex, keywords: readonly string[]): KeywordAnchor | null {
+  const words = [...new Set(keywords.flatMap((k) => k.toLowerCase().match(/[a-z0-9]+/g) ?? []))];
+  for (const shortest of [6, 5, 4, 3]) {
+    const long = words.filter((w) => w.length >= shortest);
+    if (long.length === 0) continue;
+    const anchor = keywordAnchor(parsed, long);
+    if (anchor !== null && Number.isFinite(anchor.lead)) return anchor;
+  }
+  return null;
 }
 
 /** Counters for tests and tuning: how much text the regular expressions were run over. */
@@ -138,6 +167,9 @@ const SEGMENT_MARGIN = 16 * 1024;
 const SMALL_BUFFER = 16 * 1024;
 // Start windows shorter than this get a string of their own instead of a segment.
 const LOCAL_WINDOW = 8 * 1024;
+// Once the strings of their own asked of one buffer add up to more than its length >> this,
+// further ones are cut from a text shared by all (see BufferText.slice).
+const SHARED_TEXT_SHIFT = 3;
 
 /**
  * Runs every rule whose keyword occurs in a buffer. Pure and synchronous: the worker pool runs one
@@ -183,6 +215,7 @@ export class DetectionEngine {
         allow: spec.allow.map((a) => new RegExp(a)),
         reach: 0,
         regional: false,
+        needled: false,
         slot: this.compiled.length,
       };
       this.compiled.push(rule);
@@ -211,56 +244,82 @@ export class DetectionEngine {
    */
   private prepare(plan: readonly (readonly PatternPlan[])[] = this.givenPlan ?? planPatterns(this.rules)): void {
     const targetsByKeyword: Target[][] = this.rulesByKeyword.map(() => []);
-    const indexOf = (keyword: string) => this.keywordIndex.get(keyword)!;
+    const indexOf = (keyword: string): number => {
+      let index = this.keywordIndex.get(keyword);
+      if (index === undefined) {
+        // A needle word that is no rule's keyword: found by the prefilter, selects no rule itself.
+        index = this.rulesByKeyword.length;
+        this.keywordIndex.set(keyword, index);
+        this.rulesByKeyword.push([]);
+        targetsByKeyword.push([]);
+        this.automaton = null;
+      }
+      return index;
+    };
     for (const rule of this.compiled) {
       const spec = rule.spec;
       const longestKeyword = Math.max(...spec.keywords.map((k) => k.length));
       let reach = 0;
       spec.patterns.forEach((p, index) => {
         const planned = plan[rule.slot]![index]!;
-        const anchor = planned.anchor;
-        if (anchor && Number.isFinite(anchor.lead)) {
-          const confirm = !(anchor.lead + planned.strict <= SEGMENT_MARGIN);
-          const source = anchor.lead > 0 ? `[\\s\\S]{0,${anchor.lead}}?(?:${p.regex})` : p.regex;
-          const follow = anchor.follow.map((f) => ({ codes: [...f.chars].map((c) => c.charCodeAt(0)), within: f.within }));
-          const anchored: AnchoredPattern = {
-            rule,
-            index,
-            regex: new RegExp(source, p.flags + 'dy'),
-            lead: anchor.lead,
-            segmented: anchor.lead + planned.margin <= SEGMENT_MARGIN,
-            confirm,
-            // Cut texts hold everything a match examines when that fits; else all but what
-            // negative lookarounds read, and matches on cut text are confirmed (see `confirm`).
-            margin: confirm ? planned.margin : planned.strict,
-            behind: confirm ? planned.margin : planned.reach.behind,
-            ahead: confirm ? planned.margin : planned.reach.ahead,
-            follow,
-            followCheck: follow.length > 0 ? packFollow(follow) : null,
-            caret: anchor.caret,
-            multiline: p.flags.includes('m'),
-            slot: this.anchored.length,
-          };
-          this.anchored.push(anchored);
+        const anchor = planned.anchor !== null && Number.isFinite(planned.anchor.lead) ? planned.anchor : null;
+        const needle = anchor === null ? (planned.needle ?? null) : null;
+        if (anchor !== null || needle !== null) {
+          const anchored = this.anchoredPattern(rule, index, (anchor ?? needle)!, planned, needle !== null);
           rule.patterns[index]!.anchor = anchored;
           // Keyword lengths in bytes: the prefilter reports where a keyword ends.
-          for (const k of anchor.keywords) targetsByKeyword[indexOf(k)]!.push({ anchored, back: Buffer.byteLength(k, 'latin1') + anchor.lead, rule: null });
+          for (const k of anchored.keywords) targetsByKeyword[indexOf(k)]!.push({ anchored, back: Buffer.byteLength(k, 'latin1') + anchored.lead, rule: null, trigger: null });
+          rule.needled ||= needle !== null;
         } else {
           // A region around a keyword only holds the match when the keyword is part of it; a keyword
           // that may be context elsewhere in the buffer (no anchor) needs the whole buffer.
-          reach = anchor ? Math.max(reach, planned.margin + longestKeyword) : Infinity;
+          reach = planned.anchor ? Math.max(reach, planned.margin + longestKeyword) : Infinity;
           rule.regional = true;
         }
       });
       rule.reach = reach;
-      if (rule.regional) for (const keyword of spec.keywords) targetsByKeyword[indexOf(keyword)]!.push({ anchored: null, back: 0, rule });
+      for (const keyword of spec.keywords) {
+        if (rule.regional) targetsByKeyword[indexOf(keyword)]!.push({ anchored: null, back: 0, rule, trigger: null });
+        if (rule.needled) targetsByKeyword[indexOf(keyword)]!.push({ anchored: null, back: 0, rule: null, trigger: rule });
+      }
     }
     this.targetsByKeyword = targetsByKeyword;
     this.windowsBySlot = new Array<number[] | undefined>(this.anchored.length).fill(undefined);
     this.spansBySlot = new Array<number[] | undefined>(this.compiled.length).fill(undefined);
+    this.triggeredBySlot = new Uint8Array(this.compiled.length);
     const states = this.prefilter.states;
     this.targetsByState = new Array<Target[] | null>(states).fill(null);
     this.gatesByState = new Array<Int32Array | null>(states).fill(null);
+  }
+
+  /** A pattern set up to run only at the starts that can reach a hit of its anchor's keywords. */
+  private anchoredPattern(rule: CompiledRule, index: number, anchor: KeywordAnchor, planned: PatternPlan, needle: boolean): AnchoredPattern {
+    const p = rule.spec.patterns[index]!;
+    const confirm = !(anchor.lead + planned.strict <= SEGMENT_MARGIN);
+    const source = anchor.lead > 0 ? `[\\s\\S]{0,${anchor.lead}}?(?:${p.regex})` : p.regex;
+    const follow = anchor.follow.map((f) => ({ codes: [...f.chars].map((c) => c.charCodeAt(0)), within: f.within }));
+    const anchored: AnchoredPattern = {
+      rule,
+      index,
+      regex: new RegExp(source, p.flags + 'dy'),
+      lead: anchor.lead,
+      keywords: anchor.keywords,
+      needle,
+      segmented: anchor.lead + planned.margin <= SEGMENT_MARGIN,
+      confirm,
+      // Cut texts hold everything a match examines when that fits; else all but what
+      // negative lookarounds read, and matches on cut text are confirmed (see `confirm`).
+      margin: confirm ? planned.margin : planned.strict,
+      behind: confirm ? planned.margin : planned.reach.behind,
+      ahead: confirm ? planned.margin : planned.reach.ahead,
+      follow,
+      followCheck: follow.length > 0 ? packFollow(follow) : null,
+      caret: anchor.caret,
+      multiline: p.flags.includes('m'),
+      slot: this.anchored.length,
+    };
+    this.anchored.push(anchored);
+    return anchored;
   }
 
   /** What a hit in an automaton state asks for: the targets of every keyword ending there. */
@@ -335,29 +394,25 @@ export class DetectionEngine {
     if (hits.length === 0) return [];
     // Per-slot lists live in arrays kept across scans and emptied after each (a scan per file:
     // two fresh arrays of a few hundred slots each time were a good part of a worker's garbage).
-    const windows = this.windowsBySlot;
-    const spans = this.spansBySlot;
-    const touched: AnchoredPattern[] = [];
-    const regional: CompiledRule[] = [];
+    const asked: HitTargets = { windows: this.windowsBySlot, spans: this.spansBySlot, triggered: this.triggeredBySlot, touched: [], regional: [], triggers: [] };
     try {
-      return this.scanHits(bytes, hits, windows, spans, touched, regional);
+      this.collectTargets(bytes, hits, asked);
+      if (asked.touched.length === 0 && asked.regional.length === 0) return [];
+      return this.runPatterns(bytes, asked);
     } finally {
-      for (const a of touched) windows[a.slot] = undefined;
-      for (const rule of regional) spans[rule.slot] = undefined;
+      for (const a of asked.touched) asked.windows[a.slot] = undefined;
+      for (const rule of asked.regional) asked.spans[rule.slot] = undefined;
+      for (const rule of asked.triggers) asked.triggered[rule.slot] = 0;
     }
   }
 
   private windowsBySlot: (number[] | undefined)[] = [];
   private spansBySlot: (number[] | undefined)[] = [];
+  private triggeredBySlot = new Uint8Array(0);
 
-  private scanHits(
-    bytes: Uint8Array,
-    hits: Int32Array,
-    windows: (number[] | undefined)[],
-    spans: (number[] | undefined)[],
-    touched: AnchoredPattern[],
-    regional: CompiledRule[],
-  ): RawMatch[] {
+  /** Goes through the keyword hits and records what each asks for in `asked`. */
+  private collectTargets(bytes: Uint8Array, hits: Int32Array, asked: HitTargets): void {
+    const { windows, spans, triggered, touched, regional, triggers } = asked;
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     // For each byte value: where it next occurs at or after the hit being looked at (-1: nowhere).
     // Hits come in order of their end, so each is found by one forward search at most.
@@ -365,8 +420,8 @@ export class DetectionEngine {
     for (let i = 0; i < hits.length; i += 2) {
       const end = hits[i + 1]!;
       const targets = this.targetsByState[hits[i]!] ?? this.targetsOf(hits[i]!);
-      // One check for all of a state's targets first: a "://" in a lockfile URL (1.5 million in
-      // the bench image) has three, and all of them need an @ that is not there.
+      // One check for all of a state's targets first: a "://" in a lockfile URL has three, and
+      // all of them need an @ that is not there.
       const gate = this.gatesByState[hits[i]!];
       if (gate && !follows(gate, buf, end, next)) continue;
       for (let t = 0; t < targets.length; t++) {
@@ -382,8 +437,8 @@ export class DetectionEngine {
           // Starts from (keyword start - lead) to the keyword start.
           const first = end - target.back;
           list.push(first < 0 ? 0 : first, first + a.lead);
-        } else {
-          const rule = target.rule!;
+        } else if (target.rule !== null) {
+          const rule = target.rule;
           let list = spans[rule.slot];
           if (list === undefined) {
             spans[rule.slot] = list = [];
@@ -392,10 +447,24 @@ export class DetectionEngine {
           if (rule.reach === Infinity) {
             if (list.length === 0) list.push(0, bytes.length);
           } else list.push(Math.max(0, end - rule.reach), Math.min(bytes.length, end + rule.reach));
+        } else {
+          const rule = target.trigger!;
+          if (triggered[rule.slot] === 0) {
+            triggered[rule.slot] = 1;
+            triggers.push(rule);
+          }
         }
       }
     }
-    if (touched.length === 0 && regional.length === 0) return [];
+  }
+
+  /**
+   * Runs what the hits asked for, rule by rule and each rule's patterns in order, as a
+   * whole-buffer run does: where two patterns of a rule match at one offset, the first one's
+   * match is the one kept.
+   */
+  private runPatterns(bytes: Uint8Array, asked: HitTargets): RawMatch[] {
+    const { windows, spans, triggered } = asked;
     const text = new BufferText(bytes, this.stats);
     const found: Found[] = [];
     const seen = new Set<string>();
@@ -410,16 +479,14 @@ export class DetectionEngine {
       seen.add(key);
       found.push(this.found(rule, secret, offset, match.input, span[0]));
     };
-    // Rule by rule, each rule's patterns in order, as a whole-buffer run: where two patterns of a
-    // rule match at one offset, the first one's match is the one kept.
-    const rules = new Set<CompiledRule>(regional);
-    for (const a of touched) rules.add(a.rule);
+    const rules = new Set<CompiledRule>(asked.regional);
+    for (const a of asked.touched) rules.add(a.rule);
     for (const rule of [...rules].sort((x, y) => x.slot - y.slot)) {
       const todo = spans[rule.slot] === undefined ? null : this.regionsOf(rule, spans[rule.slot]!, bytes.length);
       for (const compiled of rule.patterns) {
         const a = compiled.anchor;
         if (a !== null) {
-          if (windows[a.slot] !== undefined) this.runAnchored(a, windows[a.slot]!, text, take);
+          if (windows[a.slot] !== undefined && (!a.needle || triggered[rule.slot] === 1)) this.runAnchored(a, windows[a.slot]!, text, take);
         } else if (todo !== null) this.runRegions(rule, compiled, todo, text.whole(), take);
       }
     }
@@ -601,6 +668,19 @@ export class DetectionEngine {
   }
 }
 
+/** What one scan's keyword hits asked for, by slot, with the slots used listed to empty them after. */
+interface HitTargets {
+  /** Per anchored pattern: start windows, as [first, last] pairs. */
+  windows: (number[] | undefined)[];
+  /** Per rule with unanchored patterns: regions, as [start, end) pairs. */
+  spans: (number[] | undefined)[];
+  /** Per rule with needle-anchored patterns: 1 when one of its keywords occurred. */
+  triggered: Uint8Array;
+  touched: AnchoredPattern[];
+  regional: CompiledRule[];
+  triggers: CompiledRule[];
+}
+
 interface Found {
   ruleId: string;
   secret: string;
@@ -778,11 +858,27 @@ class BufferText {
     return this.full;
   }
 
-  /** Bytes [start, end) as a string. */
+  /**
+   * Bytes [start, end) as a string: converted on their own while few are asked for, then cut
+   * from the whole text (a small buffer) or from a segment, which a substring only points into.
+   * Most texts with hits have many: each window of each pattern is a slice, a dozen pages of
+   * source often ask for hundreds, and each conversion has a cost of its own besides the bytes.
+   */
   slice(start: number, end: number): string {
+    if (this.full !== null) return this.full.slice(start, end);
+    this.sliced += end - start;
+    if (this.sliced > this.length >> SHARED_TEXT_SHIFT) {
+      if (this.length <= SEGMENT + 2 * SEGMENT_MARGIN) return this.whole().slice(start, end);
+      const k = (start / SEGMENT) | 0;
+      const base = this.segmentBase(k);
+      if (end <= Math.min(this.length, (k + 1) * SEGMENT + SEGMENT_MARGIN)) return this.segment(k).slice(start - base, end - base);
+    }
     this.stats.textChars += end - start;
-    return this.full !== null ? this.full.slice(start, end) : this.buf.toString('latin1', start, end);
+    return this.buf.toString('latin1', start, end);
   }
+
+  /** Characters converted by slice() one by one so far. */
+  private sliced = 0;
 
   /** Where segment k's string starts in the buffer. */
   segmentBase(k: number): number {

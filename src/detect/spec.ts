@@ -32,6 +32,12 @@ export interface RuleSpec {
 /** What the engine derives from one pattern's source: plain data, so it can go to the workers. */
 export interface PatternPlan {
   anchor: KeywordAnchor | null;
+  /**
+   * When `anchor` is none: the same kind of anchor on words of the rule's keywords ("twine" of
+   * "twine upload"), found by the prefilter like keywords but only ever used once one of the
+   * rule's own keywords occurs in the buffer. Absent in plans made before it existed.
+   */
+  needle?: KeywordAnchor | null;
   /** maxExtent counting negative lookarounds that hold assertions: what a cut text must hold. */
   margin: number;
   /** maxExtent counting every negative lookaround. */
