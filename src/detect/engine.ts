@@ -158,8 +158,8 @@ const REGION_SHARE = 0.5;
 
 // Anchored patterns run on strings cut from the buffer in segments (each with a margin on both
 // sides) instead of one string of the whole buffer: strings this small live in the young
-// generation and reuse its memory, where a 1 MiB string takes fresh pages each time (costly
-// page faults on a VM), and a buffer with a few hits converts only the segments around them.
+// generation and reuse its memory, where a 1 MiB string takes fresh pages each time (page
+// faults), and a buffer with a few hits converts only the segments around them.
 // Segment plus margins stays under V8's largest regular (non large-object) heap object, 128 KiB.
 const SEGMENT = 88 * 1024;
 const SEGMENT_MARGIN = 16 * 1024;
@@ -185,7 +185,7 @@ export class DetectionEngine {
   /**
    * Per automaton state, what a hit there asks for; filled in as states are first hit. Sized to
    * the automaton up front: filled in at scattered indices, a growing array turns into a hash
-   * table, and looking a state up there cost more than the rest of a hit's handling.
+   * table, slow to look up in the hit loop.
    */
   private targetsByState: (Target[] | null)[] = [];
   private readonly next = new Int32Array(256);
@@ -355,8 +355,8 @@ export class DetectionEngine {
 
   /**
    * The keyword automaton, built on first use: building it (a few hundred keywords, thousands of
-   * states) takes ~25 ms of cold code, more than a scan served from the layer cache spends on
-   * the few KiB of image config it still scans, for which keywordsIn looks keywords up one by one.
+   * states) costs more than a scan served from the layer cache spends on the few KiB of image
+   * config it still scans, for which keywordsIn looks keywords up one by one.
    */
   private get prefilter(): KeywordPrefilter {
     return (this.automaton ??= new KeywordPrefilter([...this.keywordIndex.keys()]));
@@ -392,8 +392,8 @@ export class DetectionEngine {
     }
     const hits = this.prefilter.ends(bytes);
     if (hits.length === 0) return [];
-    // Per-slot lists live in arrays kept across scans and emptied after each (a scan per file:
-    // two fresh arrays of a few hundred slots each time were a good part of a worker's garbage).
+    // Per-slot lists live in arrays kept across scans and emptied after each: a scan per file,
+    // and fresh arrays of a few hundred slots each time would be garbage to collect.
     const asked: HitTargets = { windows: this.windowsBySlot, spans: this.spansBySlot, triggered: this.triggeredBySlot, touched: [], regional: [], triggers: [] };
     try {
       this.collectTargets(bytes, hits, asked);
@@ -482,12 +482,12 @@ export class DetectionEngine {
     const rules = new Set<CompiledRule>(asked.regional);
     for (const a of asked.touched) rules.add(a.rule);
     for (const rule of [...rules].sort((x, y) => x.slot - y.slot)) {
-      const todo = spans[rule.slot] === undefined ? null : this.regionsOf(rule, spans[rule.slot]!, bytes.length);
+      const regions = spans[rule.slot] === undefined ? null : this.regionsOf(rule, spans[rule.slot]!, bytes.length);
       for (const compiled of rule.patterns) {
         const a = compiled.anchor;
         if (a !== null) {
           if (windows[a.slot] !== undefined && (!a.needle || triggered[rule.slot] === 1)) this.runAnchored(a, windows[a.slot]!, text, take);
-        } else if (todo !== null) this.runRegions(rule, compiled, todo, text.whole(), take);
+        } else if (regions !== null) this.runRegions(rule, compiled, regions, text.whole(), take);
       }
     }
     return withLineNumbers(bytes, found);
@@ -501,9 +501,8 @@ export class DetectionEngine {
     take: (rule: CompiledRule, m: RegExpExecArray, shift: number) => void,
   ): void {
     if (!isSortedPairs(list)) list = sortPairs(list);
-    const re = a.regex;
-    const step = a.lead + 1;
     const last = texts.length;
+    // Where a global exec would go on from: the end of the last match.
     let cursor = 0;
     for (let i = 0; i < list.length; ) {
       const from = list[i]!;
@@ -519,64 +518,83 @@ export class DetectionEngine {
         if (a.caret) {
           const found = lineStart(texts.bytes, pos, pos + a.lead, a.multiline);
           if (found < 0) {
-            pos += step;
+            pos += a.lead + 1;
             continue;
           }
           pos = found;
         }
-        // Text from `margin` before the first start to `margin` after the last holds all these
-        // execs examine: a short window gets a string of its own; a long one, or execs beyond
-        // the margin's reach, the segment strings (execs start only in a segment's core).
-        let text: string;
-        let base: number;
-        let limit: number;
-        if (!a.segmented) {
-          text = texts.whole();
-          base = 0;
-          limit = to;
-        } else if (to - pos < LOCAL_WINDOW) {
-          base = Math.max(0, pos - a.behind);
-          text = texts.slice(base, Math.min(last, to + a.lead + a.ahead + 1));
-          limit = to;
-        } else {
-          const segment = (pos / SEGMENT) | 0;
-          text = texts.segment(segment);
-          base = texts.segmentBase(segment);
-          limit = Math.min(to, (segment + 1) * SEGMENT - 1);
-        }
-        const cut = a.segmented && a.confirm && (base > 0 || base + text.length < last);
-        while (pos <= limit) {
-          if (a.caret) {
-            // No exec where no start is at a line start (or the buffer start).
-            const found = lineStart(texts.bytes, pos, pos + a.lead, a.multiline);
-            if (found < 0) {
-              pos += step;
-              continue;
-            }
-            pos = found;
-          }
-          re.lastIndex = pos - base;
-          this.stats.regexRuns++;
-          this.stats.regexChars += step;
-          let m = re.exec(text);
-          let shift = base;
-          if (m !== null && cut) {
-            re.lastIndex = pos;
-            m = re.exec(texts.whole());
-            shift = 0;
-          }
-          if (m === null) {
-            pos += step;
-            continue;
-          }
-          take(a.rule, m, shift);
-          // A global exec goes on from the end of the match (one further after an empty one).
-          const end = shift + re.lastIndex;
-          cursor = end > pos ? end : pos + 1;
-          pos = cursor;
-        }
+        const cut = this.textFor(a, texts, pos, to);
+        const next = this.execStarts(a, texts, cut, pos, take);
+        if (next.after !== -1) cursor = next.after;
+        pos = next.pos;
       }
     }
+  }
+
+  /**
+   * Text from `margin` before the first start to `margin` after the last holds all that execs
+   * from these starts examine: a short window gets a string of its own; a long one, or execs
+   * beyond the margin's reach, the segment strings (execs start only in a segment's core).
+   */
+  private textFor(a: AnchoredPattern, texts: BufferText, pos: number, to: number): StartsText {
+    const last = texts.length;
+    if (!a.segmented) return { text: texts.whole(), base: 0, limit: to };
+    if (to - pos < LOCAL_WINDOW) {
+      const base = Math.max(0, pos - a.behind);
+      return { text: texts.slice(base, Math.min(last, to + a.lead + a.ahead + 1)), base, limit: to };
+    }
+    const segment = (pos / SEGMENT) | 0;
+    return { text: texts.segment(segment), base: texts.segmentBase(segment), limit: Math.min(to, (segment + 1) * SEGMENT - 1) };
+  }
+
+  /**
+   * Execs the sticky pattern from `pos` on, every lead + 1 starts, up to `cut.limit`; a match
+   * hands its result to `take`, and the next start is where a global exec would go on from.
+   * Returns the next start to try, and where the last match had execs go on from (-1: none).
+   */
+  private execStarts(
+    a: AnchoredPattern,
+    texts: BufferText,
+    cut: StartsText,
+    pos: number,
+    take: (rule: CompiledRule, m: RegExpExecArray, shift: number) => void,
+  ): { pos: number; after: number } {
+    const { text, base, limit } = cut;
+    const re = a.regex;
+    const step = a.lead + 1;
+    const confirm = a.segmented && a.confirm && (base > 0 || base + text.length < texts.length);
+    let after = -1;
+    while (pos <= limit) {
+      if (a.caret) {
+        // No exec where no start is at a line start (or the buffer start).
+        const found = lineStart(texts.bytes, pos, pos + a.lead, a.multiline);
+        if (found < 0) {
+          pos += step;
+          continue;
+        }
+        pos = found;
+      }
+      re.lastIndex = pos - base;
+      this.stats.regexRuns++;
+      this.stats.regexChars += step;
+      let m = re.exec(text);
+      let shift = base;
+      if (m !== null && confirm) {
+        re.lastIndex = pos;
+        m = re.exec(texts.whole());
+        shift = 0;
+      }
+      if (m === null) {
+        pos += step;
+        continue;
+      }
+      take(a.rule, m, shift);
+      // A global exec goes on from the end of the match (one further after an empty one).
+      const end = shift + re.lastIndex;
+      after = end > pos ? end : pos + 1;
+      pos = after;
+    }
+    return { pos, after };
   }
 
   /** A rule's merged regions, or the whole buffer when they cover most of it or reach is unbounded. */
@@ -590,13 +608,13 @@ export class DetectionEngine {
   private runRegions(
     rule: CompiledRule,
     compiled: CompiledPattern,
-    todo: number[],
+    regions: number[],
     text: string,
     take: (rule: CompiledRule, m: RegExpExecArray, shift: number) => void,
   ): void {
-    for (let i = 0; i < todo.length; i += 2) {
-      const start = todo[i]!;
-      const end = todo[i + 1]!;
+    for (let i = 0; i < regions.length; i += 2) {
+      const start = regions[i]!;
+      const end = regions[i + 1]!;
       const sub = start === 0 && end === text.length ? text : text.slice(start, end);
       const pattern = compiled.regex;
       this.stats.regexRuns++;
@@ -668,6 +686,13 @@ export class DetectionEngine {
   }
 }
 
+/** The text an anchored pattern's execs run on: where it starts in the buffer, the last start it serves. */
+interface StartsText {
+  text: string;
+  base: number;
+  limit: number;
+}
+
 /** What one scan's keyword hits asked for, by slot, with the slots used listed to empty them after. */
 interface HitTargets {
   /** Per anchored pattern: start windows, as [first, last] pairs. */
@@ -725,8 +750,8 @@ interface Follow {
 
 /**
  * Follow constraints packed into one typed array for the hit loop, which checks them for every
- * keyword hit (two million on the benchmark image): [count, then per constraint: within, number of
- * codes, the codes]. Read from lists of objects they took 2-6% more of the engine's time.
+ * keyword hit (millions in an image): [count, then per constraint: within, number of codes, the
+ * codes], read with no property loads.
  */
 function packFollow(follow: readonly Follow[]): Int32Array {
   const packed = [follow.length];

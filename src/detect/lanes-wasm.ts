@@ -1,18 +1,20 @@
 /**
- * The prefilter's side-by-side automata as a WebAssembly function. The same loop in JavaScript costs
- * about 1.5 ns a byte, most of it bounds checks on the three typed-array loads per automaton and
- * byte; WebAssembly's loads need none, which makes the pass (the one cost every scanned byte
- * pays) about twice as fast. The module is a few hundred bytes assembled here, so there is no
- * build step and nothing to download: see `assemble` for the loop it holds.
+ * The prefilter's side-by-side automata as a WebAssembly function: in JavaScript most of the
+ * loop's time goes to bounds checks on its three typed-array loads per automaton and byte, which
+ * WebAssembly's loads do not need. The module is a few hundred bytes assembled here (see
+ * `assemble`), so there is no build step and nothing to download.
  *
- * Memory layout (byte offsets): the transition table at 0 (entries are byte offsets of rows:
- * JavaScript's row offsets × 4, bit-inverted for states that end a keyword, as there); the class
- * of each byte × 4 at `classes`; at `state`, the automata's rows, then their hit counts, then what
- * turns an address into a text offset for each; each automaton's hits at `hits + lane × HIT_BYTES`
- * as (JavaScript row, text offset after the keyword) pairs; automaton k's slot at
- * `input + k × stride`: the bytes before its part, then the part. Slots a fixed stride apart let
- * every automaton read its byte through one address with a constant offset, instead of an
- * address of its own to compute and keep in a register per byte.
+ * Memory layout, in byte offsets:
+ * - 0: the transition table. Entries are byte offsets of rows (the JavaScript table's row offsets
+ *   × 4), bit-inverted for states that end a keyword, as in the JavaScript table.
+ * - `classes`: the class of each byte value × 4 (256 bytes).
+ * - `state`: per automaton its row, then per automaton its hit count, then per automaton the
+ *   shift that turns an address in automaton 0's slot into a text offset in its own part.
+ * - `hits + k × HIT_BYTES`: automaton k's hits of one block, as (JavaScript row, text offset
+ *   after the keyword) pairs.
+ * - `input + k × stride`: automaton k's slot: the bytes before its part, then the part. Slots a
+ *   fixed stride apart let every automaton read its byte through one address with a constant
+ *   offset, instead of an address of its own to compute and keep in a register per byte.
  */
 
 // Node has WebAssembly; the TypeScript libraries this project builds with (no DOM) do not declare it.
@@ -38,11 +40,8 @@ export function wasmAvailable(): boolean {
 export const WASM_BLOCK = 16 * 1024;
 /**
  * Automata run side by side, each over its own part of the text: each step is one table load that
- * depends on the last, so independent chains hide each other's load latency. Four measured best
- * (over the benchmark image's text, the pass with parts a stride apart: four 260 ms, three 299,
- * five 290, six 296, eight 332; their rows and cursors no longer fit the registers). Reading
- * through one address with constant offsets took the pass from 300 to 260 ms; two steps per turn
- * of the loop made no difference.
+ * depends on the last, so independent chains hide each other's load latency. Four is fastest on
+ * x86-64: with more, the rows and cursors no longer fit the registers.
  */
 export const WASM_LANES = 4;
 const HIT_BYTES = 8 * WASM_BLOCK;
@@ -168,15 +167,24 @@ function align(n: number, to: number): number {
   return Math.ceil(n / to) * to;
 }
 
-// WebAssembly binary encoding: just what these functions need.
+// WebAssembly binary encoding (core specification, section 5): just what these modules use.
 const I32 = 0x7f;
+const V128 = 0x7b;
+/** Block type of a block, loop or if that leaves nothing on the stack. */
+const VOID = 0x40;
+const FUNC_TYPE = 0x60;
 const op = {
   block: 0x02, loop: 0x03, if: 0x04, end: 0x0b, br: 0x0c, brIf: 0x0d,
   get: 0x20, set: 0x21,
   load: 0x28, load8u: 0x2d, store: 0x36,
-  const: 0x41, ltS: 0x48, geU: 0x4f, add: 0x6a, or: 0x72, xor: 0x73, shrU: 0x76, sub: 0x6b,
+  const: 0x41, eq: 0x46, ltS: 0x48, gtU: 0x4b, geU: 0x4f, popcnt: 0x69, add: 0x6a, sub: 0x6b, or: 0x72, xor: 0x73, shrU: 0x76,
 } as const;
-const VOID = 0x40;
+/** Vector instructions: the 0xfd prefix, then these numbers (LEB128). */
+const simdOp = { v128Load: 0, i8x16Splat: 15, i8x16Eq: 35, i8x16Bitmask: 100 } as const;
+const sectionId = { type: 1, import: 2, function: 3, memory: 5, export: 7, code: 10 } as const;
+/** What an import or export is: its kind byte. */
+const externKind = { func: 0x00, memory: 0x02 } as const;
+const MAGIC_AND_VERSION = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 
 function uleb(n: number): number[] {
   const out: number[] = [];
@@ -221,6 +229,7 @@ function codeWriter() {
     get: (local: number) => emit(op.get, ...uleb(local)),
     set: (local: number) => emit(op.set, ...uleb(local)),
     i32: (n: number) => emit(op.const, ...sleb(n)),
+    simd: (opcode: number, ...immediates: number[]) => emit(0xfd, ...uleb(opcode), ...immediates),
     // memarg: alignment exponent, then a static offset added to the address.
     load: (offset: number) => emit(op.load, 2, ...uleb(offset)),
     load8u: (offset: number) => emit(op.load8u, 0, ...uleb(offset)),
@@ -254,108 +263,134 @@ interface Layout {
  * run(text, length): for each address a in [text, text + length), for each automaton k:
  *   r_k = table[r_k + classes[memory[a + k × stride]]]; on r_k < 0 (a keyword ends): r_k = ~r_k
  *   and the pair (r_k / 4, a + 1 + shift_k) is appended to automaton k's hits.
- * Rows come from and go back to `state`, with each automaton's hit count after them and then the
- * shifts.
+ * Rows, hit counts and shifts live at `state` (see the layout at the top of this file).
  */
 export function assemble(layout: Layout): Uint8Array {
-  const L = layout.lanes;
-  // Locals: params text = 0, length = 1; then rows r_k, hit cursors o_k, the address and its end.
-  const TEXT = 0;
-  const LENGTH = 1;
-  const R = (k: number) => 2 + k;
-  const O = (k: number) => 2 + L + k;
-  const A = 2 + 2 * L;
-  const END = A + 1;
-  const { code, emit, get, set, i32, load, load8u, store, addTo, until } = codeWriter();
-
-  for (let k = 0; k < L; k++) {
-    i32(0);
-    load(layout.state + 4 * k);
-    set(R(k));
-    i32(layout.hits + k * layout.hitBytes);
-    set(O(k));
-  }
-  get(TEXT);
-  set(A);
-  get(TEXT);
-  get(LENGTH);
+  const writer = codeWriter();
+  const locals = runLocals(layout.lanes);
+  loadRows(writer, layout, locals);
+  const { get, set, emit, addTo, until } = writer;
+  get(locals.text);
+  set(locals.address);
+  get(locals.text);
+  get(locals.length);
   emit(op.add);
-  set(END);
+  set(locals.end);
   until(() => {
-    get(A);
-    get(END);
+    get(locals.address);
+    get(locals.end);
     emit(op.geU);
   }, () => {
-    for (let k = 0; k < L; k++) {
-      get(R(k));
-      get(A);
-      load8u(k * layout.stride);
-      load8u(layout.classes);
-      emit(op.add);
-      load(0);
-      set(R(k));
-    }
-    get(R(0));
-    for (let k = 1; k < L; k++) {
-      get(R(k));
-      emit(op.or);
-    }
+    stepAutomata(writer, layout, locals);
+    recordHits(writer, layout, locals);
+    addTo(locals.address, 1);
+  });
+  storeRows(writer, layout, locals);
+  emit(op.end);
+
+  const body = [...uleb(1), ...uleb(2 * layout.lanes + 2), I32, ...writer.code];
+  return new Uint8Array([
+    ...MAGIC_AND_VERSION,
+    ...section(sectionId.type, [...uleb(1), FUNC_TYPE, ...uleb(2), I32, I32, ...uleb(0)]),
+    ...section(sectionId.function, [...uleb(1), ...uleb(0)]),
+    ...section(sectionId.memory, [...uleb(1), 0x00, ...uleb(layout.pages)]),
+    ...section(sectionId.export, [...uleb(2), ...name('run'), externKind.func, ...uleb(0), ...name('mem'), externKind.memory, ...uleb(0)]),
+    ...section(sectionId.code, [...uleb(1), ...uleb(body.length), ...body]),
+  ]);
+}
+
+type CodeWriter = ReturnType<typeof codeWriter>;
+
+/** run's locals: its parameters, then each automaton's row and hit cursor, the address and its end. */
+function runLocals(lanes: number) {
+  return {
+    text: 0,
+    length: 1,
+    row: (k: number) => 2 + k,
+    cursor: (k: number) => 2 + lanes + k,
+    address: 2 + 2 * lanes,
+    end: 3 + 2 * lanes,
+  };
+}
+type RunLocals = ReturnType<typeof runLocals>;
+
+/** Each automaton's row from `state`, its hit cursor at the start of its hit area. */
+function loadRows({ set, i32, load }: CodeWriter, layout: Layout, locals: RunLocals): void {
+  for (let k = 0; k < layout.lanes; k++) {
+    i32(0);
+    load(layout.state + 4 * k);
+    set(locals.row(k));
+    i32(layout.hits + k * layout.hitBytes);
+    set(locals.cursor(k));
+  }
+}
+
+/** r_k = table[r_k + classes[memory[address + k × stride]]] for every automaton. */
+function stepAutomata({ get, set, emit, load, load8u }: CodeWriter, layout: Layout, locals: RunLocals): void {
+  for (let k = 0; k < layout.lanes; k++) {
+    get(locals.row(k));
+    get(locals.address);
+    load8u(k * layout.stride);
+    load8u(layout.classes);
+    emit(op.add);
+    load(0);
+    set(locals.row(k));
+  }
+}
+
+/** If any row is negative (one test for all), each negative one is made whole and its hit stored. */
+function recordHits({ get, set, emit, i32, load, store, addTo }: CodeWriter, layout: Layout, locals: RunLocals): void {
+  get(locals.row(0));
+  for (let k = 1; k < layout.lanes; k++) {
+    get(locals.row(k));
+    emit(op.or);
+  }
+  i32(0);
+  emit(op.ltS);
+  emit(op.if, VOID);
+  for (let k = 0; k < layout.lanes; k++) {
+    get(locals.row(k));
     i32(0);
     emit(op.ltS);
     emit(op.if, VOID);
-    for (let k = 0; k < L; k++) {
-      get(R(k));
-      i32(0);
-      emit(op.ltS);
-      emit(op.if, VOID);
-      get(R(k));
-      i32(-1);
-      emit(op.xor);
-      set(R(k));
-      get(O(k));
-      get(R(k));
-      i32(2);
-      emit(op.shrU);
-      store(0);
-      get(O(k));
-      get(A);
-      i32(1);
-      emit(op.add);
-      i32(0);
-      load(layout.state + 8 * L + 4 * k);
-      emit(op.add);
-      store(4);
-      addTo(O(k), 8);
-      emit(op.end);
-    }
+    get(locals.row(k));
+    i32(-1);
+    emit(op.xor);
+    set(locals.row(k));
+    // The hit: (row / 4, address + 1 + shift_k).
+    get(locals.cursor(k));
+    get(locals.row(k));
+    i32(2);
+    emit(op.shrU);
+    store(0);
+    get(locals.cursor(k));
+    get(locals.address);
+    i32(1);
+    emit(op.add);
+    i32(0);
+    load(layout.state + 8 * layout.lanes + 4 * k);
+    emit(op.add);
+    store(4);
+    addTo(locals.cursor(k), 8);
     emit(op.end);
-    addTo(A, 1);
-  });
-  for (let k = 0; k < L; k++) {
+  }
+  emit(op.end);
+}
+
+/** Each automaton's row back to `state`, and its hit count (bytes written / 8) after the rows. */
+function storeRows({ get, emit, i32, store }: CodeWriter, layout: Layout, locals: RunLocals): void {
+  for (let k = 0; k < layout.lanes; k++) {
     i32(0);
-    get(R(k));
+    get(locals.row(k));
     store(layout.state + 4 * k);
-    // Hit count: bytes written / 8.
     i32(0);
-    get(O(k));
+    get(locals.cursor(k));
     i32(layout.hits + k * layout.hitBytes);
     emit(op.sub);
     i32(3);
     emit(op.shrU);
-    store(layout.state + 4 * L + 4 * k);
+    store(layout.state + 4 * layout.lanes + 4 * k);
   }
-  emit(op.end);
-
-  const body = [...uleb(1), ...uleb(2 * L + 2), I32, ...code];
-  const bytes = [
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [...uleb(1), 0x60, ...uleb(2), I32, I32, ...uleb(0)]),
-    ...section(3, [...uleb(1), ...uleb(0)]),
-    ...section(5, [...uleb(1), 0x00, ...uleb(layout.pages)]),
-    ...section(7, [...uleb(2), ...name('run'), 0x00, ...uleb(0), ...name('mem'), 0x02, ...uleb(0)]),
-    ...section(10, [...uleb(1), ...uleb(body.length), ...body]),
-  ];
-  return new Uint8Array(bytes);
 }
 
 /**
@@ -364,17 +399,15 @@ export function assemble(layout: Layout): Uint8Array {
  * so a runtime without vector instructions loses only this, not the pass.
  */
 export function assembleNewlines(): Uint8Array {
-  const V128 = 0x7b;
-  const simd = (opcode: number) => [0xfd, ...uleb(opcode)];
   // Locals: params from = 0, to = 1; then count = 2, the address = 3, and sixteen newlines = 4.
   const FROM = 0;
   const TO = 1;
   const COUNT = 2;
   const AT = 3;
   const NL = 4;
-  const { code, emit, get, set, i32, load8u, addTo, until } = codeWriter();
+  const { code, emit, get, set, i32, simd, load8u, addTo, until } = codeWriter();
   i32(10);
-  emit(...simd(15)); // i8x16.splat
+  simd(simdOp.i8x16Splat);
   set(NL);
   get(FROM);
   set(AT);
@@ -384,15 +417,15 @@ export function assembleNewlines(): Uint8Array {
     i32(16);
     emit(op.add);
     get(TO);
-    emit(0x4b); // i32.gt_u
+    emit(op.gtU);
   }, () => {
     get(COUNT);
     get(AT);
-    emit(...simd(0), 0, 0); // v128.load, alignment 1, offset 0
+    simd(simdOp.v128Load, 0, 0); // alignment 1, offset 0
     get(NL);
-    emit(...simd(35)); // i8x16.eq
-    emit(...simd(100)); // i8x16.bitmask
-    emit(0x69); // i32.popcnt
+    simd(simdOp.i8x16Eq);
+    simd(simdOp.i8x16Bitmask);
+    emit(op.popcnt);
     emit(op.add);
     set(COUNT);
     addTo(AT, 16);
@@ -407,7 +440,7 @@ export function assembleNewlines(): Uint8Array {
     get(AT);
     load8u(0);
     i32(10);
-    emit(0x46); // i32.eq
+    emit(op.eq);
     emit(op.add);
     set(COUNT);
     addTo(AT, 1);
@@ -417,11 +450,11 @@ export function assembleNewlines(): Uint8Array {
 
   const body = [...uleb(2), ...uleb(2), I32, ...uleb(1), V128, ...code];
   return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [...uleb(1), 0x60, ...uleb(2), I32, I32, ...uleb(1), I32]),
-    ...section(2, [...uleb(1), ...name('env'), ...name('mem'), 0x02, 0x00, ...uleb(1)]),
-    ...section(3, [...uleb(1), ...uleb(0)]),
-    ...section(7, [...uleb(1), ...name('newlines'), 0x00, ...uleb(0)]),
-    ...section(10, [...uleb(1), ...uleb(body.length), ...body]),
+    ...MAGIC_AND_VERSION,
+    ...section(sectionId.type, [...uleb(1), FUNC_TYPE, ...uleb(2), I32, I32, ...uleb(1), I32]),
+    ...section(sectionId.import, [...uleb(1), ...name('env'), ...name('mem'), externKind.memory, 0x00, ...uleb(1)]),
+    ...section(sectionId.function, [...uleb(1), ...uleb(0)]),
+    ...section(sectionId.export, [...uleb(1), ...name('newlines'), externKind.func, ...uleb(0)]),
+    ...section(sectionId.code, [...uleb(1), ...uleb(body.length), ...body]),
   ]);
 }

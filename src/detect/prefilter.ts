@@ -8,7 +8,7 @@ import { WASM_BLOCK, WASM_LANES, WASM_STRIDE, WasmLanes, wasmAvailable } from '.
 const FOLD = new Uint8Array(256);
 for (let b = 0; b < 256; b++) FOLD[b] = b >= 0x41 && b <= 0x5a ? b + 0x20 : b;
 
-function plain(bytes: Uint8Array): Uint8Array {
+function asPlainBytes(bytes: Uint8Array): Uint8Array {
   return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
@@ -38,7 +38,7 @@ export class KeywordPrefilter {
     this.keywords = keywords;
     this.useWasm = options.wasm !== false;
     // Built in flat typed arrays: this runs once per worker, before its first window, as cold
-    // code, and a trie of Maps (with a Set per state for its outputs) took twice as long.
+    // code, where Maps and Sets per state are slow to build.
     const folded = keywords.map((k) => k.toLowerCase());
     const classOfFolded = new Uint8Array(256);
     for (const k of folded) for (let i = 0; i < k.length; i++) classOfFolded[FOLD[k.charCodeAt(i) & 0xff]!] = 1;
@@ -100,7 +100,7 @@ export class KeywordPrefilter {
     this.outputs = out;
     // Run every branch once on a sample with hits in each quarter: the optimising compiler then
     // has type feedback for the rare hit branches and does not deoptimise and recompile the hot
-    // loop at the first hit (that churn cost more compile time than the pass itself saved).
+    // loop at the first hit.
     if (keywords.length > 0) {
       const text = Buffer.from(keywords.join(' ').repeat(Math.ceil((32 * this.longest) / (keywords.join(' ').length + 1)) + 1), 'latin1');
       const sample = new Uint8Array(text.buffer, text.byteOffset, text.byteLength);
@@ -129,14 +129,14 @@ export class KeywordPrefilter {
    * than the automaton itself on keyword-dense text.
    *
    * The pass is bound by the latency of one table load per byte, each depending on the last, so
-   * the buffer is cut in four and four automata run side by side (about twice as fast). Each part
+   * the buffer is cut in four and four automata run side by side, hiding each other's latency. Each part
    * but the first starts (longest keyword - 1) bytes early, from the root, so it sees every
    * keyword that ends inside it, and reports only those.
    */
   ends(input: Uint8Array): Int32Array {
     // Always a plain Uint8Array: a Buffer (a subclass) is another map, and the hot loop compiled
     // for one would be thrown away on meeting the other.
-    const bytes = plain(input);
+    const bytes = asPlainBytes(input);
     const n = bytes.length;
     if (Math.floor(n / WASM_LANES) >= 4 * this.longest) {
       const wasm = this.wasmLanes(Math.floor(n / WASM_LANES) + this.longest - 1);
@@ -292,7 +292,7 @@ export class KeywordPrefilter {
 
   /** Indices of the keywords present in `bytes`. */
   match(input: Uint8Array): Set<number> {
-    const bytes = plain(input);
+    const bytes = asPlainBytes(input);
     const found = new Set<number>();
     const { delta, classOf, width, outputs } = this;
     const all = this.keywords.length;
@@ -316,10 +316,10 @@ const LANE_BLOCK = 16 * 1024;
 /**
  * The hot loop, on its own and with everything it touches passed in: it reads no properties, has
  * no rarely taken branch besides the hits, and so is compiled once per thread and not thrown away
- * (a version with the bookkeeping inline was recompiled a dozen times per scan, costing more
- * compiler time than the pass itself). Lane k reads bytes [from, to) offset by 0, o1, o2, o3
- * (`lanes` of them, 1 or 4), starting in row state[k] with state[4 + k] hits recorded, and
- * leaves both updated. A hit is recorded as (row offset, end offset).
+ * (with the bookkeeping inline, V8 recompiles it again and again). Lane k reads bytes [from, to)
+ * offset by 0, offset1, offset2, offset3 (`lanes` of them, 1 or 4), starting in row state[k]
+ * with state[4 + k] hits recorded into hits_k, and leaves both updated. A hit is recorded as
+ * (row offset, end offset).
  */
 function runLanes(
   bytes: Uint8Array,
@@ -327,73 +327,73 @@ function runLanes(
   classOf: Uint8Array,
   from: number,
   to: number,
-  o1: number,
-  o2: number,
-  o3: number,
-  h0: Int32Array,
-  h1: Int32Array,
-  h2: Int32Array,
-  h3: Int32Array,
+  offset1: number,
+  offset2: number,
+  offset3: number,
+  hits0: Int32Array,
+  hits1: Int32Array,
+  hits2: Int32Array,
+  hits3: Int32Array,
   state: Int32Array,
   lanes: number,
 ): void {
-  let r0 = state[0]!;
-  let c0 = state[4]!;
+  let row0 = state[0]!;
+  let count0 = state[4]!;
   if (lanes === 1) {
     for (let i = from; i < to; i++) {
-      r0 = delta[r0 + classOf[bytes[i]!]!]!;
-      if (r0 < 0) {
-        r0 = ~r0;
-        h0[c0++] = r0;
-        h0[c0++] = i + 1;
+      row0 = delta[row0 + classOf[bytes[i]!]!]!;
+      if (row0 < 0) {
+        row0 = ~row0;
+        hits0[count0++] = row0;
+        hits0[count0++] = i + 1;
       }
     }
-    state[0] = r0;
-    state[4] = c0;
+    state[0] = row0;
+    state[4] = count0;
     return;
   }
-  let r1 = state[1]!;
-  let r2 = state[2]!;
-  let r3 = state[3]!;
-  let c1 = state[5]!;
-  let c2 = state[6]!;
-  let c3 = state[7]!;
+  let row1 = state[1]!;
+  let row2 = state[2]!;
+  let row3 = state[3]!;
+  let count1 = state[5]!;
+  let count2 = state[6]!;
+  let count3 = state[7]!;
   for (let i = from; i < to; i++) {
-    r0 = delta[r0 + classOf[bytes[i]!]!]!;
-    r1 = delta[r1 + classOf[bytes[o1 + i]!]!]!;
-    r2 = delta[r2 + classOf[bytes[o2 + i]!]!]!;
-    r3 = delta[r3 + classOf[bytes[o3 + i]!]!]!;
-    if ((r0 | r1 | r2 | r3) < 0) {
-      if (r0 < 0) {
-        r0 = ~r0;
-        h0[c0++] = r0;
-        h0[c0++] = i + 1;
+    row0 = delta[row0 + classOf[bytes[i]!]!]!;
+    row1 = delta[row1 + classOf[bytes[offset1 + i]!]!]!;
+    row2 = delta[row2 + classOf[bytes[offset2 + i]!]!]!;
+    row3 = delta[row3 + classOf[bytes[offset3 + i]!]!]!;
+    if ((row0 | row1 | row2 | row3) < 0) {
+      if (row0 < 0) {
+        row0 = ~row0;
+        hits0[count0++] = row0;
+        hits0[count0++] = i + 1;
       }
-      if (r1 < 0) {
-        r1 = ~r1;
-        h1[c1++] = r1;
-        h1[c1++] = o1 + i + 1;
+      if (row1 < 0) {
+        row1 = ~row1;
+        hits1[count1++] = row1;
+        hits1[count1++] = offset1 + i + 1;
       }
-      if (r2 < 0) {
-        r2 = ~r2;
-        h2[c2++] = r2;
-        h2[c2++] = o2 + i + 1;
+      if (row2 < 0) {
+        row2 = ~row2;
+        hits2[count2++] = row2;
+        hits2[count2++] = offset2 + i + 1;
       }
-      if (r3 < 0) {
-        r3 = ~r3;
-        h3[c3++] = r3;
-        h3[c3++] = o3 + i + 1;
+      if (row3 < 0) {
+        row3 = ~row3;
+        hits3[count3++] = row3;
+        hits3[count3++] = offset3 + i + 1;
       }
     }
   }
-  state[0] = r0;
-  state[1] = r1;
-  state[2] = r2;
-  state[3] = r3;
-  state[4] = c0;
-  state[5] = c1;
-  state[6] = c2;
-  state[7] = c3;
+  state[0] = row0;
+  state[1] = row1;
+  state[2] = row2;
+  state[3] = row3;
+  state[4] = count0;
+  state[5] = count1;
+  state[6] = count2;
+  state[7] = count3;
 }
 
 /**

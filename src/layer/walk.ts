@@ -108,16 +108,7 @@ export async function scanLayer(
   // Surfaced through the iterator below; this only stops an unhandled rejection.
   piping.catch(() => {});
 
-  const changes: WalkedChanges = { entries: new Map(), whiteouts: new Set(), opaqueDirs: new Set() };
-  const hardlinks = new Map<string, string>();
-  // Each file entry's matches apart, with how many times its path had been written by then.
-  const copies: { path: string; copy: number; found: FileMatch[] }[] = [];
-  const writes = new Map<string, number>();
-  const outstanding = new Outstanding();
-  const skipped: Record<string, number> = {};
-  let files = 0;
-  let bytes = 0;
-
+  const walk = new LayerWalk(pool, limits);
   try {
     for await (const entry of extract) {
       const header = entry.header;
@@ -130,50 +121,8 @@ export async function scanLayer(
       // Go's archive/tar reads no data for these whatever their size says, tar-stream reads it: a
       // size there would let the two disagree on where the next entry starts, and hide it from one.
       if (size > 0 && HEADER_ONLY.has(header.type ?? '')) throw new Error(`${header.type} ${path} declares ${size} bytes of data`);
-      const base = posix.basename(path);
-      if (base.startsWith('.wh.')) {
-        const dir = posix.dirname(path);
-        if (base === '.wh..wh..opq') changes.opaqueDirs.add(dir);
-        else changes.whiteouts.add(posix.join(dir, base.slice(4)));
-        entry.resume();
-        continue;
-      }
-      writes.set(path, (writes.get(path) ?? 0) + 1);
-      // An unknown typeflag with data is above all GNU's old sparse format ('S'), which dockerd
-      // extracts as a file: its stored bytes are the file's data segments.
-      switch (header.type === null && size > 0 ? 'file' : header.type) {
-        case 'file':
-        case 'contiguous-file': {
-          changes.entries.set(path, 'file');
-          files++;
-          bytes += header.size ?? 0;
-          const data: FileData = pax['GNU.sparse.major'] === '1'
-            ? sparseSegments(entry as unknown as AsyncIterable<Buffer>, () => count(skipped, 'sparse-map'))
-            : (entry as unknown as EntryStream);
-          const found: FileMatch[] = [];
-          copies.push({ path, copy: writes.get(path)!, found });
-          if (pool) await scanFile(data, path, header.size ?? 0, { pool, out: found, outstanding, skipped, limits });
-          else entry.resume();
-          onProgress?.({ files, bytes });
-          break;
-        }
-        case 'directory':
-          changes.entries.set(path, 'dir');
-          entry.resume();
-          break;
-        case 'symlink':
-          changes.entries.set(path, 'symlink');
-          entry.resume();
-          break;
-        case 'link':
-          changes.entries.set(path, 'hardlink');
-          if (header.linkname) hardlinks.set(path, imagePath(header.linkname));
-          entry.resume();
-          break;
-        default:
-          changes.entries.set(path, 'other');
-          entry.resume();
-      }
+      await walk.entry(entry as unknown as TarEntry, path, size, pax);
+      if (walk.progressed) onProgress?.({ files: walk.files, bytes: walk.bytes });
     }
     await piping;
   } catch (err) {
@@ -181,24 +130,109 @@ export async function scanLayer(
     throw err;
   }
   pool?.flush();
-  await outstanding.settled();
-  const matches = markReplaced(copies, writes);
-
-  // A hard link shares its target's bytes: the secret is reachable under both names.
-  for (const [link, target] of hardlinks) {
-    for (const m of matches.filter((x) => layerPathOf(x.path) === target)) matches.push({ ...m, path: link + m.path.slice(target.length) });
-  }
+  const matches = await walk.matches();
   const blobDigest = blobHash.digest('hex');
   return {
     blobDigest: `sha256:${blobDigest}`,
     diffId: `sha256:${inflate.length > 0 ? tarHash.digest('hex') : blobDigest}`,
     storedBytes: stored.bytes,
-    changes,
+    changes: walk.changes,
     matches,
-    files,
-    bytes,
-    skipped,
+    files: walk.files,
+    bytes: walk.bytes,
+    skipped: walk.skipped,
   };
+}
+
+/** A tar entry as tar-stream hands it over: its header and its data. */
+interface TarEntry extends EntryStream {
+  header: { type: string | null; size?: number; linkname?: string | null };
+}
+
+/**
+ * One layer's walk, entry by entry: what each path becomes, the files' scans and their matches.
+ * Detection runs only with a pool; without one the walk records the layer's changes only.
+ */
+class LayerWalk {
+  readonly changes: WalkedChanges = { entries: new Map(), whiteouts: new Set(), opaqueDirs: new Set() };
+  readonly skipped: Record<string, number> = {};
+  files = 0;
+  bytes = 0;
+  /** The last entry was a file: progress to report. */
+  progressed = false;
+  private readonly hardlinks = new Map<string, string>();
+  /** Each file entry's matches apart, with how many times its path had been written by then. */
+  private readonly copies: { path: string; copy: number; found: FileMatch[] }[] = [];
+  private readonly writes = new Map<string, number>();
+  private readonly outstanding = new Outstanding();
+
+  constructor(
+    private readonly pool: DetectionPool | null,
+    private readonly limits: ArchiveLimits,
+  ) {}
+
+  /** Records one entry and, for a file, scans its data; every other entry's data is skipped. */
+  async entry(entry: TarEntry, path: string, size: number, pax: Record<string, string>): Promise<void> {
+    const { changes } = this;
+    const header = entry.header;
+    this.progressed = false;
+    const base = posix.basename(path);
+    if (base.startsWith('.wh.')) {
+      const dir = posix.dirname(path);
+      if (base === '.wh..wh..opq') changes.opaqueDirs.add(dir);
+      else changes.whiteouts.add(posix.join(dir, base.slice(4)));
+      entry.resume();
+      return;
+    }
+    this.writes.set(path, (this.writes.get(path) ?? 0) + 1);
+    // An unknown typeflag with data is above all GNU's old sparse format ('S'), which dockerd
+    // extracts as a file: its stored bytes are the file's data segments.
+    switch (header.type === null && size > 0 ? 'file' : header.type) {
+      case 'file':
+      case 'contiguous-file':
+        changes.entries.set(path, 'file');
+        await this.file(entry, path, size, pax);
+        return;
+      case 'directory':
+        changes.entries.set(path, 'dir');
+        break;
+      case 'symlink':
+        changes.entries.set(path, 'symlink');
+        break;
+      case 'link':
+        changes.entries.set(path, 'hardlink');
+        if (header.linkname) this.hardlinks.set(path, imagePath(header.linkname));
+        break;
+      default:
+        changes.entries.set(path, 'other');
+    }
+    entry.resume();
+  }
+
+  private async file(entry: TarEntry, path: string, size: number, pax: Record<string, string>): Promise<void> {
+    this.files++;
+    this.bytes += size;
+    this.progressed = true;
+    const data: FileData = pax['GNU.sparse.major'] === '1'
+      ? sparseSegments(entry as unknown as AsyncIterable<Buffer>, () => count(this.skipped, 'sparse-map'))
+      : entry;
+    const found: FileMatch[] = [];
+    this.copies.push({ path, copy: this.writes.get(path)!, found });
+    const { pool } = this;
+    if (pool) await scanFile(data, path, size, { pool, out: found, outstanding: this.outstanding, skipped: this.skipped, limits: this.limits });
+    else entry.resume();
+  }
+
+  /** Once every entry is walked and the pool flushed: the layer's matches, hard links included. */
+  async matches(): Promise<FileMatch[]> {
+    await this.outstanding.settled();
+    const matches = markReplaced(this.copies, this.writes);
+    // A hard link shares its target's bytes: the secret is reachable under both names.
+    for (const [link, target] of this.hardlinks) {
+      for (const m of matches.filter((x) => layerPathOf(x.path) === target)) matches.push({ ...m, path: link + m.path.slice(target.length) });
+    }
+    return matches;
+  }
 }
 
 const HEADER_ONLY = new Set(['symlink', 'link', 'character-device', 'block-device', 'fifo']);
