@@ -167,9 +167,6 @@ const SEGMENT_MARGIN = 16 * 1024;
 const SMALL_BUFFER = 16 * 1024;
 // Start windows shorter than this get a string of their own instead of a segment.
 const LOCAL_WINDOW = 8 * 1024;
-// Once the strings of their own asked of one buffer add up to more than its length >> this,
-// further ones are cut from a text shared by all (see BufferText.slice).
-const SHARED_TEXT_SHIFT = 3;
 
 /**
  * Runs every rule whose keyword occurs in a buffer. Pure and synchronous: the worker pool runs one
@@ -883,27 +880,11 @@ class BufferText {
     return this.full;
   }
 
-  /**
-   * Bytes [start, end) as a string: converted on their own while few are asked for, then cut
-   * from the whole text (a small buffer) or from a segment, which a substring only points into.
-   * Most texts with hits have many: each window of each pattern is a slice, a dozen pages of
-   * source often ask for hundreds, and each conversion has a cost of its own besides the bytes.
-   */
+  /** Bytes [start, end) as a string. */
   slice(start: number, end: number): string {
-    if (this.full !== null) return this.full.slice(start, end);
-    this.sliced += end - start;
-    if (this.sliced > this.length >> SHARED_TEXT_SHIFT) {
-      if (this.length <= SEGMENT + 2 * SEGMENT_MARGIN) return this.whole().slice(start, end);
-      const k = (start / SEGMENT) | 0;
-      const base = this.segmentBase(k);
-      if (end <= Math.min(this.length, (k + 1) * SEGMENT + SEGMENT_MARGIN)) return this.segment(k).slice(start - base, end - base);
-    }
     this.stats.textChars += end - start;
-    return this.buf.toString('latin1', start, end);
+    return this.full !== null ? this.full.slice(start, end) : this.buf.toString('latin1', start, end);
   }
-
-  /** Characters converted by slice() one by one so far. */
-  private sliced = 0;
 
   /** Where segment k's string starts in the buffer. */
   segmentBase(k: number): number {
