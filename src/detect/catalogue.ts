@@ -40,7 +40,7 @@ function compiledAt(path: string): CompiledCatalogue | null {
     return null;
   }
   if (read?.path !== path || read.stamp !== stamp) {
-    let compiled: CompiledCatalogue | null = null;
+    let compiled: CompiledCatalogue | null;
     try {
       compiled = JSON.parse(readFileSync(path, 'utf8')) as CompiledCatalogue;
     } catch {

@@ -144,13 +144,12 @@ class ZstdProcess extends Duplex {
 
 /** fzstd is pure JavaScript; it pushes output through a callback. */
 function fzstdTransform(): Transform {
-  let transform!: Transform;
   let finished = false;
   const stream = new (fzstd().Decompress)((chunk: Uint8Array, final?: boolean) => {
     if (chunk.length > 0) transform.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     if (final) finished = true;
   });
-  transform = new Transform({
+  const transform = new Transform({
     transform(chunk: Buffer, _enc, callback) {
       try {
         stream.push(chunk);
