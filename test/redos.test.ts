@@ -377,7 +377,9 @@ class Shapes {
       case 'group':
       case 'quant':
         return this.before(node.body, target);
-      default:
+      case 'set':
+      case 'assert':
+      case 'backref':
         return null;
     }
   }
@@ -404,7 +406,9 @@ class Shapes {
       case 'group':
       case 'quant':
         return this.after(node.body, target);
-      default:
+      case 'set':
+      case 'assert':
+      case 'backref':
         return null;
     }
   }
@@ -462,7 +466,9 @@ class Shapes {
         case 'quant':
           walk(node.body);
           return;
-        default:
+        case 'set':
+        case 'assert':
+        case 'backref':
           return;
       }
     };

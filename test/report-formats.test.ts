@@ -174,7 +174,7 @@ const VERIFIED_GOLDEN_FILES: [string, ReportFormat, { color?: boolean; compact?:
 ];
 
 describe('golden files (UPDATE_GOLDEN=1 rewrites them)', () => {
-  for (const [file, format, { crowded: _crowded, ...options }, report] of [
+  for (const [file, format, { crowded, ...options }, report] of [
     ...GOLDEN_FILES.map((g) => [...g, g[2].crowded ? crowdedReport : goldenReport] as const),
     ...VERIFIED_GOLDEN_FILES.map((g) => [...g, verifiedGoldenReport] as const),
   ]) {
