@@ -6,7 +6,7 @@ import { MAX_ZSTD_WINDOW, ZstdFrameGuard } from './zstd-frames.js';
 
 /**
  * Which zstd decoder a layer goes through, fastest first: Node's own (zlib, Node >= 22.15), the
- * reference `zstd` command (streamed through a child process), or fzstd (pure JavaScript, ~10x
+ * reference `zstd` command (streamed through a child process), or fzstd (pure JavaScript, many times
  * slower than either). The frame guard runs in front of every one of them.
  */
 export type ZstdDecoderKind = 'node' | 'process' | 'fzstd';
