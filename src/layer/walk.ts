@@ -3,6 +3,7 @@ import { posix } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
+import type { Header as TarHeader } from 'tar-stream';
 import { tarStream } from '../lazy.js';
 import type { DetectionPool } from '../detect/pool.js';
 import { GzipOutcome } from '../detect/gzip-member.js';
@@ -146,7 +147,7 @@ export async function scanLayer(
 
 /** A tar entry as tar-stream hands it over: its header and its data. */
 interface TarEntry extends EntryStream {
-  header: { type: string | null; size?: number; linkname?: string | null };
+  header: TarHeader;
 }
 
 /**
@@ -203,6 +204,9 @@ class LayerWalk {
         changes.entries.set(path, 'hardlink');
         if (header.linkname) this.hardlinks.set(path, imagePath(header.linkname));
         break;
+      case 'block-device':
+      case 'character-device':
+      case 'fifo':
       default:
         changes.entries.set(path, 'other');
     }
