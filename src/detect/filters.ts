@@ -16,7 +16,8 @@ export function shannonEntropy(value: string): number {
 const PLACEHOLDER_WORDS = /example|placeholder|xxxxx|\*\*\*\*|your[_-]?(api[_-]?)?(key|token|secret|password)|changeme|redacted|dummy|sample|insert[_-]?here|replace[_-]?me/i;
 const TEMPLATE_SYNTAX = /\$\{[^}]{0,256}\}|\{\{[^}]{0,256}\}\}|^\$[A-Z_][A-Z0-9_]*$|^%[A-Z_]+%$|^<[^>]+>$|process\.env\.|os\.environ/;
 const REPEATED = /^(.)\1+$/;
-const SEQUENCES = /0123456789|abcdefghij|1234567890/i;
+// Counting runs, and the interleaved a1b2c3d4… that charts and docs fill a key-shaped slot with.
+const SEQUENCES = /0123456789|abcdefghij|1234567890|a1b2c3d4/i;
 
 export function isPlaceholder(secret: string): boolean {
   return (
@@ -45,6 +46,8 @@ export function pemBody(secret: string): string | null {
   return inside
     .split(/[\r\n]/)
     .filter((line) => !line.includes(':'))
+    // A key concatenated in source code: drop each line's quotes and the + joining them.
+    .map((line) => line.replace(/"\s*[+.&\\]?\s*$/, '').replace(/^\s*\+?\s*"/, ''))
     .join('')
     .replace(/[^A-Za-z0-9+/=]/g, '');
 }
