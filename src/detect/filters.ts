@@ -11,6 +11,20 @@ export function shannonEntropy(value: string): number {
   return bits;
 }
 
+/**
+ * Whether `secret` is random enough for a rule asking `threshold` bits a character. A value of n
+ * characters holds at most log2(n) bits a character (8 characters: 3.0, all of them different), so
+ * a short password with one repeated character would fail a flat bar; short values that mix letters
+ * with digits or symbols need 85% of what their length allows instead, when that is lower than the
+ * rule's threshold. Letters alone ("string", "Password") keep the flat bar: those are words.
+ */
+export function meetsEntropy(secret: string, threshold: number): boolean {
+  const bits = shannonEntropy(secret);
+  if (bits >= threshold) return true;
+  if (!/[A-Za-z]/.test(secret) || !/[^A-Za-z]/.test(secret)) return false;
+  return bits >= Math.log2(Math.max(2, [...secret].length)) * 0.85;
+}
+
 // Values that only look like secrets: documentation stand-ins and template variables. Template
 // bodies are bounded: an unbounded [^}]* rescans to the end from every "${" or "{{" (quadratic).
 const PLACEHOLDER_WORDS = /example|placeholder|xxxxx|\*\*\*\*|your[_-]?(api[_-]?)?(key|token|secret|password)|changeme|redacted|dummy|sample|insert[_-]?here|replace[_-]?me/i;
