@@ -38,6 +38,9 @@ describe(`precision filters (seed ${seed})`, () => {
     expect(meetsEntropy('aaab1234', 3.0)).toBe(false);
     // Letters alone are words, not short random values: "string" keeps the flat bar.
     expect(meetsEntropy('string', 3.0)).toBe(false);
+    // Under 8 characters the flat bar stays: test files' "pwd3" is not a password.
+    expect(meetsEntropy('pwd3', 3.0)).toBe(false);
+    expect(meetsEntropy('foo%40bar', 3.0)).toBe(false);
     expect(meetsEntropy('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab', 3.0)).toBe(false);
     // Long values keep the rule's bar: 40 characters of four letters do not pass 3.0.
     expect(meetsEntropy('abcd'.repeat(10), 3.0)).toBe(false);

@@ -16,13 +16,22 @@ export function shannonEntropy(value: string): number {
  * characters holds at most log2(n) bits a character (8 characters: 3.0, all of them different), so
  * a short password with one repeated character would fail a flat bar; short values that mix letters
  * with digits or symbols need 85% of what their length allows instead, when that is lower than the
- * rule's threshold. Letters alone ("string", "Password") keep the flat bar: those are words.
+ * rule's threshold. Letters alone ("string", "Password") keep the flat bar: those are words; so do
+ * values under 8 characters ("pwd3", "foo%40bar" once decoded), shorter than any password policy allows.
  */
 export function meetsEntropy(secret: string, threshold: number): boolean {
   const bits = shannonEntropy(secret);
   if (bits >= threshold) return true;
-  if (!/[A-Za-z]/.test(secret) || !/[^A-Za-z]/.test(secret)) return false;
-  return bits >= Math.log2(Math.max(2, [...secret].length)) * 0.85;
+  // Percent-escapes inflate a value's apparent randomness: "foo%40bar" is the 7 characters foo@bar.
+  let plain = secret;
+  try {
+    plain = decodeURIComponent(secret);
+  } catch {
+    // not percent-encoded: taken as it is
+  }
+  const length = [...plain].length;
+  if (length < 8 || !/[A-Za-z]/.test(plain) || !/[^A-Za-z]/.test(plain)) return false;
+  return shannonEntropy(plain) >= Math.log2(length) * 0.85;
 }
 
 // Values that only look like secrets: documentation stand-ins and template variables. Template
