@@ -69,10 +69,24 @@ export function pemBody(secret: string): string | null {
   return inside
     .split(/[\r\n]/)
     .filter((line) => !line.includes(':'))
-    // A key concatenated in source code: drop each line's quotes and the + joining them.
-    .map((line) => line.replace(/"\s*[+.&\\]?\s*$/, '').replace(/^\s*\+?\s*"/, ''))
+    .map(unquotedLine)
     .join('')
     .replace(/[^A-Za-z0-9+/=]/g, '');
+}
+
+/**
+ * A body line of a key concatenated in source code ("MIIE…" +) without its quotes and the operator
+ * joining it to the next. Lines without a quote are left alone: a trailing + is then base64.
+ */
+function unquotedLine(line: string): string {
+  if (!line.includes('"')) return line;
+  let s = line.trim();
+  const last = s.at(-1);
+  if (last !== undefined && '+.&\\'.includes(last) && s.slice(0, -1).trimEnd().endsWith('"')) s = s.slice(0, -1).trimEnd();
+  if (s.endsWith('"')) s = s.slice(0, -1);
+  if (s.startsWith('+')) s = s.slice(1).trimStart();
+  if (s.startsWith('"')) s = s.slice(1);
+  return s;
 }
 
 // The smallest private key a PEM block holds (an Ed25519 PKCS #8 key) is 48 bytes: 64 base64 characters.
