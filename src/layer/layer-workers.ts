@@ -19,9 +19,9 @@ function workerScript(): URL {
 /**
  * Threads that each walk whole layers read from files (archives, layout directories), detection
  * included: a scan then spreads over as many cores as it has layers in flight, and the walk's
- * thread (decompressed chunks, tar headers, hashing, cutting windows, copying them to a detection
- * worker) is no longer one thread for the whole image. Workers start on first use and are reused
- * layer after layer.
+ * work (decompressed chunks, tar headers, hashing, cutting windows, copying them to a detection
+ * worker) is not held to one thread for the whole image. Workers start on first use and are
+ * reused layer after layer.
  */
 export class LayerWorkers {
   private readonly idle: Worker[] = [];
