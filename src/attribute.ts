@@ -108,75 +108,67 @@ export function attribute(input: AttributionInput): Finding[] {
     else bySecret.set(p.secretHash, [p]);
   }
 
-  const findings = [...bySecret].map(([hash, places]) => findingOf(hash, places, layers, rules, input.showSecrets));
+  const findings: Finding[] = [];
+  for (const [hash, places] of bySecret) {
+    places.sort(comparePlaces);
+    const primary = places[0]!;
+    const rule = places.map((p) => rules.get(p.ruleId)!).reduce(betterRule);
+    const layerRef = primary.layerIndex === null ? null : layers[primary.layerIndex]!.ref;
+    const removedBy = primary.removedBy === null ? null : layers[primary.removedBy]!.ref;
+    const finding: Finding = {
+      ruleId: rule.id,
+      title: rule.title,
+      severity: rule.severity,
+      source: primary.source,
+      layer: layerRef ? { ...layerRef } : null,
+      path: primary.path,
+      line: primary.line,
+      column: primary.column,
+      key: primary.key,
+      inFinalImage: primary.inFinalImage,
+      removedBy: removedBy ? { index: removedBy.index, createdBy: removedBy.createdBy } : null,
+      pairedWith: null,
+      redacted: primary.redacted,
+      secretHash: hash,
+      alsoIn: places.slice(1).map(
+        (p): Occurrence => ({
+          source: p.source,
+          layerIndex: p.layerIndex,
+          path: p.path,
+          line: p.line,
+          column: p.column,
+          key: p.key,
+          inFinalImage: p.inFinalImage,
+        }),
+      ),
+      remediation: rule.remediation,
+      url: rule.url,
+    };
+    const secret = places.find((p) => p.secret !== undefined)?.secret;
+    if (input.showSecrets && secret !== undefined) finding.secret = secret;
+    // A specific rule names its provider itself; a catch-all one reports what the setting's name says.
+    const named = rule.generic ? places.find((p) => p.provider !== undefined)?.provider : undefined;
+    if (named !== undefined) finding.provider = named;
+    const partner = primary.partner ?? places.find((p) => p.partner !== null)?.partner ?? null;
+    if (partner !== null) {
+      const partnerRule = rules.get(partner.ruleId)!;
+      finding.pairedWith = {
+        ruleId: partner.ruleId,
+        title: partnerRule.title,
+        redacted: partner.redacted,
+        secretHash: partner.secretHash,
+        line: partner.line,
+        key: partner.key,
+        ...(input.showSecrets && partner.secret !== undefined ? { secret: partner.secret } : {}),
+      };
+    }
+    findings.push(finding);
+  }
   // An identifier is reported with its secret, not again on its own; a bare identifier rule never alone.
   const paired = new Set(findings.flatMap((f) => (f.pairedWith ? [f.pairedWith.secretHash] : [])));
   return findings
     .filter((f) => !paired.has(f.secretHash) && !rules.get(f.ruleId)!.identifier)
     .sort((a, b) => comparePlaces(placeOf(a), placeOf(b)) || compareText(a.secretHash, b.secretHash));
-}
-
-/** One finding for one secret: its first place (image order) reports it, the others are alsoIn. */
-function findingOf(
-  hash: string,
-  places: Placed[],
-  layers: AttributionInput['layers'],
-  rules: ReadonlyMap<string, RuleSpec>,
-  showSecrets: boolean,
-): Finding {
-  places.sort(comparePlaces);
-  const primary = places[0]!;
-  const rule = places.map((p) => rules.get(p.ruleId)!).reduce(betterRule);
-  const layerRef = primary.layerIndex === null ? null : layers[primary.layerIndex]!.ref;
-  const removedBy = primary.removedBy === null ? null : layers[primary.removedBy]!.ref;
-  const finding: Finding = {
-    ruleId: rule.id,
-    title: rule.title,
-    severity: rule.severity,
-    source: primary.source,
-    layer: layerRef ? { ...layerRef } : null,
-    path: primary.path,
-    line: primary.line,
-    column: primary.column,
-    key: primary.key,
-    inFinalImage: primary.inFinalImage,
-    removedBy: removedBy ? { index: removedBy.index, createdBy: removedBy.createdBy } : null,
-    pairedWith: null,
-    redacted: primary.redacted,
-    secretHash: hash,
-    alsoIn: places.slice(1).map(
-      (p): Occurrence => ({
-        source: p.source,
-        layerIndex: p.layerIndex,
-        path: p.path,
-        line: p.line,
-        column: p.column,
-        key: p.key,
-        inFinalImage: p.inFinalImage,
-      }),
-    ),
-    remediation: rule.remediation,
-    url: rule.url,
-  };
-  const secret = places.find((p) => p.secret !== undefined)?.secret;
-  if (showSecrets && secret !== undefined) finding.secret = secret;
-  // A specific rule names its provider itself; a catch-all one reports what the setting's name says.
-  const named = rule.generic ? places.find((p) => p.provider !== undefined)?.provider : undefined;
-  if (named !== undefined) finding.provider = named;
-  const partner = primary.partner ?? places.find((p) => p.partner !== null)?.partner ?? null;
-  if (partner !== null) {
-    const partnerRule = rules.get(partner.ruleId)!;
-    finding.pairedWith = {
-      ruleId: partner.ruleId,
-      title: partnerRule.title,
-      redacted: partner.redacted,
-      secretHash: partner.secretHash,
-      line: partner.line,
-      key: partner.key,
-      ...(showSecrets && partner.secret !== undefined ? { secret: partner.secret } : {}),
-    };
-  }
-  return finding;
 }
 
 function placeOf(f: Finding): Place {
