@@ -73,9 +73,11 @@ export class LayerWorkers {
   private spawn(index: number): Worker {
     this.plan ??= planPatterns(this.rules);
     const workerData: LayerJob = { rules: detectionOnly(this.rules), plan: this.plan, limits: this.limits, index, walking: this.walking };
-    // A young generation of 16 MiB rather than V8's default: measured on the real-content bench
-    // image, peak RSS 233 MiB against 263 MiB, the same CPU (8 MiB: 211 MiB, 15% more CPU).
-    const worker = new (workerThreads().Worker)(fileURLToPath(workerScript()), { workerData, resourceLimits: { maxYoungGenerationSizeMb: 16 } });
+    // A young generation of 8 MiB rather than V8's default (up to 48 MiB): what a scan keeps
+    // alive is a few MiB of buffers and bookkeeping, and every worker's unused young space
+    // counted in the peak RSS (on the 4-layer real-content image, 2 workers: 241-252 MiB against
+    // 254-260 MiB with 16 MiB; CPU the same within the noise of a loaded machine).
+    const worker = new (workerThreads().Worker)(fileURLToPath(workerScript()), { workerData, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
     this.all.add(worker);
     worker.on('error', (err) => this.running.get(worker)?.(new Error('a layer worker crashed', { cause: err })));
     worker.on('exit', (code) => {
