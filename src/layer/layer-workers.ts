@@ -73,10 +73,9 @@ export class LayerWorkers {
   private spawn(index: number): Worker {
     this.plan ??= planPatterns(this.rules);
     const workerData: LayerJob = { rules: detectionOnly(this.rules), plan: this.plan, limits: this.limits, index, walking: this.walking };
-    // A young generation of 8 MiB rather than V8's default (up to 48 MiB): what a scan keeps
-    // alive is a few MiB of buffers and bookkeeping, and every worker's unused young space
-    // counted in the peak RSS (on the 4-layer real-content image, 2 workers: 241-252 MiB against
-    // 254-260 MiB with 16 MiB; CPU the same within the noise of a loaded machine).
+    // A young generation of 8 MiB rather than V8's default (up to 48 MiB): what survives a young
+    // collection here is a few MiB of buffers and bookkeeping, and each worker's young space
+    // counts in the process's peak RSS once touched.
     const worker = new (workerThreads().Worker)(fileURLToPath(workerScript()), { workerData, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
     this.all.add(worker);
     worker.on('error', (err) => this.running.get(worker)?.(new Error('a layer worker crashed', { cause: err })));
