@@ -97,11 +97,12 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     const layerFiles = new Map<number, { files: number; bytes: number }>();
     // Layers in files are walked whole on layer workers (detection inline), as many at once as
     // there are cores; others (streams, daemons, registries) on this thread, detection on the pool.
-    const walkers = jobs > 0 && container.locate && !(container instanceof StreamedImage) ? new LayerWorkers(ruleSet.rules, ruleSet.plan, limits) : null;
+    // Each layer worker holds its own heap and buffers: at most 8.
+    const layerThreads = Math.max(2, Math.min(jobs + 1, 8));
+    const walkers = jobs > 0 && container.locate && !(container instanceof StreamedImage) ? new LayerWorkers(ruleSet.rules, ruleSet.plan, limits, layerThreads) : null;
     walkersOf = walkers;
     if (walkers) cancel.whenAborted((err) => void walkers.close(err).catch(() => {}));
-    // Each layer worker holds its own heap and buffers (~70 MiB at peak): at most 8 at once.
-    const limit = pLimit(walkers ? Math.max(2, Math.min(jobs + 1, 8)) : Math.max(2, Math.min(jobs, 4)));
+    const limit = pLimit(walkers ? layerThreads : Math.max(2, Math.min(jobs, 4)));
     // A registry probe downloads the whole blob: those stay under the limit.
     const local = container.kind === 'tar' || container.kind === 'directory';
     const fromCache = await cancel.race(Promise.all(
