@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
-import { defaultCacheDir, LayerCache, ruleMemo, type LayerCacheKeyParts } from '../cache/layer-cache.js';
+import { defaultCacheDir, LayerCache, type LayerCacheKeyParts } from '../cache/layer-cache.js';
+import { ruleMemo } from '../cache/rule-memo.js';
 import { configItems } from '../config-items.js';
 import { loadAllowlist } from '../detect/allowlist.js';
 import { loadPublicKeys } from '../detect/public-keys.js';
