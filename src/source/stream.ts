@@ -6,6 +6,7 @@ import type { DetectionPool } from '../detect/pool.js';
 import { peek, sniffCompression } from '../layer/decompress.js';
 import { scanLayer, type LayerScan } from '../layer/walk.js';
 import { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from '../layer/nested.js';
+import { checkEntryHeader } from '../layer/tar-entries.js';
 import { checksumOk, memberName } from './tar-index.js';
 import type { ImageContainer } from './container.js';
 
@@ -42,6 +43,10 @@ export class StreamedImage implements ImageContainer {
   ): Promise<StreamedImage> {
     const image = new StreamedImage(label, kind);
     const extract = tarStream().extract();
+    // A member cut short fails its own data stream with a bare "Stream was destroyed": the
+    // extractor's error says what happened ("Unexpected end of data").
+    let extractError: unknown = null;
+    extract.on('error', (err) => (extractError ??= err));
     input.on('error', (err) => extract.destroy(err));
     // tar-stream neither needs nor reports the end-of-archive marker; a file on disk must have it
     // (tar-index.ts), so a stream must too, or a cut at a member boundary would pass as complete.
@@ -83,9 +88,7 @@ export class StreamedImage implements ImageContainer {
         members++;
         const name = memberName(entry.header.name);
         const type = entry.header.type;
-        const paxSize = (entry.header.pax as Record<string, string> | null | undefined)?.size;
-        // tar-stream reads "1e3" as 1; Go's archive/tar (and so docker load) rejects anything but digits.
-        if (paxSize !== undefined && !/^\d{1,16}$/.test(paxSize)) throw new Error(`member ${name} has an invalid PAX size`);
+        checkEntryHeader(entry.header, `member ${name}`);
         if ((type === 'symlink' || type === 'link') && entry.header.linkname) {
           const target = type === 'symlink' ? posix.normalize(posix.join(posix.dirname(name), entry.header.linkname)) : entry.header.linkname;
           image.links.set(name, memberName(target));
@@ -119,7 +122,7 @@ export class StreamedImage implements ImageContainer {
         betweenMembers = true;
       }
     } catch (cause) {
-      throw new ScanError(members === 0 ? `${label} is not a tar archive` : `reading ${label}`, { cause });
+      throw new ScanError(members === 0 ? `${label} is not a tar archive` : `reading ${label}`, { cause: isStreamDestroyed(cause) ? (extractError ?? cause) : cause });
     }
     if (members === 0) throw new ScanError(`${label} is empty or not a tar archive`);
     if (total < END_MARKER || tail.some((b) => b !== 0)) throw new ScanError(`${label} is truncated: the tar archive ends without its end-of-archive marker`);
@@ -157,6 +160,11 @@ export class StreamedImage implements ImageContainer {
   }
 
   async close(): Promise<void> {}
+}
+
+/** streamx's error for a stream destroyed without a reason of its own (a member whose extractor failed). */
+function isStreamDestroyed(err: unknown): boolean {
+  return err instanceof Error && (err as { code?: unknown }).code === 'STREAM_DESTROYED';
 }
 
 function looksLikeLayer(head: Buffer): boolean {
