@@ -221,12 +221,9 @@ function scanUsageError(args: ScanArgs): string | null {
   return null;
 }
 
-/** The library's options for the scan's arguments; a string is a usage error. Reads the password on --password-stdin. */
-async function scanOptionsOf(args: ScanArgs, io: CliIo, scrub: StderrScrubber): Promise<ScanOptions | string> {
-  const options: ScanOptions = {
-    platform: args.platform,
-    image: args.image,
-    showSecrets: args['show-secrets'],
+/** The library options that scan and audit take alike, from the flags they share. */
+function sharedOptions(args: Pick<ScanArgs & AuditArgs, 'jobs' | 'detectors' | 'cache' | 'cache-dir' | 'pull' | 'insecure-registry'>, io: CliIo) {
+  return {
     jobs: args.jobs,
     detectorsDir: args.detectors,
     cache: args.cache,
@@ -234,6 +231,16 @@ async function scanOptionsOf(args: ScanArgs, io: CliIo, scrub: StderrScrubber): 
     pull: args.pull,
     insecureRegistries: args['insecure-registry'],
     signal: io.signal,
+  } satisfies ScanOptions;
+}
+
+/** The library's options for the scan's arguments; a string is a usage error. Reads the password on --password-stdin. */
+async function scanOptionsOf(args: ScanArgs, io: CliIo, scrub: StderrScrubber): Promise<ScanOptions | string> {
+  const options: ScanOptions = {
+    platform: args.platform,
+    image: args.image,
+    showSecrets: args['show-secrets'],
+    ...sharedOptions(args, io),
     onNote: args.quiet === true ? undefined : (message) => io.stderr.write(`stratascan: note: ${scrub.text(message)}\n`),
     archives: args.archives === false ? false : args['archive-depth'] !== undefined ? { maxDepth: args['archive-depth'] } : undefined,
     verify: args.verify,
@@ -296,14 +303,8 @@ async function runAudit(args: AuditArgs, io: CliIo, scrub: StderrScrubber): Prom
       queue: args.queue,
       queueTuning: tuningFromEnv(io.env),
       concurrency: args.concurrency,
-      jobs: args.jobs,
-      detectorsDir: args.detectors,
-      cache: args.cache,
-      cacheDir: args['cache-dir'],
-      pull: args.pull,
-      insecureRegistries: args['insecure-registry'],
+      ...sharedOptions(args, io),
       archives: args.archives === false ? false : undefined,
-      signal: io.signal,
       onNote: quiet ? undefined : (line) => io.stderr.write(`stratascan: note: ${line}\n`),
       onProgress: quiet || io.stderr.isTTY !== true ? undefined : (p) => io.stderr.write(`\r\x1b[Kaudit: ${p.imagesDone}/${p.imagesTotal} images, ${p.layersScanned} layers scanned, ${p.layersFromCache} from cache`),
     });
