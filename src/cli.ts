@@ -285,7 +285,8 @@ async function writeScanReport(report: ScanReport, args: ScanArgs, io: CliIo): P
 
 async function runAudit(args: AuditArgs, io: CliIo, scrub: StderrScrubber): Promise<number> {
   const usage = wholeNumberError('concurrency', args.concurrency, 1) ?? wholeNumberError('jobs', args.jobs, 0)
-    ?? (args.platform !== undefined && args['all-platforms'] ? '--platform and --all-platforms exclude each other' : null);
+    ?? (args.platform !== undefined && args['all-platforms'] ? '--platform and --all-platforms exclude each other' : null)
+    ?? queueTimeoutError(args);
   if (usage) {
     io.stderr.write(`stratascan: ${usage}\n`);
     return EXIT_ERROR;
@@ -302,6 +303,7 @@ async function runAudit(args: AuditArgs, io: CliIo, scrub: StderrScrubber): Prom
       allPlatforms: args['all-platforms'],
       queue: args.queue,
       queueTuning: tuningFromEnv(io.env),
+      queueTimeoutMs: args['queue-timeout'] === undefined ? undefined : args['queue-timeout'] * 1000,
       concurrency: args.concurrency,
       ...sharedOptions(args, io),
       archives: args.archives === false ? false : undefined,
@@ -317,6 +319,13 @@ async function runAudit(args: AuditArgs, io: CliIo, scrub: StderrScrubber): Prom
   } catch (err) {
     return failed(err, io, scrub);
   }
+}
+
+function queueTimeoutError(args: AuditArgs): string | null {
+  const seconds = args['queue-timeout'];
+  if (seconds === undefined) return null;
+  if (args.queue === undefined) return '--queue-timeout needs --queue';
+  return Number.isFinite(seconds) && seconds > 0 ? null : '--queue-timeout takes a number of seconds above 0';
 }
 
 async function runWorkerCommand(args: WorkerArgs, io: CliIo, scrub: StderrScrubber): Promise<number> {
