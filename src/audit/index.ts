@@ -193,14 +193,16 @@ async function auditOne(ref: string, ctx: AuditContext): Promise<AuditImage[]> {
       } catch (err) {
         if (ctx.options.signal?.aborted) throw err;
         // The queue given up on fails every image alike: the audit ends with that one error.
-        if (ctx.gaveUp()) throw ctx.gaveUp();
+        const gaveUp = ctx.gaveUp();
+        if (gaveUp) throw gaveUp;
         out.push(errorImage(ref, image?.digest ?? null, image?.platform ?? platform ?? null, ctx.scrub(describeError(err))));
       }
     }
     return out;
   } catch (err) {
     if (ctx.options.signal?.aborted) throw err;
-    if (ctx.gaveUp()) throw ctx.gaveUp();
+    const gaveUp = ctx.gaveUp();
+    if (gaveUp) throw gaveUp;
     return [errorImage(ref, null, ctx.options.platform ?? null, ctx.scrub(describeError(err)))];
   } finally {
     await container?.close().catch(() => {});

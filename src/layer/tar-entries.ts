@@ -44,7 +44,7 @@ export function checkEntryHeader(header: Header, name: string = header.name): vo
   const size = header.size ?? 0;
   if (!Number.isSafeInteger(size) || size < 0) throw new Error(`${name} has an invalid size`);
   // Hidden behind such a size, an entry would be seen by one reader and not the other.
-  if (declaresDataItCannotHave(header.type as string | null, size)) throw new Error(`${header.type} ${name} declares ${size} bytes of data`);
+  if (declaresDataItCannotHave(header.type, size)) throw new Error(`${header.type} ${name} declares ${size} bytes of data`);
 }
 
 /**

@@ -179,7 +179,7 @@ class ArchiveEnding {
     this.zeroRun = last < 0 ? this.zeroRun + chunk.length : chunk.length - 1 - last;
     if (this.sawData && this.betweenMembers && this.zeroRun >= TRAILING_ZEROS && !this.endedEarly) {
       this.endedEarly = true;
-      this.input.unpipe(this.extract as unknown as NodeJS.WritableStream);
+      this.input.unpipe(this.extract);
       this.input.pause();
       (this.extract as unknown as NodeJS.WritableStream).end();
     }
