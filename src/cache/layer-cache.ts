@@ -47,7 +47,7 @@ export interface CachedLayer {
   tool: string;
   /**
    * Blobs (as stored: compressed or not) that a full scan saw decompress to `diffId`. A cache hit
-   * needs the blob at hand to be one of these: see scanOneLayer in scan.ts.
+   * needs the blob at hand to be one of these: see cachedLayer in layer-outcome.ts.
    */
   blobs: BlobRecord[];
   files: number;
