@@ -7,12 +7,18 @@
 //   npm run bench -- --mib 800 --repeat 3 --jobs 2
 //   npm run bench -- --no-synthetic --baseline OTHER/dist   A/B: another build's full scans
 //                                      alternate with this one's in the same rounds
+//   npm run bench -- --no-single       without the single-layer copy of the real-content image
+//   npm run bench -- --kinds gzip,gzip-1layer   only these real-content images
 //
 // Real files (bench/build-real.mjs, kept in bench/results/real-*/): each compression's floor
 // (`decode`: every layer decoded at once and dropped, Node zlib for gzip, the fastest zstd decoder
 // here for zstd, plain reads for uncompressed), full scan (empty cache) and cached rescan run in
 // turn, round by round; the ratio is the median of each round's full/floor. CPU and RSS are the
 // child's own: a `zstd` process (the floor's, or a scan's where Node has no zstd) is not counted.
+// `gzip-1layer` is the gzip image with its layers joined into one (bench/build-single.mjs): the
+// case one walking thread per layer cannot spread. Each image's `walk` run (decompression, digests
+// and tar walk, no detection) gives the stage costs from which the bench projects the wall time
+// on more cores (see projectScaling).
 //
 // Builds deterministic images (bench/build-image.mjs; kept in bench/results/images-*/ and reused),
 // then runs every variant in its own child process, so its peak RSS (getrusage maxrss: the main
@@ -35,6 +41,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildBenchImages } from './build-image.mjs';
 import { buildRealImages } from './build-real.mjs';
+import { buildSingleLayerImage } from './build-single.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -54,6 +61,8 @@ const { values } = parseArgs({
     baseline: { type: 'string' },
     'no-synthetic': { type: 'boolean', default: false },
     'no-real': { type: 'boolean', default: false },
+    'no-single': { type: 'boolean', default: false },
+    kinds: { type: 'string' },
   },
 });
 
@@ -93,7 +102,7 @@ async function child(mode, target, cacheDir, jobs, layerIndex) {
     const scans = await Promise.all(image.layers.map((l) => limit(() => scanLayer(container.open(l.blob), null))));
     for (const [i, s] of scans.entries()) if (s.diffId !== image.layers[i].diffId) throw new Error(`layer ${i}: diff_id mismatch`);
     await container.close();
-    stats = { layers: scans.length, files: scans.reduce((n, s) => n + s.files, 0), bytes: scans.reduce((n, s) => n + s.bytes, 0) };
+    stats = { layers: scans.length, files: scans.reduce((n, s) => n + s.files, 0), bytes: scans.reduce((n, s) => n + s.bytes, 0), layerBytes: scans.map((s) => s.bytes) };
   } else if (mode === 'alone') {
     // One layer scanned with detection and nothing else (no cache, no other layer): what the
     // `changed` variant should cost on top of a cached rescan.
@@ -271,6 +280,16 @@ async function realMain() {
     const images = await buildRealImages({ outDir, targetMiB: mib, root: ROOT, log: (s) => process.stderr.write(`bench: real ${mib} MiB: ${s}\n`) });
     process.stderr.write(`bench: real ${mib} MiB image ready (${((performance.now() - t0) / 1000).toFixed(1)} s): ${(images.uncompressedBytes / 1e6).toFixed(0)} MB of tar in ${images.layers} layers\n`);
     const kinds = [['gzip', 'gzip'], ['zstd', 'zstd'], ['docker', 'none']];
+    const archives = { ...images.archives };
+    if (!values['no-single'] && (values.kinds === undefined || values.kinds.split(',').includes('gzip-1layer'))) {
+      const single = await buildSingleLayerImage({ dockerTar: images.archives.docker, outDir: join(RESULTS, `real-${mib}-single`), log: (s) => process.stderr.write(`bench: real ${mib} MiB, one layer: ${s}\n`) });
+      archives['gzip-1layer'] = single.archives.gzip;
+      kinds.push(['gzip-1layer', 'gzip']);
+    }
+    if (values.kinds) {
+      const wanted = new Set(values.kinds.split(','));
+      kinds.splice(0, kinds.length, ...kinds.filter(([kind]) => wanted.has(kind)));
+    }
     const runs = {};
     const record = (name, result) => {
       (runs[name] ??= []).push(result);
@@ -278,10 +297,11 @@ async function realMain() {
     };
     for (let r = 0; r < repeat; r++) {
       for (const [kind, compression] of kinds) {
-        const target = images.archives[kind];
+        const target = archives[kind];
         await warm(target);
         const cacheDir = join(outDir, `cache-${kind}`);
         record(`${kind}-floor`, await runChild('decode', target, undefined, jobs, undefined, ['--compression', compression]));
+        record(`${kind}-walk`, await runChild('floor', target, undefined, jobs));
         rmSync(cacheDir, { recursive: true, force: true });
         record(`${kind}-full`, await runChild('scan', target, cacheDir, jobs));
         if (values.baseline) {
@@ -310,6 +330,8 @@ async function realMain() {
         findings: rs[0].stats.findings,
         files: rs[0].stats.files,
         roundRatios: ratioRounds(rs).map((x) => +x.toFixed(2)),
+        coresUsed: median(rs.map((x) => x.cpuMs / x.wallMs)),
+        projection: projectScaling({ decode: floor, walk: variant('walk'), full: rs, mb: images.uncompressedBytes / 1e6 }),
       });
       return [row('full', variant('full')), ...(values.baseline ? [row('baseline', variant('baseline'))] : [])];
     });
@@ -332,4 +354,48 @@ function printRealTable(mib, images, rows) {
   process.stdout.write(`${line(head)}\n|${widths.map((w, i) => (i < 3 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|\n`);
   for (const b of body) process.stdout.write(`${line(b)}\n`);
   for (const r of rows) if (r.roundRatios.length > 1) process.stdout.write(`${r.image} ${r.variant} / floor round by round: ${r.roundRatios.join(' ')}\n`);
+  process.stdout.write('\ncores used (CPU s / wall s) and projected throughput (MB/s) from the stage costs:\n');
+  for (const r of rows) {
+    const p = r.projection;
+    const at = (n) => `${n} cores ${p.mbPerS[n].toFixed(0)} (${p.wall[n]})`;
+    process.stdout.write(`${r.image} ${r.variant}: ${r.coresUsed.toFixed(2)} cores; CPU s decode ${p.decodeS.toFixed(2)}, walk ${p.walkS.toFixed(2)}, detect ${p.detectS.toFixed(2)}, largest layer ${(100 * p.largestShare).toFixed(0)}%; ${[2, 8, 32].map(at).join(', ')}\n`);
+  }
+}
+
+/**
+ * Expected wall time of a full scan on `n` cores, from the CPU each stage took here: decoding
+ * (the floor run: reading and decompressing, on libuv's threads, one per layer at a time), the
+ * walk (the walk run minus decoding: digests, tar headers, cutting windows, on the layer's own
+ * thread, which nothing can share), and detection (the full scan minus the walk run: shared by
+ * every layer worker not walking). The wall is the largest of: all the CPU over the cores; the
+ * walk and detection over the layer workers; decoding over the layers it can run at once; and
+ * the largest layer's walk or decoding, whichever is longer, since one thread does each of
+ * them for that layer from start to end. Layer sizes from the walk run's file bytes.
+ */
+function projectScaling({ decode, walk, full, mb }) {
+  // A scan runs at most 8 layer workers (src/scan.ts) and inflates on libuv's pool (4 threads).
+  const maxLayerWorkers = 8;
+  const inflateThreads = 4;
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const decodeS = median(decode.map((x) => x.cpuMs)) / 1000;
+  const walkS = Math.max(0, median(walk.map((x) => x.cpuMs)) / 1000 - decodeS);
+  const detectS = Math.max(0, median(full.map((x) => x.cpuMs)) / 1000 - decodeS - walkS);
+  const layerBytes = walk[0].stats.layerBytes ?? [1];
+  const total = layerBytes.reduce((a, b) => a + b, 0) || 1;
+  const largestShare = Math.max(...layerBytes) / total;
+  const wall = {};
+  const mbPerS = {};
+  for (const n of [2, 8, 32]) {
+    const workers = Math.min(Math.max(2, n), maxLayerWorkers);
+    const bounds = {
+      cores: (decodeS + walkS + detectS) / n,
+      workers: (walkS + detectS) / workers,
+      decoding: decodeS / Math.min(n, inflateThreads, layerBytes.length),
+      'largest layer': largestShare * Math.max(decodeS, walkS),
+    };
+    const [limit, seconds] = Object.entries(bounds).sort((a, b) => b[1] - a[1])[0];
+    wall[n] = `${seconds.toFixed(2)} s, bound by ${limit}`;
+    mbPerS[n] = mb / seconds;
+  }
+  return { decodeS, walkS, detectS, largestShare, wall, mbPerS };
 }

@@ -72,8 +72,19 @@ function withoutCoveredCatchAlls(sightings: readonly Sighting[], rules: Readonly
 }
 
 export function attribute(input: AttributionInput): Finding[] {
-  const { layers, rules } = input;
+  const { rules } = input;
   input = { ...input, sightings: withoutCoveredCatchAlls(input.sightings, rules) };
+  const findings = [...placesBySecret(input)].map(([hash, places]) => findingOf(hash, places, input));
+  // An identifier is reported with its secret, not again on its own; a bare identifier rule never alone.
+  const paired = new Set(findings.flatMap((f) => (f.pairedWith ? [f.pairedWith.secretHash] : [])));
+  return findings
+    .filter((f) => !paired.has(f.secretHash) && !rules.get(f.ruleId)!.identifier)
+    .sort((a, b) => comparePlaces(placeOf(a), placeOf(b)) || compareText(a.secretHash, b.secretHash));
+}
+
+/** Each place a secret was seen (one per place, the best rule of those that matched there), with its fate, by secret. */
+function placesBySecret(input: AttributionInput): Map<string, Placed[]> {
+  const { layers, rules } = input;
   // Which (path, secret) pairs each layer writes, to tell an overwrite that keeps a secret from one that drops it.
   const holds = layers.map(() => new Set<string>());
   for (const s of input.sightings) {
@@ -107,68 +118,56 @@ export function attribute(input: AttributionInput): Finding[] {
     if (list) list.push(p);
     else bySecret.set(p.secretHash, [p]);
   }
+  return bySecret;
+}
 
-  const findings: Finding[] = [];
-  for (const [hash, places] of bySecret) {
-    places.sort(comparePlaces);
-    const primary = places[0]!;
-    const rule = places.map((p) => rules.get(p.ruleId)!).reduce(betterRule);
-    const layerRef = primary.layerIndex === null ? null : layers[primary.layerIndex]!.ref;
-    const removedBy = primary.removedBy === null ? null : layers[primary.removedBy]!.ref;
-    const finding: Finding = {
-      ruleId: rule.id,
-      title: rule.title,
-      severity: rule.severity,
-      source: primary.source,
-      layer: layerRef ? { ...layerRef } : null,
-      path: primary.path,
-      line: primary.line,
-      column: primary.column,
-      key: primary.key,
-      inFinalImage: primary.inFinalImage,
-      removedBy: removedBy ? { index: removedBy.index, createdBy: removedBy.createdBy } : null,
-      pairedWith: null,
-      redacted: primary.redacted,
-      secretHash: hash,
-      alsoIn: places.slice(1).map(
-        (p): Occurrence => ({
-          source: p.source,
-          layerIndex: p.layerIndex,
-          path: p.path,
-          line: p.line,
-          column: p.column,
-          key: p.key,
-          inFinalImage: p.inFinalImage,
-        }),
-      ),
-      remediation: rule.remediation,
-      url: rule.url,
+/** One secret's finding: reported at the place that introduced it first, the others under `alsoIn`. */
+function findingOf(hash: string, places: Placed[], input: AttributionInput): Finding {
+  const { layers, rules } = input;
+  places.sort(comparePlaces);
+  const primary = places[0]!;
+  const rule = places.map((p) => rules.get(p.ruleId)!).reduce(betterRule);
+  const layerRef = primary.layerIndex === null ? null : layers[primary.layerIndex]!.ref;
+  const removedBy = primary.removedBy === null ? null : layers[primary.removedBy]!.ref;
+  const finding: Finding = {
+    ruleId: rule.id,
+    title: rule.title,
+    severity: rule.severity,
+    source: primary.source,
+    layer: layerRef ? { ...layerRef } : null,
+    path: primary.path,
+    line: primary.line,
+    column: primary.column,
+    key: primary.key,
+    inFinalImage: primary.inFinalImage,
+    removedBy: removedBy ? { index: removedBy.index, createdBy: removedBy.createdBy } : null,
+    pairedWith: null,
+    redacted: primary.redacted,
+    secretHash: hash,
+    alsoIn: places.slice(1).map(
+      (p): Occurrence => ({ source: p.source, layerIndex: p.layerIndex, path: p.path, line: p.line, column: p.column, key: p.key, inFinalImage: p.inFinalImage }),
+    ),
+    remediation: rule.remediation,
+    url: rule.url,
+  };
+  const secret = places.find((p) => p.secret !== undefined)?.secret;
+  if (input.showSecrets && secret !== undefined) finding.secret = secret;
+  // A specific rule names its provider itself; a catch-all one reports what the setting's name says.
+  const named = rule.generic ? places.find((p) => p.provider !== undefined)?.provider : undefined;
+  if (named !== undefined) finding.provider = named;
+  const partner = primary.partner ?? places.find((p) => p.partner !== null)?.partner ?? null;
+  if (partner !== null) {
+    finding.pairedWith = {
+      ruleId: partner.ruleId,
+      title: rules.get(partner.ruleId)!.title,
+      redacted: partner.redacted,
+      secretHash: partner.secretHash,
+      line: partner.line,
+      key: partner.key,
+      ...(input.showSecrets && partner.secret !== undefined ? { secret: partner.secret } : {}),
     };
-    const secret = places.find((p) => p.secret !== undefined)?.secret;
-    if (input.showSecrets && secret !== undefined) finding.secret = secret;
-    // A specific rule names its provider itself; a catch-all one reports what the setting's name says.
-    const named = rule.generic ? places.find((p) => p.provider !== undefined)?.provider : undefined;
-    if (named !== undefined) finding.provider = named;
-    const partner = primary.partner ?? places.find((p) => p.partner !== null)?.partner ?? null;
-    if (partner !== null) {
-      const partnerRule = rules.get(partner.ruleId)!;
-      finding.pairedWith = {
-        ruleId: partner.ruleId,
-        title: partnerRule.title,
-        redacted: partner.redacted,
-        secretHash: partner.secretHash,
-        line: partner.line,
-        key: partner.key,
-        ...(input.showSecrets && partner.secret !== undefined ? { secret: partner.secret } : {}),
-      };
-    }
-    findings.push(finding);
   }
-  // An identifier is reported with its secret, not again on its own; a bare identifier rule never alone.
-  const paired = new Set(findings.flatMap((f) => (f.pairedWith ? [f.pairedWith.secretHash] : [])));
-  return findings
-    .filter((f) => !paired.has(f.secretHash) && !rules.get(f.ruleId)!.identifier)
-    .sort((a, b) => comparePlaces(placeOf(a), placeOf(b)) || compareText(a.secretHash, b.secretHash));
+  return finding;
 }
 
 function placeOf(f: Finding): Place {

@@ -247,9 +247,9 @@ describeReal('HTML report in chromium (headless, no network)', ['chromium'], () 
     expect(errors).toEqual([]);
     await page.close();
 
-    const plain = await open('golden-plain', renderReport(goldenReport, 'html', { providers }));
-    expect(await plain.page.locator('input[name=live]').count()).toBe(0);
-    await plain.page.close();
+    const unverifiedPage = await open('golden-plain', renderReport(goldenReport, 'html', { providers }));
+    expect(await unverifiedPage.page.locator('input[name=live]').count()).toBe(0);
+    await unverifiedPage.page.close();
   }, BROWSER_TIMEOUT);
 
   it('a hostile image (markup and script in paths, labels, createdBy) runs nothing and shows the text as text', async () => {

@@ -63,17 +63,17 @@ afterAll(async () => {
 });
 
 describe('scanImage with and without verify', () => {
-  let plain: ScanReport;
+  let unverified: ScanReport;
   let verified: ScanReport;
   const cacheDir = () => join(dir, 'cache');
 
   it('without verify no request leaves, even with endpoints configured, and no finding has the field', async () => {
     const before = stand.seen.length;
-    plain = await scanImage(image, { jobs: 0, cacheDir: cacheDir(), verifyEndpoints: endpoints() });
+    unverified = await scanImage(image, { jobs: 0, cacheDir: cacheDir(), verifyEndpoints: endpoints() });
     expect(stand.seen.length).toBe(before);
-    expect(plain.findings.length).toBeGreaterThanOrEqual(3);
-    expect(plain.findings.every((f) => !('verification' in f))).toBe(true);
-    expect(JSON.stringify(plain)).not.toContain('verification');
+    expect(unverified.findings.length).toBeGreaterThanOrEqual(3);
+    expect(unverified.findings.every((f) => !('verification' in f))).toBe(true);
+    expect(JSON.stringify(unverified)).not.toContain('verification');
   });
 
   it('with verify each distinct secret is checked once though it is in several layers, and served from a warm cache still', async () => {

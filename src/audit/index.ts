@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
-import { defaultCacheDir, LayerCache, ruleMemo, type LayerCacheKeyParts } from '../cache/layer-cache.js';
+import { defaultCacheDir, LayerCache, type LayerCacheKeyParts } from '../cache/layer-cache.js';
+import { ruleMemo } from '../cache/rule-memo.js';
 import { configItems } from '../config-items.js';
 import { loadAllowlist } from '../detect/allowlist.js';
 import { loadPublicKeys } from '../detect/public-keys.js';
@@ -17,7 +18,7 @@ import { blobPath, resolveImage, type ResolvedImage } from '../source/resolve.js
 import { parseTarget } from '../source/target.js';
 import type { ScanOptions } from '../types.js';
 import { LayerResolver, LocalScanner, LocalStore, RegistryBlobs, type LayerNeed, type LayerSource, type ResultStore } from './layers.js';
-import type { QueueScanner } from './queue.js';
+import type { QueueScanner, QueueWait } from './queue.js';
 import type { QueueTuning } from './tuning.js';
 import { expandSources } from './sources.js';
 import type { AuditImage, AuditReport } from './types.js';
@@ -43,6 +44,8 @@ export interface AuditOptions extends Pick<ScanOptions, 'jobs' | 'detectorsDir' 
   /** `redis://HOST[:PORT][/DB]`: layers go to BullMQ workers; results are kept in that Redis. */
   queue?: string;
   queueTuning?: QueueTuning;
+  /** With `queue`: give up (reject) when no queued layer has finished for this long (default: wait for ever). */
+  queueTimeoutMs?: number;
   /** Layers scanned at once in this process (default 4: downloads overlap, detection shares one pool). */
   concurrency?: number;
   onProgress?: (progress: AuditProgress) => void;
@@ -81,7 +84,14 @@ export async function auditImages(sources: readonly string[], options: AuditOpti
     options.onNote?.(`no worker listens on ${address!.label} yet: layers wait until one starts (stratascan worker --queue …)`);
   }
   const backend = layerBackend(queueModule, connection, {
-    parts, pool, blobs, concurrency, limits: archiveLimits(options), pollMs: options.queueTuning?.pollMs ?? 200,
+    parts, pool, blobs, concurrency, limits: archiveLimits(options),
+    wait: {
+      label: address?.label ?? '',
+      pollMs: options.queueTuning?.pollMs ?? 200,
+      noteEveryMs: options.queueTuning?.noteEveryMs ?? 10_000,
+      onNote: options.onNote,
+      idleTimeoutMs: options.queueTimeoutMs ?? null,
+    },
     cache: cacheDir === null ? null : new LayerCache(cacheDir, parts),
   });
   const { resolver, store, queueScanner } = backend;
@@ -99,7 +109,7 @@ export async function auditImages(sources: readonly string[], options: AuditOpti
     const audited = await Promise.all(refs.map((ref) => images(async () => {
       // Images still queued when the audit is cancelled are not opened.
       if (options.signal?.aborted) throw new ScanAbortedError('audit cancelled', { cause: options.signal.reason });
-      const result = await auditOne(ref, { options, pool, resolver, rules, allowlist, publicKeys, engine, scrub });
+      const result = await auditOne(ref, { options, pool, resolver, rules, allowlist, publicKeys, engine, scrub, gaveUp: () => queueScanner?.gaveUp ?? null });
       progress.imagesDone++;
       progress.layersScanned = resolver.scanned;
       progress.layersFromCache = resolver.fromCache;
@@ -133,12 +143,12 @@ export async function auditImages(sources: readonly string[], options: AuditOpti
 function layerBackend(
   queueModule: typeof import('./queue.js') | null,
   connection: Awaited<ReturnType<typeof import('./queue.js').openQueue>> | null,
-  c: { parts: LayerCacheKeyParts; pool: DetectionPool; blobs: RegistryBlobs; concurrency: number; limits: ArchiveLimits; pollMs: number; cache: LayerCache | null },
+  c: { parts: LayerCacheKeyParts; pool: DetectionPool; blobs: RegistryBlobs; concurrency: number; limits: ArchiveLimits; wait: QueueWait; cache: LayerCache | null },
 ): { resolver: LayerResolver; store: ResultStore; queueScanner: QueueScanner | null } {
   if (connection && queueModule) {
     const store = new queueModule.RedisStore(connection.redis, c.parts);
     const local = new LocalScanner(store, c.pool, c.limits, c.blobs, c.concurrency);
-    const queueScanner = new queueModule.QueueScanner(connection.queue, store, local, c.parts, c.limits, c.pollMs);
+    const queueScanner = new queueModule.QueueScanner(connection.queue, store, local, c.parts, c.limits, c.wait);
     return { resolver: new LayerResolver(store, queueScanner), store, queueScanner };
   }
   const store = new LocalStore(c.parts, c.cache);
@@ -154,6 +164,8 @@ interface AuditContext {
   publicKeys: Parameters<typeof assembleReport>[0]['publicKeys'];
   engine: DetectionEngine;
   scrub: (text: string) => string;
+  /** Why the audit's queue was given up on (--queue-timeout), or null. */
+  gaveUp: () => Error | null;
 }
 
 /** One reference's images (one, or one per platform with allPlatforms), each scanned or in error. */
@@ -180,12 +192,17 @@ async function auditOne(ref: string, ctx: AuditContext): Promise<AuditImage[]> {
         out.push({ reference: ref, digest: report.image.digest, format: report.image.format, platform: report.image.platform, status: 'scanned', error: null, findings: report.findings, layers: report.image.layers });
       } catch (err) {
         if (ctx.options.signal?.aborted) throw err;
+        // The queue given up on fails every image alike: the audit ends with that one error.
+        const gaveUp = ctx.gaveUp();
+        if (gaveUp) throw gaveUp;
         out.push(errorImage(ref, image?.digest ?? null, image?.platform ?? platform ?? null, ctx.scrub(describeError(err))));
       }
     }
     return out;
   } catch (err) {
     if (ctx.options.signal?.aborted) throw err;
+    const gaveUp = ctx.gaveUp();
+    if (gaveUp) throw gaveUp;
     return [errorImage(ref, null, ctx.options.platform ?? null, ctx.scrub(describeError(err)))];
   } finally {
     await container?.close().catch(() => {});

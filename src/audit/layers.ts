@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { HEAD_BYTES, layerEntry, type BlobRecord, type CachedLayer, type LayerCache, type LayerCacheKeyParts, type LayerResult } from '../cache/layer-cache.js';
+import { layerEntry, type BlobRecord, type CachedLayer, type LayerCache, type LayerCacheKeyParts, type LayerResult } from '../cache/layer-cache.js';
 import type { DetectionPool } from '../detect/pool.js';
 import type { ArchiveLimits } from '../layer/nested.js';
-import { outcomeOf, scanBlob, type LayerOutcome } from '../scan.js';
+import { headHash, outcomeOf, scanBlob, type LayerOutcome } from '../layer-outcome.js';
 import type { ImageContainer } from '../source/container.js';
 import { RegistryClient, type RegistrySourceOptions } from '../source/registry.js';
 import type { ResolvedLayer } from '../source/resolve.js';
@@ -203,13 +203,9 @@ async function accepts(entry: CachedLayer, need: LayerNeed): Promise<boolean> {
   return candidates.some((b) => b.head === head);
 }
 
-async function headOf(container: ImageContainer, blob: string): Promise<string | null> {
-  if (!container.hashHead) return null;
-  try {
-    return `sha256:${await container.hashHead(blob, HEAD_BYTES)}`;
-  } catch {
-    return null;
-  }
+/** The blob's head hash as the layer cache keeps it; null when it cannot be read again (or fails to). */
+function headOf(container: ImageContainer, blob: string): Promise<string | null> {
+  return headHash(container, blob).catch(() => null);
 }
 
 /** The id of a queue job for one layer blob: from the layer key (diff_id, catalogue, options) and the blob's digest. */

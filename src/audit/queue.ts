@@ -161,6 +161,26 @@ const JOB_OPTIONS = {
   removeOnFail: { age: 24 * 3600 },
 } as const;
 
+/** How an audit waits on its queue: what it tells whoever waits, and when it gives up. */
+export interface QueueWait {
+  /** host:port/db of the queue, for messages. */
+  label: string;
+  /** How often the audit looks for finished layers. */
+  pollMs: number;
+  /** How often a line on how the wait goes is due (default 10 s). */
+  noteEveryMs: number;
+  /** Told that line: layers done of those queued, and how many workers listen. */
+  onNote?: (line: string) => void;
+  /** Gives up when no queued layer has finished for this long; null waits for ever. */
+  idleTimeoutMs: number | null;
+}
+
+/**
+ * The queue was given up on: no layer finished within --queue-timeout. It ends the audit (no
+ * image can be finished without its layers), unlike an error that concerns one image.
+ */
+export class QueueTimeoutError extends ScanError {}
+
 /**
  * Layers of registry images go on the queue, one job per layer blob (its id from the layer key
  * and the digest, so a layer queued or done is never queued twice, by this audit or another);
@@ -173,6 +193,12 @@ export class QueueScanner implements LayerScanner {
   private polls = 0;
   private polling = false;
   private failure: Error | null = null;
+  /** Registry layers handed to the queue, and how many of them have their results. */
+  private queued = 0;
+  private done = 0;
+  /** When a layer last finished (or the wait began), and when the last note was due. */
+  private lastProgress = 0;
+  private lastNote = 0;
 
   constructor(
     private readonly queue: Queue,
@@ -180,7 +206,7 @@ export class QueueScanner implements LayerScanner {
     private readonly local: LayerScanner,
     private readonly parts: LayerCacheKeyParts,
     private readonly archives: ArchiveLimits,
-    private readonly pollMs: number,
+    private readonly wait: QueueWait,
   ) {}
 
   async scan(need: LayerNeed): Promise<CachedLayer> {
@@ -190,11 +216,20 @@ export class QueueScanner implements LayerScanner {
     const key = layerKey(this.parts, layer.diffId);
     const jobId = layerJobId(key, source.digest);
     const data: LayerJobData = { key, diffId: layer.diffId, digest: source.digest, size: source.size, registry: source.registry, repository: source.repository, archives: this.archives };
+    if (this.waiting.size === 0) this.lastProgress = this.lastNote = Date.now();
+    this.queued++;
     const done = new Promise<CachedLayer>((resolve, reject) => {
-      this.waiting.set(jobId, { diffId: layer.diffId, digest: source.digest, jobId, data, resolve, reject });
+      this.waiting.set(jobId, {
+        diffId: layer.diffId, digest: source.digest, jobId, data, reject,
+        resolve: (entry) => {
+          this.done++;
+          this.lastProgress = Date.now();
+          resolve(entry);
+        },
+      });
     });
     await this.enqueue(jobId, data);
-    this.timer ??= setInterval(() => void this.poll(), this.pollMs);
+    this.timer ??= setInterval(() => void this.poll(), this.wait.pollMs);
     return done;
   }
 
@@ -232,11 +267,40 @@ export class QueueScanner implements LayerScanner {
           await this.enqueue(w.jobId, w.data);
         }
       }
+      await this.watchProgress();
     } catch (err) {
       this.fail(new ScanError('waiting for layer results in Redis', { cause: err }));
     } finally {
       this.polling = false;
     }
+  }
+
+  /**
+   * While layers wait: a line every `noteEveryMs` on how many are done and how many workers
+   * listen (with none, the audit would otherwise wait in silence for ever), and the end of the
+   * wait once no layer has finished for `idleTimeoutMs`.
+   */
+  private async watchProgress(): Promise<void> {
+    if (this.waiting.size === 0 || this.failure) return;
+    const now = Date.now();
+    const { idleTimeoutMs, noteEveryMs, label } = this.wait;
+    const idle = idleTimeoutMs !== null && now - this.lastProgress >= idleTimeoutMs;
+    if (!idle && now - this.lastNote < noteEveryMs) return;
+    const workers = await this.queue.getWorkersCount();
+    const state = `${this.done} of ${this.queued} layers done, ${workers} worker${workers === 1 ? '' : 's'} listening`;
+    if (idle) {
+      this.fail(new QueueTimeoutError(
+        `gave up waiting on the queue at ${label}: no layer finished in ${Math.round(idleTimeoutMs / 1000)} s (${state}); the jobs stay queued for workers (stratascan worker --queue …)`,
+      ));
+      return;
+    }
+    this.lastNote = now;
+    this.wait.onNote?.(`waiting for workers on ${label}: ${state}`);
+  }
+
+  /** The timeout that ended the wait, if one did: it ends the whole audit. */
+  get gaveUp(): QueueTimeoutError | null {
+    return this.failure instanceof QueueTimeoutError ? this.failure : null;
   }
 
   /** Every wait ends with `err`; the jobs stay queued for workers and later audits. */

@@ -6,6 +6,8 @@ export interface QueueTuning {
   stalledIntervalMs?: number;
   /** How often the audit looks for finished layers. */
   pollMs?: number;
+  /** How often the audit says, while it waits on the queue, how far the workers are. */
+  noteEveryMs?: number;
 }
 
 export function tuningFromEnv(env: NodeJS.ProcessEnv): QueueTuning {
@@ -13,5 +15,5 @@ export function tuningFromEnv(env: NodeJS.ProcessEnv): QueueTuning {
     const v = Number(env[name]);
     return Number.isInteger(v) && v > 0 ? v : undefined;
   };
-  return { lockDurationMs: num('STRATASCAN_QUEUE_LOCK_MS'), stalledIntervalMs: num('STRATASCAN_QUEUE_STALLED_MS'), pollMs: num('STRATASCAN_QUEUE_POLL_MS') };
+  return { lockDurationMs: num('STRATASCAN_QUEUE_LOCK_MS'), stalledIntervalMs: num('STRATASCAN_QUEUE_STALLED_MS'), pollMs: num('STRATASCAN_QUEUE_POLL_MS'), noteEveryMs: num('STRATASCAN_QUEUE_NOTE_MS') };
 }

@@ -1,10 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
-import { isAbsolute, join, dirname } from 'node:path';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomic-write.js';
 import type { EntryKind, LayerChanges, PathKinds, WalkedChanges } from '../layer/walk.js';
-import type { RuleMemo, RuleSpec } from '../detect/rules.js';
 
 /**
  * Bumped whenever the entry layout or anything that changes per-layer results without changing
@@ -48,7 +47,7 @@ export interface CachedLayer {
   tool: string;
   /**
    * Blobs (as stored: compressed or not) that a full scan saw decompress to `diffId`. A cache hit
-   * needs the blob at hand to be one of these: see scanOneLayer in scan.ts.
+   * needs the blob at hand to be one of these: see cachedLayer in layer-outcome.ts.
    */
   blobs: BlobRecord[];
   files: number;
@@ -132,7 +131,7 @@ export class LayerCache {
     // A record without a head hash (streamed blob) is superseded by one with it.
     const blobs = [...(previous?.blobs ?? []).filter((b) => !(b.digest === blob.digest && b.head === null)), blob].slice(-8);
     const entry = layerEntry(this.parts, diffId, blobs, result);
-    await writeAtomically(this.pathOf(diffId), entry);
+    await writeEntry(this.pathOf(diffId), entry);
   }
 
   /** Where the matches of an image config with these item texts are kept. */
@@ -171,7 +170,7 @@ export class LayerCache {
         list.map((m) => ({ ruleId: m.ruleId, secretHash: m.secretHash, redacted: m.redacted, length: m.length, ...(typeof m.provider === 'string' ? { provider: m.provider } : {}) })),
       ),
     };
-    const writing: Promise<void> = writeAtomically(this.configPathOf(texts), entry).finally(() => this.writing.delete(writing));
+    const writing: Promise<void> = writeEntry(this.configPathOf(texts), entry).finally(() => this.writing.delete(writing));
     this.writing.add(writing);
     return writing;
   }
@@ -252,17 +251,10 @@ export function layerKey(parts: LayerCacheKeyParts, diffId: string): string {
     .digest('hex');
 }
 
-/** JSON written to a temp file and renamed into place (mode 0600), so no reader sees half of it; failures are ignored. */
-async function writeAtomically(path: string, value: unknown): Promise<void> {
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    // Plain JSON: a gzip'd entry took longer to read back than it saved on disk.
-    await writeFile(temp, JSON.stringify(value), { mode: 0o600 });
-    await rename(temp, path);
-  } catch {
-    await rm(temp, { force: true }).catch(() => {});
-  }
+/** JSON written atomically (mode 0600), so no reader sees half of it; the cache is best-effort, so failures are ignored. */
+async function writeEntry(path: string, value: unknown): Promise<void> {
+  // Plain JSON: a gzip'd entry took longer to read back than it saved on disk.
+  await writeFileAtomic(path, JSON.stringify(value), { mode: 0o600, mkdirMode: 0o700 }).catch(() => {});
 }
 
 /** What a scan of one layer gives the cache (raw values, if any, are dropped by `put`). */
@@ -329,63 +321,4 @@ class CachedPaths implements PathKinds {
     }
     return this.listed.get(path);
   }
-}
-
-/** sha256 and length of a blob as stored: what a cache hit costs instead of decompressing and walking it. */
-export async function hashBlob(blob: AsyncIterable<Buffer>): Promise<{ digest: string; bytes: number }> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of blob) {
-    hash.update(chunk);
-    bytes += chunk.length;
-  }
-  return { digest: `sha256:${hash.digest('hex')}`, bytes };
-}
-
-/**
- * Raw values inside `text` of secrets known only by hash (cached layers): each candidate substring
- * of the right length that starts with the redacted form's visible prefix is hashed and compared.
- * Used to scrub build arguments from history text; the values found never leave memory.
- */
-export function findByHash(text: string, wanted: readonly Pick<CachedMatch, 'secretHash' | 'redacted' | 'length'>[]): string[] {
-  const found = new Set<string>();
-  for (const w of wanted) {
-    if (w.length <= 0 || w.length > text.length) continue;
-    const prefix = w.redacted.startsWith('-----BEGIN') ? '-----BEGIN' : w.redacted.slice(0, Math.max(0, w.redacted.indexOf('*')));
-    for (let i = prefix ? text.indexOf(prefix) : 0; i !== -1 && i + w.length <= text.length; i = prefix ? text.indexOf(prefix, i + 1) : i + 1) {
-      const candidate = text.slice(i, i + w.length);
-      if (`sha256:${createHash('sha256').update(candidate, 'utf8').digest('hex')}` === w.secretHash) found.add(candidate);
-    }
-  }
-  return [...found];
-}
-
-/**
- * Parsed detector catalogues, by catalogue hash and tool version: parsing ~50 YAML files costs more
- * than the rest of a fully cached rescan. Plain JSON; a damaged file is a miss.
- */
-export function ruleMemo(dir: string, toolVersion: string): RuleMemo {
-  const pathOf = (hash: string) =>
-    join(dir, 'rules', `v${CACHE_FORMAT}`, `${createHash('sha256').update(`${toolVersion}\0${hash}`).digest('hex')}.json`);
-  return {
-    get(hash) {
-      try {
-        const rules = JSON.parse(readFileSync(pathOf(hash), 'utf8')) as RuleSpec[];
-        return Array.isArray(rules) && rules.length > 0 && rules.every((r) => typeof r.id === 'string' && Array.isArray(r.patterns)) ? rules : null;
-      } catch {
-        return null;
-      }
-    },
-    put(hash, rules) {
-      const path = pathOf(hash);
-      const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-      try {
-        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-        writeFileSync(temp, JSON.stringify(rules), { mode: 0o600 });
-        renameSync(temp, path);
-      } catch {
-        rmSync(temp, { force: true });
-      }
-    },
-  };
 }

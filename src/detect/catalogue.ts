@@ -9,11 +9,12 @@
  * runner) parses the YAML as before.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PatternPlan, RuleSpec } from './spec.js';
+import { writeFileAtomicSync } from '../atomic-write.js';
 
 const FORMAT = 1;
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -96,10 +97,8 @@ export function writeCompiledCatalogue(
   path = compiledCataloguePath(),
 ): void {
   const compiled: CompiledCatalogue = { format: FORMAT, hash, planner: plannerFingerprint(), rules: [...rules], plan: plan as PatternPlan[][], allowlist };
-  const temp = `${path}.${process.pid}.tmp`;
   const text = JSON.stringify(compiled, (_key, value: unknown) => (value === Infinity ? INFINITY : value));
-  writeFileSync(temp, text.replaceAll(JSON.stringify(INFINITY), '1e999'));
-  renameSync(temp, path);
+  writeFileAtomicSync(path, text.replaceAll(JSON.stringify(INFINITY), '1e999'));
   read = null;
 }
 

@@ -1,9 +1,9 @@
-import type { Worker } from 'node:worker_threads';
+import type { MessagePort, Worker } from 'node:worker_threads';
 import { workerThreads } from '../lazy.js';
 import { fileURLToPath } from 'node:url';
 import { DetectionEngine, planPatterns, type PatternPlan, type RawMatch } from './engine.js';
 import type { RuleSpec } from './rules.js';
-import type { BatchRequest, BatchResponse } from './worker.js';
+import { answerBatch, type BatchRequest, type BatchResponse } from './batch.js';
 import { GzipOutcome, scanGzipMember } from './gzip-member.js';
 
 /** Where a submitted chunk's outcome goes: its matches, or the pool's failure. */
@@ -51,6 +51,22 @@ const STARTUP_BYTES = 16 * 1024 * 1024;
 // on first touch, so a kept buffer is much cheaper than a new one.
 const SPARE_COUNT = STARTUP_BYTES / SPARE_BYTES + 2;
 
+/** What two layer workers send each other over their port: a batch to detect, or its answer. */
+export type PeerMessage =
+  | { type: 'batch'; request: BatchRequest }
+  | { type: 'result'; response: BatchResponse };
+
+/** Another layer worker that takes this pool's batches while it has no layer of its own to walk. */
+interface Peer {
+  port: MessagePort;
+  busy: () => boolean;
+  inFlight: number;
+}
+
+// Bytes a walker keeps queued at one idle peer: two batches, so the peer starts the next batch as
+// soon as it answers one, while the walker goes on detecting inline rather than waiting.
+const PEER_BYTES = 2 * BATCH_BYTES;
+
 function workerScript(): URL {
   // Under the test runner this module is TypeScript source; workers need the compiled file.
   if (import.meta.url.endsWith('.ts')) return new URL('../../dist/detect/worker.js', import.meta.url);
@@ -77,6 +93,7 @@ export class DetectionPool {
   private readonly rules: readonly RuleSpec[];
   private readonly jobs: number;
   private plan: PatternPlan[][] | null = null;
+  private readonly peers: Peer[] = [];
 
   constructor(rules: readonly RuleSpec[], jobs: number, plan?: PatternPlan[][]) {
     this.plan = plan ?? null;
@@ -128,24 +145,74 @@ export class DetectionPool {
     if (this.failure) throw this.failure;
     const parts = data instanceof Uint8Array ? [data] : data;
     if (this.inline) {
-      let found: RawMatch[];
-      let newlines: [number, number] = [-1, -1];
-      let outcome: GzipOutcome = GzipOutcome.Scanned;
-      try {
-        const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-        if (gunzip) ({ outcome, matches: found } = scanGzipMember(this.inline, bytes));
-        else found = this.inline.scan(bytes);
-        if (countTo > 0) newlines = this.inline.newlines(bytes, countTo);
-      } catch (err) {
-        to.failed(err instanceof Error ? err : new Error(String(err)));
-        return null;
-      }
-      to.found(found, newlines[0], newlines[1], outcome);
+      // An open batch is bound for a peer; without one, a peer with room starts one.
+      if (this.open === null && this.peerWithRoom() === null) this.detectHere(this.inline, parts, to, countTo, gunzip);
+      else this.add(parts, to, countTo, gunzip);
       return null;
     }
     if (this.full()) return this.submitLater(parts, to, countTo, gunzip);
     this.add(parts, to, countTo, gunzip);
     return null;
+  }
+
+  private detectHere(engine: DetectionEngine, parts: readonly Uint8Array[], to: Delivery, countTo: number, gunzip: boolean): void {
+    let found: RawMatch[];
+    let newlines: [number, number] = [-1, -1];
+    let outcome: GzipOutcome = GzipOutcome.Scanned;
+    try {
+      const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      if (gunzip) ({ outcome, matches: found } = scanGzipMember(engine, bytes));
+      else found = engine.scan(bytes);
+      if (countTo > 0) newlines = engine.newlines(bytes, countTo);
+    } catch (err) {
+      to.failed(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    to.found(found, newlines[0], newlines[1], outcome);
+  }
+
+  /**
+   * Lets an inline pool (a layer worker's) share its detection with another layer worker while
+   * that one walks no layer (`busy` says when it does): a layer then spreads over two threads or
+   * more, the walk on one and detection on every idle one, instead of leaving cores idle once
+   * there are fewer layers left than threads. The same port carries the other way's batches,
+   * answered here with this pool's engine.
+   */
+  addPeer(port: MessagePort, busy: () => boolean): void {
+    const engine = this.inline;
+    if (!engine) throw new Error('only an inline pool shares work with peers');
+    const peer: Peer = { port, busy, inFlight: 0 };
+    this.peers.push(peer);
+    port.on('message', (msg: PeerMessage) => {
+      switch (msg.type) {
+        case 'batch': {
+          const response = answerBatch(engine, msg.request);
+          port.postMessage({ type: 'result', response } satisfies PeerMessage, response.buffer ? [response.buffer] : []);
+          return;
+        }
+        case 'result':
+          this.onResult(peer, msg.response);
+          return;
+        default: {
+          const never: never = msg;
+          throw new Error(`unknown peer message ${JSON.stringify(never)}`);
+        }
+      }
+    });
+    port.on('close', () => {
+      this.peers.splice(this.peers.indexOf(peer), 1);
+      if (peer.inFlight > 0) this.fail(new Error('a layer worker ended with batches of this layer in hand'));
+    });
+  }
+
+  /** The idle peer with the least queued, if one has room for another batch. */
+  private peerWithRoom(): Peer | null {
+    let best: Peer | null = null;
+    for (const peer of this.peers) {
+      if (peer.inFlight >= PEER_BYTES || (best !== null && peer.inFlight >= best.inFlight) || peer.busy()) continue;
+      best = peer;
+    }
+    return best;
   }
 
   /**
@@ -208,7 +275,7 @@ export class DetectionPool {
 
   /** Sends whatever is batched, so a layer that is done walking is not left waiting. */
   flush(): void {
-    if (this.open && !this.inline) this.dispatch();
+    if (this.open) this.dispatch();
   }
 
   private newBatch(size: number): OpenBatch {
@@ -220,25 +287,37 @@ export class DetectionPool {
     const batch = this.open;
     if (!batch) return;
     this.open = null;
-    this.start();
     const id = this.nextId++;
     this.callbacks.set(id, batch.chunks);
+    const request: BatchRequest = { id, buffer: batch.buffer, spans: batch.spans, ...(batch.countTo ? { countTo: batch.countTo } : {}), ...(batch.gunzip ? { gunzip: batch.gunzip } : {}) };
+    if (this.inline) {
+      const peer = this.peerWithRoom();
+      // The peer it was opened for started a layer of its own meanwhile: answered here instead.
+      if (peer === null) return this.onResult(null, answerBatch(this.inline, request));
+      peer.inFlight += batch.pos;
+      this.inFlightBytes += batch.pos;
+      peer.port.postMessage({ type: 'batch', request } satisfies PeerMessage, [batch.buffer]);
+      return;
+    }
+    this.start();
     const slot = this.workers.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
     slot.inFlight += batch.pos;
     this.inFlightBytes += batch.pos;
-    const request: BatchRequest = { id, buffer: batch.buffer, spans: batch.spans, ...(batch.countTo ? { countTo: batch.countTo } : {}), ...(batch.gunzip ? { gunzip: batch.gunzip } : {}) };
     slot.worker.postMessage(request, [batch.buffer]);
   }
 
-  private onResult(slot: { inFlight: number }, res: BatchResponse): void {
+  /** A batch's answer; `slot` is where it was in flight (null: answered on this thread). */
+  private onResult(slot: { inFlight: number } | null, res: BatchResponse): void {
     this.started = true;
     if (res.buffer && res.buffer.byteLength === SPARE_BYTES && this.spare.length < SPARE_COUNT) this.spare.push(res.buffer);
     const chunks = this.callbacks.get(res.id);
     if (!chunks) return;
     this.callbacks.delete(res.id);
-    const bytes = chunks.reduce((n, c) => n + c.bytes, 0);
-    slot.inFlight -= bytes;
-    this.inFlightBytes -= bytes;
+    if (slot) {
+      const bytes = chunks.reduce((n, c) => n + c.bytes, 0);
+      slot.inFlight -= bytes;
+      this.inFlightBytes -= bytes;
+    }
     if (res.error) {
       const err = new Error(`detection failed: ${res.error}`);
       chunks.forEach((c) => c.to.failed(err));

@@ -67,6 +67,25 @@ export function loadRuleSet(dir: string = defaultDetectorsDir(), memo?: RuleMemo
   return { rules, hash: digest };
 }
 
+/** A rule file's `patterns`: each a regex string or { regex, flags }, compiled once to be sure it works. */
+function parsePatterns(rawPatterns: unknown, fileName: string, fail: (what: string) => never): RuleSpec['patterns'] {
+  if (!Array.isArray(rawPatterns) || rawPatterns.length === 0) fail('needs at least one pattern');
+  return (rawPatterns as unknown[]).map((p, i) => {
+    const spec = typeof p === 'string' ? { regex: p, flags: '' } : p;
+    if (!isRecord(spec) || typeof spec.regex !== 'string') return fail(`pattern ${i}: needs "regex"`);
+    const flags = spec.flags ?? '';
+    if (typeof flags !== 'string' || !ALLOWED_FLAGS.test(flags)) return fail(`pattern ${i}: flags may only use i, m, s, u`);
+    let compiled: RegExp;
+    try {
+      compiled = new RegExp(spec.regex, flags + 'gd');
+    } catch (cause) {
+      throw new Error(`detector ${fileName}: pattern ${i} does not compile`, { cause });
+    }
+    if (!/\(\?<secret>/.test(compiled.source)) fail(`pattern ${i}: needs a named group (?<secret>...)`);
+    return { regex: spec.regex, flags };
+  });
+}
+
 export function parseRule(text: string, fileName: string): RuleSpec {
   let raw: unknown;
   try {
@@ -95,22 +114,7 @@ export function parseRule(text: string, fileName: string): RuleSpec {
   if (keywords.length === 0) fail('needs at least one keyword for the prefilter');
   if (keywords.some((k) => k.length < 2)) fail('keywords must be at least 2 characters');
 
-  const rawPatterns = raw.patterns;
-  if (!Array.isArray(rawPatterns) || rawPatterns.length === 0) fail('needs at least one pattern');
-  const patterns = (rawPatterns as unknown[]).map((p, i) => {
-    const spec = typeof p === 'string' ? { regex: p, flags: '' } : p;
-    if (!isRecord(spec) || typeof spec.regex !== 'string') return fail(`pattern ${i}: needs "regex"`);
-    const flags = spec.flags ?? '';
-    if (typeof flags !== 'string' || !ALLOWED_FLAGS.test(flags)) return fail(`pattern ${i}: flags may only use i, m, s, u`);
-    let compiled: RegExp;
-    try {
-      compiled = new RegExp(spec.regex, flags + 'gd');
-    } catch (cause) {
-      throw new Error(`detector ${fileName}: pattern ${i} does not compile`, { cause });
-    }
-    if (!/\(\?<secret>/.test(compiled.source)) fail(`pattern ${i}: needs a named group (?<secret>...)`);
-    return { regex: spec.regex, flags };
-  });
+  const patterns = parsePatterns(raw.patterns, fileName, fail);
 
   const entropy = raw.entropy;
   if (entropy !== undefined && (typeof entropy !== 'number' || entropy < 0 || entropy > 8)) {

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { DetectionPool } from '../detect/pool.js';
 import type { PatternPlan } from '../detect/engine.js';
 import type { RuleSpec } from '../detect/rules.js';
@@ -18,7 +18,16 @@ export interface LayerJob {
   rules: RuleSpec[];
   plan: PatternPlan[][];
   limits: ArchiveLimits;
+  /** This worker's slot in `walking`. */
+  index: number;
+  /** Int32 per layer worker: 1 while it walks a layer (its peers then send it no batches). */
+  walking: SharedArrayBuffer;
 }
+
+/** From the scan's thread: a layer to walk, or the port to another layer worker (its `index`). */
+export type LayerWorkerRequest =
+  | { type: 'walk'; blob: BlobRange }
+  | { type: 'peer'; port: MessagePort; index: number };
 
 export type LayerWorkerMessage =
   | { type: 'progress'; files: number; bytes: number }
@@ -29,15 +38,28 @@ export type LayerWorkerMessage =
  * One thread that walks whole layers (a blob range at a time): it reads, decompresses, hashes and
  * walks the layer and runs detection inline, so nothing is copied to another thread but the result.
  */
-const { rules, plan, limits } = workerData as LayerJob;
-// Inline detection (jobs 0): this thread is the layer's whole pipeline.
+const { rules, plan, limits, index, walking: walkingBuffer } = workerData as LayerJob;
+const walking = new Int32Array(walkingBuffer);
+// Inline detection (jobs 0), shared with peers that walk nothing at the time (see addPeer).
 const pool = new DetectionPool(rules, 0, plan);
 
-parentPort!.on('message', (blob: BlobRange) => {
-  void walk(blob);
+parentPort!.on('message', (msg: LayerWorkerRequest) => {
+  switch (msg.type) {
+    case 'walk':
+      void walk(msg.blob);
+      return;
+    case 'peer':
+      pool.addPeer(msg.port, () => Atomics.load(walking, msg.index) !== 0);
+      return;
+    default: {
+      const never: never = msg;
+      throw new Error(`unknown layer worker request ${JSON.stringify(never)}`);
+    }
+  }
 });
 
 async function walk(blob: BlobRange): Promise<void> {
+  Atomics.store(walking, index, 1);
   try {
     // createReadStream cannot express an empty range (end < start reads to EOF).
     const stream = blob.size === 0 ? Readable.from([]) : createReadStream(blob.path, { start: blob.start, end: blob.start + blob.size - 1, highWaterMark: 1024 * 1024 });
@@ -51,6 +73,8 @@ async function walk(blob: BlobRange): Promise<void> {
     parentPort!.postMessage({ type: 'done', scan } satisfies LayerWorkerMessage);
   } catch (err) {
     parentPort!.postMessage({ type: 'error', messages: causeChain(err) } satisfies LayerWorkerMessage);
+  } finally {
+    Atomics.store(walking, index, 0);
   }
 }
 

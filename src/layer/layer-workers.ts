@@ -6,7 +6,7 @@ import { detectionOnly } from '../detect/pool.js';
 import type { RuleSpec } from '../detect/rules.js';
 import type { ArchiveLimits } from './nested.js';
 import type { LayerScan, WalkProgress } from './walk.js';
-import type { BlobRange, LayerJob, LayerWorkerMessage } from './layer-worker.js';
+import type { BlobRange, LayerJob, LayerWorkerMessage, LayerWorkerRequest } from './layer-worker.js';
 
 export type { BlobRange };
 
@@ -19,9 +19,11 @@ function workerScript(): URL {
 /**
  * Threads that each walk whole layers read from files (archives, layout directories), detection
  * included: a scan then spreads over as many cores as it has layers in flight, and the walk's
- * thread (decompressed chunks, tar headers, hashing, cutting windows, copying them to a detection
- * worker) is no longer one thread for the whole image. Workers start on first use and are reused
- * layer after layer.
+ * work (decompressed chunks, tar headers, hashing, cutting windows, copying them to a detection
+ * worker) is not held to one thread for the whole image. All `size` workers start with the first
+ * layer and are reused layer after layer; each pair shares a port, over which a worker that walks
+ * no layer at the time takes detection batches from one that does, so a single big layer (or the
+ * last one) keeps every worker busy too.
  */
 export class LayerWorkers {
   private readonly idle: Worker[] = [];
@@ -29,27 +31,58 @@ export class LayerWorkers {
   private plan: PatternPlan[][] | null;
   private failure: Error | null = null;
   private readonly running = new Map<Worker, (err: Error) => void>();
+  private readonly walking: SharedArrayBuffer;
+  private started = false;
 
   constructor(
     private readonly rules: readonly RuleSpec[],
     plan: PatternPlan[][] | undefined,
     private readonly limits: ArchiveLimits,
+    private readonly size = 2,
   ) {
     this.plan = plan ?? null;
+    this.walking = new SharedArrayBuffer(4 * size);
+  }
+
+  /** Starts every worker and gives each pair a port of their own. */
+  private startAll(): void {
+    this.started = true;
+    const { MessageChannel } = workerThreads();
+    const workers: Worker[] = [];
+    for (let index = 0; index < this.size; index++) {
+      const worker = this.spawn(index);
+      for (const [other, peer] of workers.entries()) {
+        const { port1, port2 } = new MessageChannel();
+        worker.postMessage({ type: 'peer', port: port1, index: other } satisfies LayerWorkerRequest, [port1]);
+        peer.postMessage({ type: 'peer', port: port2, index } satisfies LayerWorkerRequest, [port2]);
+      }
+      workers.push(worker);
+    }
+    // Taken from the end: the first worker walks the first layer.
+    this.idle.push(...workers.reverse());
   }
 
   private take(): Worker {
+    if (!this.started) this.startAll();
     const ready = this.idle.pop();
-    if (ready) return ready;
+    // The scan runs at most `size` layers at once, so one is always free.
+    if (!ready) throw new Error('no layer worker free');
+    return ready;
+  }
+
+  private spawn(index: number): Worker {
     this.plan ??= planPatterns(this.rules);
-    const workerData: LayerJob = { rules: detectionOnly(this.rules), plan: this.plan, limits: this.limits };
-    // A young generation of 16 MiB rather than V8's default: a lower peak RSS for the same CPU (a
-    // smaller one saves more memory, but then collections cost CPU).
-    const worker = new (workerThreads().Worker)(fileURLToPath(workerScript()), { workerData, resourceLimits: { maxYoungGenerationSizeMb: 16 } });
+    const workerData: LayerJob = { rules: detectionOnly(this.rules), plan: this.plan, limits: this.limits, index, walking: this.walking };
+    // A young generation of 8 MiB rather than V8's default (up to 48 MiB): what survives a young
+    // collection here is a few MiB of buffers and bookkeeping, and each worker's young space
+    // counts in the process's peak RSS once touched.
+    const worker = new (workerThreads().Worker)(fileURLToPath(workerScript()), { workerData, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
     this.all.add(worker);
     worker.on('error', (err) => this.running.get(worker)?.(new Error('a layer worker crashed', { cause: err })));
     worker.on('exit', (code) => {
       this.all.delete(worker);
+      // A worker gone while idle would hang the next layer given to it; its peers lose a helper.
+      this.failure ??= new Error(`a layer worker exited unexpectedly (code ${code})`);
       this.running.get(worker)?.(new Error(`a layer worker exited unexpectedly (code ${code})`));
     });
     return worker;
@@ -90,7 +123,7 @@ export class LayerWorkers {
         finish();
         reject(err);
       });
-      worker.postMessage(blob);
+      worker.postMessage({ type: 'walk', blob } satisfies LayerWorkerRequest);
     });
   }
 

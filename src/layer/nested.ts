@@ -2,6 +2,7 @@ import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { gunzipSync, inflateRawSync } from 'node:zlib';
 import { tarStream } from '../lazy.js';
+import { checkedEntries } from './tar-entries.js';
 
 /**
  * Archives found inside a layer (a jar in /opt, a wheel in site-packages, a rotated log.gz) are
@@ -431,7 +432,7 @@ async function* tarMembers(data: Buffer | AsyncIterable<Buffer>, ctx: Expansion)
   source.pipe(extract);
   source.on('error', (err) => extract.destroy(err));
   try {
-    for await (const entry of extract) {
+    for await (const entry of checkedEntries(extract)) {
       const header = entry.header;
       if (header.type !== 'file' && header.type !== 'contiguous-file') {
         entry.resume();

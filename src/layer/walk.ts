@@ -9,6 +9,7 @@ import type { DetectionPool } from '../detect/pool.js';
 import { GzipOutcome } from '../detect/gzip-member.js';
 import type { RawMatch } from '../detect/engine.js';
 import { decompressor, peek, sniffCompression } from './decompress.js';
+import { checkEntryHeader } from './tar-entries.js';
 import {
   ArchiveStop, archiveKind, DEFAULT_ARCHIVE_LIMITS, expandArchive, expandTar, gunzippedName, hasZipDirectory, isBinary,
   layerPathOf, mayBePrefixedZip, NESTED_SEPARATOR, newBudget, RATIO_FLOOR_BYTES,
@@ -117,11 +118,7 @@ export async function scanLayer(
       // GNU sparse 1.0 keeps the real name in a PAX record; the header holds a placeholder.
       const path = imagePath(pax['GNU.sparse.name'] ?? header.name);
       const size = header.size ?? 0;
-      // tar-stream reads "1e3" as 1; Go's archive/tar (what dockerd extracts with) rejects it.
-      if (pax.size !== undefined && !/^\d{1,16}$/.test(pax.size)) throw new Error(`${path} has an invalid PAX size`);
-      // Go's archive/tar reads no data for these whatever their size says, tar-stream reads it: a
-      // size there would let the two disagree on where the next entry starts, and hide it from one.
-      if (size > 0 && HEADER_ONLY.has(header.type ?? '')) throw new Error(`${header.type} ${path} declares ${size} bytes of data`);
+      checkEntryHeader(header, path);
       await walk.entry(entry as unknown as TarEntry, path, size, pax);
       if (walk.progressed) onProgress?.({ files: walk.files, bytes: walk.bytes });
     }

@@ -129,15 +129,24 @@ export function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
+/** How `where` spells a place: with the column after the line; ENV/LABEL as a Dockerfile writes them. */
+export interface WhereStyle {
+  column: boolean;
+  instructions: boolean;
+}
+
 /** Where a finding was seen, as one printable phrase (`/srv/app/.env:3:23`, `env API_KEY`). */
-export function where(f: Finding): string {
+export function where(
+  f: Pick<Finding, 'source' | 'path' | 'line' | 'key'> & { column?: number | null; layer: { index: number } | null },
+  style: WhereStyle = { column: true, instructions: false },
+): string {
   switch (f.source) {
     case 'file':
-      return `${printable(f.path ?? '?')}${f.line !== null ? `:${f.line}` : ''}${f.column !== null ? `:${f.column}` : ''}`;
+      return `${printable(f.path ?? '?')}${f.line !== null ? `:${f.line}` : ''}${style.column && f.column != null ? `:${f.column}` : ''}`;
     case 'env':
-      return `env ${printable(f.key ?? '?')}`;
+      return `${style.instructions ? 'ENV' : 'env'} ${printable(f.key ?? '?')}`;
     case 'label':
-      return `label ${printable(f.key ?? '?')}`;
+      return `${style.instructions ? 'LABEL' : 'label'} ${printable(f.key ?? '?')}`;
     case 'config':
       return `config ${printable(f.key ?? '?')}`;
     case 'history':

@@ -4,7 +4,7 @@ import type { Finding, FindingSource, ScanReport, ScanStats, Severity, Verificat
 import { SEVERITIES } from '../types.js';
 import type { AuditImage, AuditReport } from '../audit/types.js';
 import { HTML_CLIENT_SCRIPT, HTML_STYLE } from './html-assets.js';
-import { advice, bytes, printable, shortStep, withoutSecrets, type RenderOptions } from './common.js';
+import { advice, bytes, printable, shortStep, where, withoutSecrets, type RenderOptions, type WhereStyle } from './common.js';
 
 /*
  * The HTML report is one self-contained page: the data rides as JSON in a
@@ -77,25 +77,8 @@ export interface HtmlScanView {
 
 const RANK: Record<Severity, number> = { critical: 0, high: 1, medium: 2, low: 3 };
 
-/** Where a finding sits, in words, with image text made printable. */
-function whereOf(f: Pick<Finding, 'source' | 'path' | 'line' | 'key' | 'layer'>): string {
-  switch (f.source) {
-    case 'file':
-      return `${printable(f.path ?? '?')}${f.line !== null ? `:${f.line}` : ''}`;
-    case 'env':
-      return `ENV ${printable(f.key ?? '?')}`;
-    case 'label':
-      return `LABEL ${printable(f.key ?? '?')}`;
-    case 'config':
-      return `config ${printable(f.key ?? '?')}`;
-    case 'history':
-      return `build step ${f.layer ? `of layer ${f.layer.index}` : printable(f.key ?? '')}`.trim();
-    default: {
-      const never: never = f.source;
-      return String(never);
-    }
-  }
-}
+/** The page names a place without its column and with the Dockerfile's ENV/LABEL. */
+const PAGE_WHERE: WhereStyle = { column: false, instructions: true };
 
 const safeUrl = (url: string | null): string | null => (url !== null && /^https?:\/\/[^\s"'<>]+$/i.test(url) ? url : null);
 
@@ -109,7 +92,7 @@ function findingView(f: Finding, n: number, providers: Readonly<Record<string, s
     severity: f.severity,
     source: f.source,
     lane: f.source === 'file' ? 'layers' : 'config',
-    where: whereOf(f),
+    where: where(f, PAGE_WHERE),
     layer: f.layer?.index ?? null,
     base: f.layer?.base === true,
     inFinalImage: f.inFinalImage,
@@ -124,7 +107,7 @@ function findingView(f: Finding, n: number, providers: Readonly<Record<string, s
     alsoIn: f.alsoIn.map((o) => ({
       source: o.source,
       layer: o.layerIndex,
-      where: whereOf({ ...o, layer: o.layerIndex === null ? null : { index: o.layerIndex, diffId: '', createdBy: null } }),
+      where: where({ ...o, layer: o.layerIndex === null ? null : { index: o.layerIndex } }, PAGE_WHERE),
       inFinalImage: o.inFinalImage,
     })),
     remediation: printable(f.remediation),
@@ -249,7 +232,7 @@ export function auditView(input: AuditReport, options: RenderOptions = {}): Html
     for (const f of img.findings) {
       const fingerprint = fingerprintOf(f);
       const entry = shared.get(fingerprint) ?? { fingerprint, title: printable(f.title), severity: f.severity, redacted: printable(f.redacted), places: [], images: [] };
-      const place = `${f.layer ? `layer ${f.layer.diffId.slice(0, 19)} ` : ''}${whereOf(f)}`;
+      const place = `${f.layer ? `layer ${f.layer.diffId.slice(0, 19)} ` : ''}${where(f, PAGE_WHERE)}`;
       if (!entry.places.includes(place)) entry.places.push(place);
       if (!entry.images.includes(i + 1)) entry.images.push(i + 1);
       shared.set(fingerprint, entry);

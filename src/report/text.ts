@@ -131,8 +131,8 @@ function compactBody(findings: readonly Finding[], { paint, width }: Style): str
     // The place goes last: it is the part that may be cut, never the rule or the redacted value.
     const layer = f.layer ? `${f.layer.base ? 'base' : 'layer'} ${f.layer.index}` : 'config';
     const state = f.inFinalImage ? '' : f.removedBy ? `  (deleted in layer ${f.removedBy.index}, recoverable)` : '  (overwritten, recoverable)';
-    const plain = `${f.severity.toUpperCase().padEnd(8)} ${layer.padEnd(8)} ${f.ruleId}  ${printable(f.secret ?? f.redacted)}  ${where(f)}${state}`;
-    const line = cut(plain, width);
+    const uncoloured = `${f.severity.toUpperCase().padEnd(8)} ${layer.padEnd(8)} ${f.ruleId}  ${printable(f.secret ?? f.redacted)}  ${where(f)}${state}`;
+    const line = cut(uncoloured, width);
     // Colour only the severity word, after cutting, so escapes never count against the width.
     return paint(SEVERITY_COLOR[f.severity], line.slice(0, 8)) + line.slice(8);
   });

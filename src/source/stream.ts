@@ -1,11 +1,13 @@
 import type { Readable } from 'node:stream';
 import { posix } from 'node:path';
+import type { Extract, ExtractEvents } from 'tar-stream';
 import { tarStream } from '../lazy.js';
 import { ScanError } from '../errors.js';
 import type { DetectionPool } from '../detect/pool.js';
 import { peek, sniffCompression } from '../layer/decompress.js';
 import { scanLayer, type LayerScan } from '../layer/walk.js';
 import { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from '../layer/nested.js';
+import { checkEntryHeader } from '../layer/tar-entries.js';
 import { checksumOk, memberName } from './tar-index.js';
 import type { ImageContainer } from './container.js';
 
@@ -42,88 +44,64 @@ export class StreamedImage implements ImageContainer {
   ): Promise<StreamedImage> {
     const image = new StreamedImage(label, kind);
     const extract = tarStream().extract();
+    // A member cut short fails its own data stream with a bare "Stream was destroyed": the
+    // extractor's error says what happened ("Unexpected end of data").
+    let extractError: unknown = null;
+    extract.on('error', (err) => (extractError ??= err));
     input.on('error', (err) => extract.destroy(err));
-    // tar-stream neither needs nor reports the end-of-archive marker; a file on disk must have it
-    // (tar-index.ts), so a stream must too, or a cut at a member boundary would pass as complete.
-    const tail = Buffer.alloc(END_MARKER);
-    let total = 0;
-    let sawData = false;
-    // Zero bytes since the last non-zero one, and whether the walk is waiting for its next member:
-    // after the end marker tar-stream skips zero blocks for ever, so a stream that goes on sending
-    // them (`cat image.tar /dev/zero`) would never finish.
-    let zeroRun = 0;
-    let betweenMembers = true;
-    let endedEarly = false;
-    input.on('data', (chunk: Buffer) => {
-      let last = chunk.length - 1;
-      while (last >= 0 && chunk[last] === 0) last--;
-      zeroRun = last < 0 ? zeroRun + chunk.length : chunk.length - 1 - last;
-      if (sawData && betweenMembers && zeroRun >= TRAILING_ZEROS && !endedEarly) {
-        endedEarly = true;
-        input.unpipe(extract);
-        input.pause();
-        (extract as unknown as NodeJS.WritableStream).end();
-      }
-      if (chunk.length >= END_MARKER) chunk.copy(tail, 0, chunk.length - END_MARKER);
-      else {
-        tail.copy(tail, 0, chunk.length);
-        chunk.copy(tail, END_MARKER - chunk.length);
-      }
-      total += chunk.length;
-      // Zero blocks are skipped one by one for ever: an endless stream of them (/dev/zero) would never end the walk.
-      if (!sawData && chunk.some((b) => b !== 0)) sawData = true;
-      if (!sawData && total >= END_MARKER) extract.destroy(new Error('it starts with an end-of-archive marker'));
-    });
+    const ending = new ArchiveEnding(input, extract);
     input.pipe(extract);
     let members = 0;
-    let jsonBytes = 0;
+    const taking: MemberContext = { pool, limits, onLayerBytes, jsonBytes: 0 };
     try {
       for await (const entry of extract) {
-        betweenMembers = false;
+        ending.betweenMembers = false;
         members++;
-        const name = memberName(entry.header.name);
-        const type = entry.header.type;
-        const paxSize = (entry.header.pax as Record<string, string> | null | undefined)?.size;
-        // tar-stream reads "1e3" as 1; Go's archive/tar (and so docker load) rejects anything but digits.
-        if (paxSize !== undefined && !/^\d{1,16}$/.test(paxSize)) throw new Error(`member ${name} has an invalid PAX size`);
-        if ((type === 'symlink' || type === 'link') && entry.header.linkname) {
-          const target = type === 'symlink' ? posix.normalize(posix.join(posix.dirname(name), entry.header.linkname)) : entry.header.linkname;
-          image.links.set(name, memberName(target));
-        }
-        if (type !== 'file' && type !== 'contiguous-file') {
-          entry.resume();
-          betweenMembers = true;
-          continue;
-        }
-        const size = entry.header.size ?? 0;
-        image.sizes.set(name, size);
-        const { head, stream } = await peek(entry as unknown as Readable, 512);
-        const first = head.subarray(0, 64).toString('latin1').trimStart()[0];
-        if ((first === '{' || first === '[') && size <= MAX_METADATA) {
-          // Every JSON member is kept until the manifest says which matter: bound them all together.
-          jsonBytes += size;
-          if (jsonBytes > MAX_METADATA) throw new Error(`it holds more than ${MAX_METADATA >> 20} MiB of JSON members`);
-          const chunks: Buffer[] = [];
-          for await (const chunk of stream) chunks.push(chunk as Buffer);
-          image.json.set(name, Buffer.concat(chunks));
-        } else if (looksLikeLayer(head)) {
-          const scan = scanLayer(stream, pool, (p) => onLayerBytes?.(p.files, p.bytes), limits);
-          image.scans.set(name, scan);
-          await scan;
-        } else {
-          // Iterating (not resume + 'end') surfaces a member cut short and cannot wait for ever.
-          for await (const _chunk of stream) {
-            // Not image content: drained unread.
-          }
-        }
-        betweenMembers = true;
+        await image.take(entry, taking);
+        ending.betweenMembers = true;
       }
     } catch (cause) {
-      throw new ScanError(members === 0 ? `${label} is not a tar archive` : `reading ${label}`, { cause });
+      throw new ScanError(members === 0 ? `${label} is not a tar archive` : `reading ${label}`, { cause: isStreamDestroyed(cause) ? (extractError ?? cause) : cause });
     }
     if (members === 0) throw new ScanError(`${label} is empty or not a tar archive`);
-    if (total < END_MARKER || tail.some((b) => b !== 0)) throw new ScanError(`${label} is truncated: the tar archive ends without its end-of-archive marker`);
+    if (!ending.sawEndMarker()) throw new ScanError(`${label} is truncated: the tar archive ends without its end-of-archive marker`);
     return image;
+  }
+
+  /** One member as it passes: a link noted, JSON kept, a layer scanned, anything else drained unread. */
+  private async take(entry: TarEntry, context: MemberContext): Promise<void> {
+    const name = memberName(entry.header.name);
+    const type = entry.header.type;
+    checkEntryHeader(entry.header, `member ${name}`);
+    if ((type === 'symlink' || type === 'link') && entry.header.linkname) {
+      const target = type === 'symlink' ? posix.normalize(posix.join(posix.dirname(name), entry.header.linkname)) : entry.header.linkname;
+      this.links.set(name, memberName(target));
+    }
+    if (type !== 'file' && type !== 'contiguous-file') {
+      entry.resume();
+      return;
+    }
+    const size = entry.header.size ?? 0;
+    this.sizes.set(name, size);
+    const { head, stream } = await peek(entry as unknown as Readable, 512);
+    const first = head.subarray(0, 64).toString('latin1').trimStart()[0];
+    if ((first === '{' || first === '[') && size <= MAX_METADATA) {
+      // Every JSON member is kept until the manifest says which matter: bound them all together.
+      context.jsonBytes += size;
+      if (context.jsonBytes > MAX_METADATA) throw new Error(`it holds more than ${MAX_METADATA >> 20} MiB of JSON members`);
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      this.json.set(name, Buffer.concat(chunks));
+    } else if (looksLikeLayer(head)) {
+      const scan = scanLayer(stream, context.pool, (p) => context.onLayerBytes?.(p.files, p.bytes), context.limits);
+      this.scans.set(name, scan);
+      await scan;
+    } else {
+      // Iterating (not resume + 'end') surfaces a member cut short and cannot wait for ever.
+      for await (const _chunk of stream) {
+        // Not image content: drained unread.
+      }
+    }
   }
 
   private resolve(name: string): string {
@@ -157,6 +135,69 @@ export class StreamedImage implements ImageContainer {
   }
 
   async close(): Promise<void> {}
+}
+
+/** One member as tar-stream yields it: its header and a stream of its data. */
+type TarEntry = ExtractEvents['entry'][1];
+
+/** What ingest hands each member: where layers are scanned, and the JSON kept so far. */
+interface MemberContext {
+  pool: DetectionPool;
+  limits: ArchiveLimits;
+  onLayerBytes: ((files: number, bytes: number) => void) | undefined;
+  jsonBytes: number;
+}
+
+/**
+ * Watches the bytes of a tar stream for its end. tar-stream neither needs nor reports the
+ * end-of-archive marker; a file on disk must have it (tar-index.ts), so a stream must too, or a
+ * cut at a member boundary would pass as complete. And after the marker tar-stream skips zero
+ * blocks for ever, so a stream that goes on sending them (`cat image.tar /dev/zero`) is ended
+ * here once it has sent more zeros between members than any padding.
+ */
+class ArchiveEnding {
+  /** Whether the walk is waiting for its next member (set by the reader). */
+  betweenMembers = true;
+  private readonly tail = Buffer.alloc(END_MARKER);
+  private total = 0;
+  private sawData = false;
+  /** Zero bytes since the last non-zero one. */
+  private zeroRun = 0;
+  private endedEarly = false;
+
+  constructor(private readonly input: Readable, private readonly extract: Extract) {
+    input.on('data', (chunk: Buffer) => this.see(chunk));
+  }
+
+  sawEndMarker(): boolean {
+    return this.total >= END_MARKER && this.tail.every((b) => b === 0);
+  }
+
+  private see(chunk: Buffer): void {
+    let last = chunk.length - 1;
+    while (last >= 0 && chunk[last] === 0) last--;
+    this.zeroRun = last < 0 ? this.zeroRun + chunk.length : chunk.length - 1 - last;
+    if (this.sawData && this.betweenMembers && this.zeroRun >= TRAILING_ZEROS && !this.endedEarly) {
+      this.endedEarly = true;
+      this.input.unpipe(this.extract);
+      this.input.pause();
+      (this.extract as unknown as NodeJS.WritableStream).end();
+    }
+    if (chunk.length >= END_MARKER) chunk.copy(this.tail, 0, chunk.length - END_MARKER);
+    else {
+      this.tail.copy(this.tail, 0, chunk.length);
+      chunk.copy(this.tail, END_MARKER - chunk.length);
+    }
+    this.total += chunk.length;
+    // Zero blocks are skipped one by one for ever: an endless stream of them (/dev/zero) would never end the walk.
+    if (!this.sawData && chunk.some((b) => b !== 0)) this.sawData = true;
+    if (!this.sawData && this.total >= END_MARKER) this.extract.destroy(new Error('it starts with an end-of-archive marker'));
+  }
+}
+
+/** streamx's error for a stream destroyed without a reason of its own (a member whose extractor failed). */
+function isStreamDestroyed(err: unknown): boolean {
+  return err instanceof Error && (err as { code?: unknown }).code === 'STREAM_DESTROYED';
 }
 
 function looksLikeLayer(head: Buffer): boolean {

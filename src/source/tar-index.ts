@@ -1,5 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { ScanError } from '../errors.js';
+import { declaresDataItCannotHave, headerOnlyType, paxSize } from '../layer/tar-entries.js';
 
 /** Where one member of an outer image tarball lives, so layers can be read in parallel by offset. */
 export interface TarMember {
@@ -47,10 +48,10 @@ export async function indexTar(file: FileHandle, fileSize: number, label: string
       );
     }
     const typeFlag = String.fromCharCode(header[156]!);
-    let size = parseNumber(header.subarray(124, 136));
-    // Decimal digits only, as Go's archive/tar (what dockerd reads with) insists: Number() would also take "1e3" or " 12 ".
-    if (pax.size !== undefined) size = /^\d{1,16}$/.test(pax.size) ? Number(pax.size) : Number.NaN;
+    const size = pax.size !== undefined ? paxSize(pax.size) : parseNumber(header.subarray(124, 136));
     if (!Number.isSafeInteger(size) || size < 0) throw new ScanError(`${label}: invalid member size at byte ${offset}`);
+    const headerOnly = headerOnlyType(typeFlag);
+    if (declaresDataItCannotHave(headerOnly, size)) throw new ScanError(`${label}: ${headerOnly} member at byte ${offset} declares ${size} bytes of data`);
     const dataOffset = offset + BLOCK;
     if (dataOffset + size > fileSize) {
       throw new ScanError(`${label} is truncated: a member needs ${dataOffset + size} bytes but the file has ${fileSize}`);

@@ -21,10 +21,9 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import { dirname, join, normalize, isAbsolute } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execCapture, killOnExit, redact, spawnDetached, tail } from './exec.mjs';
+import { execCapture, httpStatus, killOnExit, redact, spawnDetached, tail, waitUntil } from './exec.mjs';
 import { packTar } from './tarball.mjs';
 import { which } from './real-tools.mjs';
 
@@ -185,7 +184,7 @@ async function launch(dir, readyTimeoutMs) {
 
   try {
     await Promise.race([
-      waitForPing(socketPath, readyTimeoutMs),
+      waitUntil(async () => (await httpStatus({ socketPath, path: '/_ping' })) === 200, { timeoutMs: readyTimeoutMs, what: `no answer on ${socketPath}` }),
       exited.then(({ code, signal }) => {
         throw new Error(`dockerd exited during startup (code ${code}, signal ${signal})`);
       }),
@@ -343,39 +342,6 @@ export function needsDynamicLoader(elf) {
   return false;
 }
 
-/**
- * @param {string} socketPath
- * @param {number} timeoutMs
- */
-async function waitForPing(socketPath, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  /** @type {unknown} */
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      if ((await ping(socketPath)) === 200) return;
-    } catch (err) {
-      last = err; // ENOENT/ECONNREFUSED until the API is up
-    }
-    await sleep(100);
-  }
-  throw new Error(`no answer on ${socketPath} within ${timeoutMs} ms`, { cause: last });
-}
-
-/**
- * @param {string} socketPath
- * @returns {Promise<number | undefined>} the HTTP status of GET /_ping
- */
-function ping(socketPath) {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ socketPath, path: '/_ping', timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode);
-    });
-    req.on('timeout', () => req.destroy(new Error('ping timed out')));
-    req.on('error', reject);
-  });
-}
 
 /**
  * @param {{

@@ -29,3 +29,5 @@ export function spawnDetached(
   spawnFailed: Promise<never>;
 }>;
 export function killOnExit(pid: number | undefined, exited: Promise<unknown>, signal: NodeJS.Signals): { isRunning(): boolean; release(): void };
+export function waitUntil(probe: () => Promise<boolean>, opts: { timeoutMs: number; intervalMs?: number; what: string }): Promise<void>;
+export function httpStatus(options: import('node:http').RequestOptions): Promise<number | undefined>;

@@ -4,6 +4,8 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
+import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Default bound for one external command; builds on vfs are slow but not this slow. */
 const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;
@@ -181,4 +183,43 @@ export async function spawnDetached(cmd, args, logPath) {
   child.unref();
   if (child.pid === undefined) await spawnFailed;
   return { child, pid: /** @type {number} */ (child.pid), exited, spawnFailed };
+}
+
+/**
+ * Resolves once `probe` resolves true, asking every `intervalMs`. Rejects after `timeoutMs` with
+ * "`what` within N ms", its cause the last error the probe threw (ECONNREFUSED until a service
+ * listens): how every throw-away service here waits for its daemon to be ready.
+ * @param {() => Promise<boolean>} probe
+ * @param {{ timeoutMs: number; intervalMs?: number; what: string }} opts
+ * @returns {Promise<void>}
+ */
+export async function waitUntil(probe, { timeoutMs, intervalMs = 100, what }) {
+  const deadline = Date.now() + timeoutMs;
+  /** @type {unknown} */
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      if (await probe()) return;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(intervalMs);
+  }
+  throw new Error(`${what} within ${timeoutMs} ms`, { cause: last });
+}
+
+/**
+ * The status of one GET (a unix socket with `socketPath`, else `host` and `port`), bounded to 2 s.
+ * @param {import('node:http').RequestOptions} options
+ * @returns {Promise<number | undefined>}
+ */
+export function httpStatus(options) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ timeout: 2000, ...options }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+  });
 }

@@ -3,10 +3,9 @@
 // Docker-compatible API on a unix socket there (`podman system service`). Images are loaded
 // with the podman CLI against the same storage; nothing is pulled and no container runs.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import http from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execCapture, killOnExit, spawnDetached } from './exec.mjs';
+import { execCapture, httpStatus, killOnExit, spawnDetached, waitUntil } from './exec.mjs';
 import { which } from './real-tools.mjs';
 
 /** The binaries startPodman() needs; suites pass this to describeReal(). */
@@ -53,7 +52,7 @@ export async function startPodman() {
   };
   try {
     await Promise.race([
-      waitPing(socket),
+      waitUntil(async () => (await httpStatus({ socketPath: socket, path: '/_ping' })) === 200, { timeoutMs: READY_TIMEOUT_MS, what: `no answer on ${socket}` }),
       exited.then(({ code, signal }) => {
         throw new Error(`podman system service exited during startup (code ${code}, signal ${signal})`);
       }),
@@ -72,20 +71,3 @@ export async function startPodman() {
   };
 }
 
-/** @param {string} socket */
-async function waitPing(socket) {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    const ok = await new Promise((resolve) => {
-      const req = http.get({ socketPath: socket, path: '/_ping', timeout: 2000 }, (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
-      });
-      req.on('timeout', () => req.destroy());
-      req.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(100);
-  }
-  throw new Error(`no answer on ${socket} within ${READY_TIMEOUT_MS} ms`);
-}

@@ -4,8 +4,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { killOnExit, spawnDetached } from './exec.mjs';
+import { killOnExit, spawnDetached, waitUntil } from './exec.mjs';
 import { which } from './real-tools.mjs';
 import { freePort } from './registry.mjs';
 
@@ -43,7 +42,7 @@ export async function startRedis() {
       return stopping;
     };
     try {
-      await Promise.race([waitReady(port), spawnFailed, exited.then(() => {
+      await Promise.race([waitUntil(() => pong(port), { timeoutMs: 15_000, intervalMs: 50, what: `redis-server on port ${port} did not answer PING` }), spawnFailed, exited.then(() => {
         throw new Error('redis-server exited during startup');
       })]);
     } catch (cause) {
@@ -58,21 +57,18 @@ export async function startRedis() {
   }
 }
 
-/** @param {number} port */
-async function waitReady(port) {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    const pong = await new Promise((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.on('connect', () => s.write('PING\r\n'));
-      s.on('data', (d) => {
-        resolve(d.toString().startsWith('+PONG'));
-        s.destroy();
-      });
-      s.on('error', () => resolve(false));
+/**
+ * @param {number} port
+ * @returns {Promise<boolean>} whether the server answers PING with PONG
+ */
+function pong(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('connect', () => s.write('PING\r\n'));
+    s.on('data', (d) => {
+      resolve(d.toString().startsWith('+PONG'));
+      s.destroy();
     });
-    if (pong) return;
-    await sleep(50);
-  }
-  throw new Error(`redis-server on port ${port} did not answer PING`);
+    s.on('error', () => resolve(false));
+  });
 }

@@ -18,7 +18,7 @@ import { createPrivateKey, randomBytes, randomUUID, sign } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import bcrypt from 'bcryptjs';
 import { which } from './real-tools.mjs';
-import { killOnExit, spawnDetached } from './exec.mjs';
+import { httpStatus, killOnExit, spawnDetached, waitUntil } from './exec.mjs';
 
 /** The binaries startRegistry() needs; suites pass this to describeReal(). */
 export const REGISTRY_BINS = Object.freeze(['docker-registry']);
@@ -220,28 +220,12 @@ async function launch(bin, dir, opts) {
  * @param {number} port
  * @param {number} timeoutMs
  */
-async function waitReady(port, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  /** @type {unknown} */
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      const status = await new Promise((resolve, reject) => {
-        const req = http.get({ host: '127.0.0.1', port, path: '/v2/', timeout: 2000 }, (res) => {
-          res.resume();
-          resolve(res.statusCode);
-        });
-        req.on('timeout', () => req.destroy(new Error('timed out')));
-        req.on('error', reject);
-      });
-      if (status === 200 || status === 401) return;
-      last = new Error(`GET /v2/ answered ${status}`);
-    } catch (err) {
-      last = err;
-    }
-    await sleep(100);
-  }
-  throw new Error(`no answer on 127.0.0.1:${port} within ${timeoutMs} ms`, { cause: last });
+function waitReady(port, timeoutMs) {
+  return waitUntil(async () => {
+    const status = await httpStatus({ host: '127.0.0.1', port, path: '/v2/' });
+    if (status === 200 || status === 401) return true;
+    throw new Error(`GET /v2/ answered ${status}`);
+  }, { timeoutMs, what: `no answer on 127.0.0.1:${port}` });
 }
 
 const TOKEN_SERVICE = 'stratascan-test-registry';
