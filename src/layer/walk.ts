@@ -236,7 +236,6 @@ class LayerWalk {
   }
 }
 
-const HEADER_ONLY = new Set(['symlink', 'link', 'character-device', 'block-device', 'fifo']);
 const MAX_SPARSE_MAP = 1024 * 1024;
 
 /**
