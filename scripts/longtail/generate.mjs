@@ -82,6 +82,18 @@ const capital = (w) => w.charAt(0).toUpperCase() + w.slice(1);
 /** A word in any case, as a pattern (no i flag: the value's case matters). */
 const anyCase = (w) => [...w].map((c) => (/[a-z]/.test(c) ? `[${c.toUpperCase()}${c}]` : escape(c))).join('');
 
+/**
+ * A keyword where a name starts: after no letter, or in capitals after no capital (the camel case
+ * of myWeatherstackKey), never inside a word ("assignable" does not name Signable). A short one
+ * (or one ending in a short word: "daily co") must end there too ("toggle" does not name Toggl).
+ */
+function nameAt(keyword) {
+  const first = keyword.charAt(0);
+  const start = /[a-z]/.test(first) ? `(?:(?<![A-Za-z])${first}|(?<![A-Z])${first.toUpperCase()})` : escape(first);
+  const short = keyword.replace(/[^a-z0-9]/g, '').length <= 5 || keyword.split(/[^a-z0-9]/).pop().length <= 3;
+  return `${start}${anyCase(keyword.slice(1))}${short ? '(?![a-z])' : ''}`;
+}
+
 /** The keyword as the prefilter sees it (lower case), and the spellings the pattern accepts. */
 export function spellings(keyword) {
   const words = keyword.split(' ');
@@ -104,9 +116,10 @@ function valueParts(shape) {
   const base64 = shape.some((p) => p.cls === 'b64');
   const word = `A-Za-z0-9_${dash ? '\\-' : ''}${base64 ? '+' : ''}`;
   // Not the tail of a path, URL fragment, address or file name, nor a digest labelled as one.
-  const before = `(?<![${word}/#@.\\\\]|sha\\d{1,3}[:=\\-]|md5[:=\\-])`;
+  const before = `(?<![${word}\\-/#@.\\\\]|sha\\d{1,3}[:=\\-]|md5[:=\\-])`;
   // Base64 padding after the value would make it longer than the shape.
-  const after = `(?![${word}${base64 ? '/=' : ''}]|\\.[A-Za-z0-9])`;
+  // Nor a digest in a checksum list (md5sum's "<digest>  <path>").
+  const after = `(?![${word}\\-${base64 ? '/=' : ''}]|\\.[A-Za-z0-9]| {1,2}\\*?[\\w.\\-]*\\/)`;
   const body = shape
     .map((p) => {
       // Grouped like a UUID; some providers' ids are not hex, and .NET writes them in capitals.
@@ -128,7 +141,12 @@ function valueParts(shape) {
         .filter((sub) => Math.pow((c.sub[sub] + separators.length / 2) / c.size, p.n) < REQUIRED_CLASS_ODDS)
         .map((sub) => `(?![${SUB_CHARS[sub]}${separators}]{${count}}(?![${c.chars}]))`)
         .join('');
-      return `${required}${words}[${c.chars}]{${count}}`;
+      // Nor words in camel or title case, with or without separators ("CommandLineTool",
+      // "Community-maintained"): all letters, and no two capitals in a row.
+      const camel = 'lower' in c.sub && 'upper' in c.sub && !required.includes('[0-9]')
+        ? `(?!(?=[A-Za-z${separators}]{${count}}(?![${c.chars}]))(?![A-Za-z${separators}]{0,${p.max - 2}}[A-Z]{2}))`
+        : '';
+      return `${required}${words}${camel}[${c.chars}]{${count}}`;
     })
     .join('');
   return { before, after, body };
@@ -167,15 +185,18 @@ function needsCredentialWord(row) {
 export function rowPattern(row) {
   const spelled = row.keywords.map(spellings);
   const keywords = [...new Set(spelled.flatMap((s) => s.keywords))];
-  const short = row.keywords.every((k) => k.replace(/[^a-z0-9]/g, '').length <= 5);
   // A short name is only a name as a whole word (mite, not "termite").
-  const name = `${short ? '(?<![A-Za-z0-9])' : ''}(?:${[...new Set(spelled.flatMap((s) => s.forms))].map(escape).join('|')})${short ? '(?![a-z])' : ''}`;
+  // Any case, so weatherStack and WEATHERSTACK count too (the keywords hold every way of joining words).
+  const spelledAnyCase = keywords.map(anyCase).join('|');
+  const name = `(?:${keywords.map(nameAt).join('|')})`;
   // A row's `not=` words may not stand between the name and the value (an Algolia search key is public).
   const line = row.not.length === 0 ? '[^\\n]' : `(?:(?!${row.not.map(anyCase).join('|')})[^\\n])`;
   const gap = `${line}{0,${GAP}}?(?:\\n${line}{0,${GAP}}?)?`;
   const credential = `(?:${CREDENTIAL_WORDS.map(anyCase).join('|')})`;
   const { before, after, body } = valueParts(row.shape);
-  const value = `${before}(?<secret>${body})${after}`;
+  // The name itself is no value: a second mention of it must not be taken for the key.
+  const notName = `(?!${spelledAnyCase})`;
+  const value = `${before}(?<secret>${notName}${body})${after}`;
   const pattern = needsCredentialWord(row)
     ? `(?:(?<=${credential}[^\\n]{0,${NEAR}})${name}${gap}|${name}${gap}${credential}[^\\n]{0,${NEAR}}?)${value}`
     : `${name}${gap}${value}`;
