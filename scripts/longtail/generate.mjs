@@ -195,7 +195,7 @@ export function rowPattern(row) {
   const credential = `(?:${CREDENTIAL_WORDS.map(anyCase).join('|')})`;
   const { before, after, body } = valueParts(row.shape);
   // The name itself is no value: a second mention of it must not be taken for the key.
-  const notName = `(?!${spelledAnyCase})`;
+  const notName = row.shape[0].literal ? '' : `(?!${spelledAnyCase})`;
   const value = `${before}(?<secret>${notName}${body})${after}`;
   const pattern = needsCredentialWord(row)
     ? `(?:(?<=${credential}[^\\n]{0,${NEAR}})${name}${gap}|${name}${gap}${credential}[^\\n]{0,${NEAR}}?)${value}`
