@@ -91,7 +91,8 @@ function nameAt(keyword) {
   const first = keyword.charAt(0);
   const start = /[a-z]/.test(first) ? `(?:(?<![A-Za-z])${first}|(?<![A-Z])${first.toUpperCase()})` : escape(first);
   const short = keyword.replace(/[^a-z0-9]/g, '').length <= 5 || keyword.split(/[^a-z0-9]/).pop().length <= 3;
-  return `${start}${anyCase(keyword.slice(1))}${short ? '(?![a-z])' : ''}`;
+  // (\u0000 marks where the words of a two-word name may be joined by a separator or nothing.)
+  return `${start}${anyCase(keyword.slice(1)).replace('\u0000', '[_\\-. ]?')}${short ? '(?![a-z])' : ''}`;
 }
 
 /** The keyword as the prefilter sees it (lower case), and the spellings the pattern accepts. */
@@ -176,6 +177,15 @@ function shapeLength(shape) {
   return shape.reduce((n, p) => n + (p.uuid ? 36 : p.literal ? p.literal.length : p.n), 0);
 }
 
+/** Whether some spelling of the name is itself a value of the shape (myintervals, 11 of [a-z0-9]). */
+function nameFitsShape(row) {
+  if (row.shape.length !== 1 || !row.shape[0].cls) return false;
+  const { cls, n, max } = row.shape[0];
+  const chars = new RegExp(`^[${CLASSES[cls].chars}]+$`, 'i');
+  return spellingsOf(row).some((k) => k.length >= n && k.length <= max && chars.test(k));
+}
+const spellingsOf = (row) => row.keywords.flatMap((k) => spellings(k).keywords);
+
 /** Whether a credential word must stand near the name: common words, and values shaped like digests or ids. */
 function needsCredentialWord(row) {
   return row.word || row.shape.some((p) => p.uuid || p.cls === 'hex' || p.cls === 'HEX');
@@ -187,15 +197,17 @@ export function rowPattern(row) {
   const keywords = [...new Set(spelled.flatMap((s) => s.keywords))];
   // A short name is only a name as a whole word (mite, not "termite").
   // Any case, so weatherStack and WEATHERSTACK count too (the keywords hold every way of joining words).
-  const spelledAnyCase = keywords.map(anyCase).join('|');
-  const name = `(?:${keywords.map(nameAt).join('|')})`;
+  // A name of two words is written once, with an optional separator: the same strings as its
+  // five keywords, in a shorter pattern (the catalogue compiles every pattern at start-up).
+  const names = row.keywords.flatMap((k) => (k.split(' ').length === 2 ? [k.replace(' ', '\u0000')] : spellings(k).keywords));
+  const name = `(?:${names.map(nameAt).join('|')})`;
   // A row's `not=` words may not stand between the name and the value (an Algolia search key is public).
   const line = row.not.length === 0 ? '[^\\n]' : `(?:(?!${row.not.map(anyCase).join('|')})[^\\n])`;
   const gap = `${line}{0,${GAP}}?(?:\\n${line}{0,${GAP}}?)?`;
   const credential = `(?:${CREDENTIAL_WORDS.map(anyCase).join('|')})`;
   const { before, after, body } = valueParts(row.shape);
   // The name itself is no value: a second mention of it must not be taken for the key.
-  const notName = row.shape[0].literal ? '' : `(?!${spelledAnyCase})`;
+  const notName = nameFitsShape(row) ? `(?!${name})` : '';
   const value = `${before}(?<secret>${notName}${body})${after}`;
   const pattern = needsCredentialWord(row)
     ? `(?:(?<=${credential}[^\\n]{0,${NEAR}})${name}${gap}|${name}${gap}${credential}[^\\n]{0,${NEAR}}?)${value}`
