@@ -210,7 +210,7 @@ export function rowPattern(row) {
   const notName = nameFitsShape(row) ? `(?!${name})` : '';
   const value = `${before}(?<secret>${notName}${body})${after}`;
   const pattern = needsCredentialWord(row)
-    ? `(?:(?<=${credential}[^\\n]{0,${NEAR}})${name}${gap}|${name}${gap}${credential}[^\\n]{0,${NEAR}}?)${value}`
+    ? `(?:(?<=${credential}[^\\n]{0,${NEAR}})${name}${gap}|${name}${gap}${line.replace('[^\\n]', credential)}${line}{0,${NEAR}}?)${value}`
     : `${name}${gap}${value}`;
   return { keywords, pattern };
 }
