@@ -3,7 +3,7 @@ import type { PatternPlan, RuleSpec } from './spec.js';
 export type { PatternPlan } from './spec.js';
 import { KeywordPrefilter, newlinesBefore } from './prefilter.js';
 import { isPlaceholder, looksLikeIdentifier, shannonEntropy } from './filters.js';
-import { keywordAnchor, maxExtent, parseRegex, reachOf, type KeywordAnchor } from './extent.js';
+import { keywordAnchor, maxExtent, parseRegex, reachOf } from './extent.js';
 import { providerKey, serviceBefore } from './naming.js';
 
 /** One secret a rule found in one buffer; offsets are byte offsets into that buffer. */
