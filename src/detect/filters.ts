@@ -27,8 +27,49 @@ export function isPlaceholder(secret: string): boolean {
     isPlaceholderPem(secret) ||
     decodesToProse(secret) ||
     isStandInPassword(secret) ||
-    isExampleJwt(secret)
+    isExampleJwt(secret) ||
+    holdsJwtIoSample(secret) ||
+    isBlockchainAddress(secret)
   );
+}
+
+/**
+ * The sample token of jwt.io and the tutorials that copy it: claims {"sub": "1234567890", "name":
+ * "John Doe", …, "iat": 1516239022}, whatever its algorithm, extra claims or signature. Known to
+ * everyone, it unlocks nothing. Found inside a longer value too ("Bearer eyJ…").
+ */
+export function holdsJwtIoSample(secret: string): boolean {
+  const at = secret.indexOf('eyJ');
+  if (at === -1) return false;
+  const payload = secret.slice(at).split('.')[1];
+  if (payload === undefined || !payload.startsWith('eyJ')) return false;
+  const claims = Buffer.from(payload, 'base64url').toString('latin1');
+  return claims.includes('"sub":"1234567890"') && claims.includes('"name":"John Doe"') && claims.includes('"iat":1516239022');
+}
+
+/**
+ * A public chain address (an Ethereum contract or account: 0x and 40 hex digits), which
+ * deployment files and token lists name under keys such as `RewardToken`. A private key on the
+ * same chain is 64 hex digits and still reported.
+ */
+export function isBlockchainAddress(secret: string): boolean {
+  return /^0x[0-9a-fA-F]{40}$/.test(secret);
+}
+
+/**
+ * A password that is one dictionary-like word with a letter or two written as digits
+ * ("rapunz3l", "tr1ckst3r"): the stand-in that documentation writes to satisfy "a letter and a
+ * digit". Only for catch-all rules, whose values have no shape of their own; a random value of
+ * letters and digits almost never reads as one pronounceable word.
+ */
+export function isLeetWord(secret: string): boolean {
+  if (!/^[a-z0-9]{6,12}$/.test(secret) || !/[a-z]/.test(secret)) return false;
+  const digits = secret.replace(/[^0-9]/g, '');
+  if (digits.length === 0 || digits.length > 2 || [...digits].some((d) => LEET[d] === undefined)) return false;
+  const word = [...secret].map((c) => LEET[c] ?? c).join('');
+  // Pronounceable: vowels throughout, no run of four consonants, no letter three times in a row.
+  const vowels = word.replace(/[^aeiouy]/g, '').length;
+  return vowels >= word.length * 0.3 && !/[^aeiouy]{4}/.test(word) && !/(.)\1\1/.test(word);
 }
 
 /**

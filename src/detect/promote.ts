@@ -1,0 +1,181 @@
+/**
+ * The provider rule wins over a catch-all one. A catch-all finding (generic-api-key, jwt, an
+ * Authorization header) whose setting names a service, or that sits in text naming one (an SDK
+ * import, the API's host, a section header), is that service's credential when the value has the
+ * service's shape: it is then reported under the provider's rule, with its severity and its
+ * remediation. The shape is checked against the provider rule itself: the value is put into the
+ * rule's own positive examples in place of their secret, and one of the rule's patterns must
+ * report exactly it there. A value of another shape keeps the catch-all rule.
+ */
+import { providerKey, nameWords } from './naming.js';
+import { renderTemplate, seededRandom } from './template.js';
+import type { RuleSpec } from './spec.js';
+import type { Severity } from '../types.js';
+import { shannonEntropy } from './filters.js';
+
+const SEVERITY_RANK: Record<Severity, number> = { critical: 0, high: 1, medium: 2, low: 3 };
+/** Only the nearest few services mentioned are tried: a page naming dozens names none of them. */
+const MENTIONS_TRIED = 3;
+
+/** A provider rule as the engine holds it: its spec, its patterns, its allow list. */
+export interface PromotableRule {
+  spec: RuleSpec;
+  patterns: { regex: RegExp }[];
+  allow: RegExp[];
+}
+
+/**
+ * Provider names that are also everyday words (age, line, meta, square): their mention says
+ * nothing about which service a nearby value belongs to. Named in the setting (LINE_CHANNEL_TOKEN)
+ * they still count.
+ */
+const EVERYDAY_WORDS = new Set([
+  'age', 'git', 'line', 'meta', 'square', 'linear', 'vault', 'notion', 'railway', 'harness', 'prefect', 'replicate',
+  'generic', 'jwt', 'authorization', 'microsoft', 'java', 'python', 'node',
+]);
+
+/**
+ * Technologies that every stack names (npm, redis, postgres, docker, maven), not services that
+ * issue keys: MYSQL_ROOT_PASSWORD is a password, not a MySQL URI, and a file that runs `npm ci`
+ * says nothing about its keys. Their own rules find their own formats.
+ */
+const TECHNOLOGIES = new Set([
+  'ftp', 'smtp', 'jdbc', 'ldap', 'ldapactivedirectory', 'docker', 'dockerregistries', 'kubernetes', 'npm', 'redis',
+  'mongodb', 'mysql', 'postgresql', 'postgres', 'microsoftsqlserver', 'rabbitmq', 'maven', 'gradle', 'gradlerepositories',
+  'nuget', 'nugetfeeds', 'pypi', 'pypipythonpackageindexes', 'composer', 'composerphp', 'django', 'wireguard',
+  'cryptographic', 'cryptographickey',
+]);
+
+/**
+ * The catch-all rules whose value is tied to a service only by its setting or its surroundings.
+ * Format rules (netrc, URLs with credentials, `docker login -p`) name the host themselves, and the
+ * host's own rule reports a value of its shape there.
+ */
+const PROMOTED_FROM = new Set(['generic-api-key', 'generic-password', 'jwt', 'authorization-header']);
+
+/** How far around a value a mention of a service is taken as naming it. */
+const MENTION_BEFORE = 1500;
+const MENTION_AFTER = 300;
+
+export class ProviderPromotion {
+  /** Provider rules by providerKey of their provider (and of its first part, "SendGrid (Twilio)"). */
+  private readonly byProvider = new Map<string, PromotableRule[]>();
+  /** Per rule id, its positive examples cut around their secret: [before, after] pairs. */
+  private readonly probes = new Map<string, [string, string][]>();
+  private readonly copies = new Map<string, RegExp[]>();
+
+  constructor(rules: readonly PromotableRule[]) {
+    for (const rule of rules) {
+      if (rule.spec.generic || rule.spec.identifier) continue;
+      const keys = new Set([providerKey(rule.spec.provider), providerKey(rule.spec.provider.split(' (')[0]!)]);
+      for (const key of keys) {
+        if (key.length < 2) continue;
+        const list = this.byProvider.get(key) ?? [];
+        list.push(rule);
+        list.sort((a, b) => SEVERITY_RANK[a.spec.severity] - SEVERITY_RANK[b.spec.severity] || (a.spec.id < b.spec.id ? -1 : 1));
+        this.byProvider.set(key, list);
+      }
+    }
+  }
+
+  /**
+   * The provider rule that a match of catch-all rule `from` on `secret` belongs to, or null. `named` is the service its
+   * setting names (null: none); `context` is the text around the value with the value at `at`.
+   */
+  ruleFor(from: string, secret: string, named: string | null, context: string, at: number): PromotableRule | null {
+    if (!PROMOTED_FROM.has(from)) return null;
+    if (named !== null && this.byProvider.has(providerKey(named))) {
+      // The setting names a service with rules: the text around cannot name another one.
+      return this.fitting(providerKey(named), secret);
+    }
+    for (const key of this.mentionsNear(context, at, secret.length).slice(0, MENTIONS_TRIED)) {
+      const rule = this.fitting(key, secret);
+      if (rule !== null) return rule;
+    }
+    return null;
+  }
+
+  /** Known providers mentioned in `context` around the value at [at, at + length), nearest first. */
+  mentionsNear(context: string, at: number, length: number): string[] {
+    const from = Math.max(0, at - MENTION_BEFORE);
+    const text = context.slice(from, at + length + MENTION_AFTER);
+    // A word that the value itself holds is not a mention of anything.
+    const found = new Map<string, number>();
+    const words = [...text.matchAll(/[A-Za-z][A-Za-z0-9]*/g)];
+    for (const [i, m] of words.entries()) {
+      const parts = nameWords(m[0]);
+      const distance = Math.abs(from + m.index - at);
+      if (from + m.index >= at && from + m.index < at + length) continue;
+      const candidates = [...parts, parts.join(''), i + 1 < words.length ? m[0].toLowerCase() + words[i + 1]![0].toLowerCase() : ''];
+      for (const word of candidates) {
+        const key = this.keyOfWord(word);
+        if (key === null) continue;
+        if (!found.has(key) || found.get(key)! > distance) found.set(key, distance);
+      }
+    }
+    return [...found].sort((a, b) => a[1] - b[1]).map(([key]) => key);
+  }
+
+  /** The provider a word names: itself, or its start ("datadoghq", "clarifaistub"); null for none. */
+  private keyOfWord(word: string): string | null {
+    const mentionable = (key: string) => this.byProvider.has(key) && !EVERYDAY_WORDS.has(key) && !TECHNOLOGIES.has(key);
+    if (word.length < 3) return null;
+    if (mentionable(word)) return word;
+    for (let end = word.length - 1; end >= 5; end--) {
+      if (mentionable(word.slice(0, end))) return word.slice(0, end);
+    }
+    return null;
+  }
+
+  /** The first of the provider's rules (most severe first) that reports `secret` in its own examples. */
+  private fitting(key: string, secret: string): PromotableRule | null {
+    const rules = this.byProvider.get(key);
+    if (rules === undefined || TECHNOLOGIES.has(key)) return null;
+    for (const rule of rules) {
+      if (rule.allow.some((a) => a.test(secret))) continue;
+      if (rule.spec.entropy !== null && shannonEntropy(secret) < rule.spec.entropy) continue;
+      const patterns = this.patternsOf(rule);
+      if (this.probesOf(rule.spec).some(([before, after]) => reports(patterns, before + secret + after, before.length, secret))) return rule;
+    }
+    return null;
+  }
+
+  /** The rule's patterns as private copies: the engine's own keep scanning state in lastIndex. */
+  private patternsOf(rule: PromotableRule): RegExp[] {
+    let list = this.copies.get(rule.spec.id);
+    if (list === undefined) {
+      list = rule.patterns.map(({ regex }) => new RegExp(regex.source, regex.flags.replace(/[gyd]/g, '') + 'gd'));
+      this.copies.set(rule.spec.id, list);
+    }
+    return list;
+  }
+
+  private probesOf(spec: RuleSpec): [string, string][] {
+    let probes = this.probes.get(spec.id);
+    if (probes === undefined) {
+      // A fixed seed: the same probes in every worker and every run.
+      const rand = seededRandom(0x5eed);
+      probes = [];
+      for (const template of spec.examples.positive) {
+        const { text, secret } = renderTemplate(template, rand);
+        if (secret === null) continue;
+        const at = text.indexOf(secret);
+        probes.push([text.slice(0, at), text.slice(at + secret.length)]);
+      }
+      this.probes.set(spec.id, probes);
+    }
+    return probes;
+  }
+}
+
+/** Whether one of the rule's patterns reports exactly `secret` at `at` in `text`. */
+function reports(patterns: readonly RegExp[], text: string, at: number, secret: string): boolean {
+  for (const pattern of patterns) {
+    pattern.lastIndex = 0;
+    for (const m of text.matchAll(pattern)) {
+      const span = m.indices?.groups?.secret;
+      if (span && span[0] === at && m.groups!.secret === secret) return true;
+    }
+  }
+  return false;
+}
