@@ -2,7 +2,7 @@ import type { PatternPlan, RuleSpec } from './spec.js';
 
 export type { PatternPlan } from './spec.js';
 import { KeywordPrefilter, newlinesBefore } from './prefilter.js';
-import { isLeetWord, isPlaceholder, looksLikeIdentifier, shannonEntropy } from './filters.js';
+import { isDocumentationPassword, isPlaceholder, looksLikeIdentifier, shannonEntropy } from './filters.js';
 import { keywordAnchor, maxExtent, parseRegex, reachOf, type KeywordAnchor } from './extent.js';
 import { providerKey, serviceBefore } from './naming.js';
 import { ProviderPromotion } from './promote.js';
@@ -412,7 +412,8 @@ export class DetectionEngine {
       const key = `${rule.spec.id}\0${offset}`;
       if (seen.has(key)) return;
       seen.add(key);
-      found.push(this.found(rule, secret, offset, (from, to) => text.slice(Math.max(0, from), Math.min(text.length, to))));
+      const kept = this.found(rule, secret, offset, (from, to) => text.slice(Math.max(0, from), Math.min(text.length, to)));
+      if (kept !== null && firstOf(kept, rule.spec.id, seen)) found.push(kept);
     };
     // Rule by rule, each rule's patterns in order, as a whole-buffer run: where two patterns of a
     // rule match at one offset, the first one's match is the one kept.
@@ -583,7 +584,8 @@ export class DetectionEngine {
           const key = `${rule.spec.id}\0${span[0]}`;
           if (seen.has(key)) continue;
           seen.add(key);
-          found.push(this.found(rule, secret, span[0], (from, to) => text.slice(Math.max(0, from), to)));
+          const kept = this.found(rule, secret, span[0], (from, to) => text.slice(Math.max(0, from), to));
+          if (kept !== null && firstOf(kept, rule.spec.id, seen)) found.push(kept);
         }
       }
     }
@@ -591,14 +593,15 @@ export class DetectionEngine {
   }
 
   /**
-   * A match as kept. A catch-all rule's also names the service its setting is for, when it does,
+   * A match as kept, or null for a catch-all match that is a documentation sample. A catch-all rule's also names the service its setting is for, when it does,
    * and is reported under that service's rule when the value has that rule's shape (see promote.ts).
    * `around(from, to)` is the scanned text between two offsets (clamped to it).
    */
-  private found(rule: CompiledRule, secret: string, offset: number, around: (from: number, to: number) => string): Found {
+  private found(rule: CompiledRule, secret: string, offset: number, around: (from: number, to: number) => string): Found | null {
     if (!rule.spec.generic) return { ruleId: rule.spec.id, secret, offset };
-    const provider = serviceBefore(around(offset - 160, offset), this.knownProviders);
     const from = Math.max(0, offset - PROMOTION_BEFORE);
+    if (isDocumentationPassword(secret, around(from, offset))) return null;
+    const provider = serviceBefore(around(offset - 160, offset), this.knownProviders);
     const promoted = this.promotion.ruleFor(rule.spec.id, secret, provider, around(from, offset + secret.length + PROMOTION_AFTER), offset - from);
     if (promoted !== null) return { ruleId: promoted.spec.id, secret, offset };
     return provider === null ? { ruleId: rule.spec.id, secret, offset } : { ruleId: rule.spec.id, secret, offset, provider };
@@ -608,7 +611,7 @@ export class DetectionEngine {
     if (rule.spec.entropy !== null && shannonEntropy(secret) < rule.spec.entropy) return false;
     if (rule.allow.some((a) => a.test(secret))) return false;
     // Catch-all rules take whatever follows a secret-like name, which in code is often a type name.
-    return !isPlaceholder(secret) && !(rule.spec.generic && (looksLikeIdentifier(secret) || isLeetWord(secret)));
+    return !isPlaceholder(secret) && !(rule.spec.generic && looksLikeIdentifier(secret));
   }
 }
 
@@ -617,6 +620,18 @@ interface Found {
   secret: string;
   offset: number;
   provider?: string;
+}
+
+/**
+ * Whether a kept match is the first of its rule at its offset. A catch-all match reported under a
+ * provider rule (promote.ts) is the same finding as that rule's own match there.
+ */
+function firstOf(kept: Found, matchedBy: string, seen: Set<string>): boolean {
+  if (kept.ruleId === matchedBy) return true;
+  const key = `${kept.ruleId}\0${kept.offset}`;
+  if (seen.has(key)) return false;
+  seen.add(key);
+  return true;
 }
 
 /**

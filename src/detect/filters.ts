@@ -57,19 +57,17 @@ export function isBlockchainAddress(secret: string): boolean {
 }
 
 /**
- * A password that is one dictionary-like word with a letter or two written as digits
- * ("rapunz3l", "tr1ckst3r"): the stand-in that documentation writes to satisfy "a letter and a
- * digit". Only for catch-all rules, whose values have no shape of their own; a random value of
- * letters and digits almost never reads as one pronounceable word.
+ * A short, typed password inside a fenced code sample of a Markdown page (`auth: { username:
+ * 'mikeymike', password: 'rapunz3l' }` in a library's README): documentation showing where a
+ * password goes. Only lower-case letters and digits, at most 10 of them: what a person types for
+ * an illustration, and what no generator of real credentials produces. A random or provider-shaped
+ * value in the same sample is still reported. `before` is the text before the value.
  */
-export function isLeetWord(secret: string): boolean {
-  if (!/^[a-z0-9]{6,12}$/.test(secret) || !/[a-z]/.test(secret)) return false;
-  const digits = secret.replace(/[^0-9]/g, '');
-  if (digits.length === 0 || digits.length > 2 || [...digits].some((d) => LEET[d] === undefined)) return false;
-  const word = [...secret].map((c) => LEET[c] ?? c).join('');
-  // Pronounceable: vowels throughout, no run of four consonants, no letter three times in a row.
-  const vowels = word.replace(/[^aeiouy]/g, '').length;
-  return vowels >= word.length * 0.3 && !/[^aeiouy]{4}/.test(word) && !/(.)\1\1/.test(word);
+export function isDocumentationPassword(secret: string, before: string): boolean {
+  if (!/^[a-z0-9]{6,10}$/.test(secret) || !/[a-z]/.test(secret) || !/[0-9]/.test(secret)) return false;
+  // Inside a fenced block: an odd number of fence lines before the value.
+  const fences = before.match(/^[ \t]{0,3}```/gm)?.length ?? 0;
+  return fences % 2 === 1;
 }
 
 /**

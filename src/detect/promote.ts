@@ -53,6 +53,9 @@ const TECHNOLOGIES = new Set([
  */
 const PROMOTED_FROM = new Set(['generic-api-key', 'generic-password', 'jwt', 'authorization-header']);
 
+/** Header names that the setting reader takes for a service's name ("Authorization: Bearer …"). */
+const HEADER_NAMES = new Set(['authorization', 'proxyauthorization']);
+
 /** How far around a value a mention of a service is taken as naming it. */
 const MENTION_BEFORE = 1500;
 const MENTION_AFTER = 300;
@@ -84,8 +87,8 @@ export class ProviderPromotion {
    */
   ruleFor(from: string, secret: string, named: string | null, context: string, at: number): PromotableRule | null {
     if (!PROMOTED_FROM.has(from)) return null;
-    if (named !== null && this.byProvider.has(providerKey(named))) {
-      // The setting names a service with rules: the text around cannot name another one.
+    if (named !== null && !HEADER_NAMES.has(providerKey(named))) {
+      // The setting names a service: the text around cannot name another one.
       return this.fitting(providerKey(named), secret);
     }
     for (const key of this.mentionsNear(context, at, secret.length).slice(0, MENTIONS_TRIED)) {
