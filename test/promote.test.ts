@@ -117,7 +117,10 @@ describe(`look-alikes that are not secrets (seed ${seed})`, () => {
 
   it('a short typed password in a fenced Markdown sample is documentation; outside a sample, or random, it is reported', () => {
     const sample = "```js\naxios.get('/user', {\n  proxy: { auth: { username: 'mikeymike', password: 'rapunz3l' } }\n});\n```\n";
-    expect(isDocumentationPassword('rapunz3l', sample.slice(0, sample.indexOf('rapunz3l')))).toBe(true);
+    expect(isDocumentationPassword('rapunz3l', () => sample.slice(0, sample.indexOf('rapunz3l')))).toBe(true);
+    // A long sample: the fence opens far above the value.
+    const long = sample.replace('{\n', `{\n${'  // an option described at length\n'.repeat(200)}`);
+    expect(scan(long)).toEqual([]);
     expect(scan(sample)).toEqual([]);
     // After the block closes, or in a config file, the same value is a password.
     expect(scan(`${sample}\nDB_PASSWORD=rapunz3l\n`).map((m) => m.ruleId)).toEqual(['generic-password']);
@@ -125,7 +128,7 @@ describe(`look-alikes that are not secrets (seed ${seed})`, () => {
     // A generated password in the same sample is not typed for an illustration.
     const generated = fill('{{alnum:14}}{{digits:2}}');
     expect(scan(sample.replace('rapunz3l', generated)).map((m) => m.secret)).toEqual([generated]);
-    for (let i = 0; i < 200; i++) expect(isDocumentationPassword(randomChars(rand, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789', 12), '```\n')).toBe(false);
+    for (let i = 0; i < 200; i++) expect(isDocumentationPassword(randomChars(rand, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789', 12), () => '```\n')).toBe(false);
   });
 
   it("AWS's lifecycle action handle is not a credential", () => {

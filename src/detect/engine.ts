@@ -599,8 +599,8 @@ export class DetectionEngine {
    */
   private found(rule: CompiledRule, secret: string, offset: number, around: (from: number, to: number) => string): Found | null {
     if (!rule.spec.generic) return { ruleId: rule.spec.id, secret, offset };
+    if (isDocumentationPassword(secret, () => around(0, offset))) return null;
     const from = Math.max(0, offset - PROMOTION_BEFORE);
-    if (isDocumentationPassword(secret, around(from, offset))) return null;
     const provider = serviceBefore(around(offset - 160, offset), this.knownProviders);
     const promoted = this.promotion.ruleFor(rule.spec.id, secret, provider, around(from, offset + secret.length + PROMOTION_AFTER), offset - from);
     if (promoted !== null) return { ruleId: promoted.spec.id, secret, offset };

@@ -61,12 +61,13 @@ export function isBlockchainAddress(secret: string): boolean {
  * 'mikeymike', password: 'rapunz3l' }` in a library's README): documentation showing where a
  * password goes. Only lower-case letters and digits, at most 10 of them: what a person types for
  * an illustration, and what no generator of real credentials produces. A random or provider-shaped
- * value in the same sample is still reported. `before` is the text before the value.
+ * value in the same sample is still reported. `before()` is the scanned text before the value, read
+ * only for a value of that shape (a README's samples run for hundreds of lines).
  */
-export function isDocumentationPassword(secret: string, before: string): boolean {
+export function isDocumentationPassword(secret: string, before: () => string): boolean {
   if (!/^[a-z0-9]{6,10}$/.test(secret) || !/[a-z]/.test(secret) || !/[0-9]/.test(secret)) return false;
   // Inside a fenced block: an odd number of fence lines before the value.
-  const fences = before.match(/^[ \t]{0,3}```/gm)?.length ?? 0;
+  const fences = before().match(/^[ \t]{0,3}```/gm)?.length ?? 0;
   return fences % 2 === 1;
 }
 
