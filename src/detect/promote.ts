@@ -88,8 +88,10 @@ export class ProviderPromotion {
   ruleFor(from: string, secret: string, named: string | null, context: string, at: number): PromotableRule | null {
     if (!PROMOTED_FROM.has(from)) return null;
     if (named !== null && !HEADER_NAMES.has(providerKey(named))) {
-      // The setting names a service: the text around cannot name another one.
-      return this.fitting(providerKey(named), secret);
+      // The setting names a service: the text around cannot name another one. The setting may
+      // spell it longer than the catalogue does (mapboxgl.accessToken).
+      const key = providerKey(named);
+      return this.fitting(this.byProvider.has(key) ? key : (this.knownStart(key) ?? key), secret);
     }
     for (const key of this.mentionsNear(context, at, secret.length).slice(0, MENTIONS_TRIED)) {
       const rule = this.fitting(key, secret);
@@ -98,19 +100,28 @@ export class ProviderPromotion {
     return null;
   }
 
-  /** Known providers mentioned in `context` around the value at [at, at + length), nearest first. */
+  /**
+   * Known providers that the text around the value at [at, at + length) names, nearest first. A
+   * name counts where code or config names a service: a module or package (`require('razorpay')`,
+   * `from clarifai.client`), a host (`api.datadoghq.com`), a section or class (`clarifai:`,
+   * `ClarifaiStub(`), or a proper noun in prose (Datadog); a lower-case word in prose does not
+   * ("the front segment of a box").
+   */
   mentionsNear(context: string, at: number, length: number): string[] {
     const from = Math.max(0, at - MENTION_BEFORE);
     const text = context.slice(from, at + length + MENTION_AFTER);
-    // A word that the value itself holds is not a mention of anything.
     const found = new Map<string, number>();
     const words = [...text.matchAll(/[A-Za-z][A-Za-z0-9]*/g)];
     for (const [i, m] of words.entries()) {
+      const start = from + m.index;
+      // A word that the value itself holds is not a mention of anything.
+      if (start >= at && start < at + length) continue;
+      if (!namesSomething(text, m.index, m[0])) continue;
       const parts = nameWords(m[0]);
-      const distance = Math.abs(from + m.index - at);
-      if (from + m.index >= at && from + m.index < at + length) continue;
-      const candidates = [...parts, parts.join(''), i + 1 < words.length ? m[0].toLowerCase() + words[i + 1]![0].toLowerCase() : ''];
-      for (const word of candidates) {
+      const next = words[i + 1];
+      const pair = next !== undefined && /^[ _-]$/.test(text.slice(m.index + m[0].length, next.index)) ? (m[0] + next[0]).toLowerCase() : '';
+      const distance = Math.abs(start - at);
+      for (const word of [...parts, parts.join(''), pair]) {
         const key = this.keyOfWord(word);
         if (key === null) continue;
         if (!found.has(key) || found.get(key)! > distance) found.set(key, distance);
@@ -121,12 +132,16 @@ export class ProviderPromotion {
 
   /** The provider a word names: itself, or its start ("datadoghq", "clarifaistub"); null for none. */
   private keyOfWord(word: string): string | null {
-    const mentionable = (key: string) => this.byProvider.has(key) && !EVERYDAY_WORDS.has(key) && !TECHNOLOGIES.has(key);
+    const mentionable = (key: string) => !EVERYDAY_WORDS.has(key) && !TECHNOLOGIES.has(key);
     if (word.length < 3) return null;
-    if (mentionable(word)) return word;
-    for (let end = word.length - 1; end >= 5; end--) {
-      if (mentionable(word.slice(0, end))) return word.slice(0, end);
-    }
+    if (this.byProvider.has(word)) return mentionable(word) ? word : null;
+    const start = this.knownStart(word);
+    return start !== null && mentionable(start) ? start : null;
+  }
+
+  /** The longest known provider of five or more letters that `word` starts with ("datadoghq"). */
+  private knownStart(word: string): string | null {
+    for (let end = word.length - 1; end >= 5; end--) if (this.byProvider.has(word.slice(0, end))) return word.slice(0, end);
     return null;
   }
 
@@ -181,4 +196,15 @@ function reports(patterns: readonly RegExp[], text: string, at: number, secret: 
     }
   }
   return false;
+}
+
+/**
+ * Whether `word` at `index` of `text` is written as a name: capitalised (a proper noun or a
+ * class), or touching code punctuation (a quote, a dot, a slash, @, a colon, a bracket).
+ */
+function namesSomething(text: string, index: number, word: string): boolean {
+  if (/^[A-Z]/.test(word)) return true;
+  const before = text[index - 1] ?? '\n';
+  const after = text[index + word.length] ?? '\n';
+  return /["'`./@[<(:=-]/.test(before) || /["'`./:([\]>_-]/.test(after);
 }
