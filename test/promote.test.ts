@@ -6,7 +6,7 @@ import { buildImage } from '../fixtures/builder.mjs';
 import { scanImage } from '../src/scan.js';
 import { loadRuleSet } from '../src/detect/rules.js';
 import { DetectionEngine } from '../src/detect/engine.js';
-import { holdsJwtIoSample, isBlockchainAddress, isDocumentationPassword } from '../src/detect/filters.js';
+import { decodesToStandInLogin, holdsSampleJwt, isBlockchainAddress, isDocumentationPassword, isPlaceholder } from '../src/detect/filters.js';
 import { randomChars, renderTemplate, seededRandom } from '../src/detect/template.js';
 import { secretHash } from '../src/attribute.js';
 
@@ -96,13 +96,27 @@ describe(`look-alikes that are not secrets (seed ${seed})`, () => {
   it("jwt.io's sample token, whatever its algorithm, extra claims or signature, and inside a header value", () => {
     const admin = `${b64url('{"alg":"RS256","typ":"JWT"}')}.${b64url('{"sub":"1234567890","name":"John Doe","admin":true,"iat":1516239022}')}`;
     for (const token of [`${JWT_IO}.${fill('{{b64url:43}}')}`, `${admin}.${fill('{{b64url:342}}')}`]) {
-      expect(holdsJwtIoSample(token)).toBe(true);
-      expect(holdsJwtIoSample(`Bearer ${token}`)).toBe(true);
+      expect(holdsSampleJwt(token)).toBe(true);
+      expect(holdsSampleJwt(`Bearer ${token}`)).toBe(true);
       expect(scan(`## Auth\n\n\`\`\`http\nAuthorization: Bearer ${token}\n\`\`\`\n\n    token: ${token}\n`)).toEqual([]);
     }
     const real = `${b64url('{"alg":"HS256"}')}.${b64url(`{"sub":"${fill('{{digits:10}}')}","name":"Jane Roe","iat":${fill('{{digits:10}}')}}`)}.${fill('{{b64url:43}}')}`;
-    expect(holdsJwtIoSample(real)).toBe(false);
+    expect(holdsSampleJwt(real)).toBe(false);
     expect(scan(`ACCESS_TOKEN=${real}\n`).length).toBeGreaterThan(0);
+  });
+
+  it("the JWT RFCs' example token", () => {
+    const rfc = 'eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
+    expect(holdsSampleJwt(rfc)).toBe(true);
+    expect(scan(`Authorization: Bearer ${rfc}\n`)).toEqual([]);
+  });
+
+  it('base64 stand-in logins and counting UUIDs are placeholders; generated ones are not', () => {
+    for (const login of ['username:password', 'user:pass', 'admin:secret', 'deploy:p@ssw0rd']) expect(decodesToStandInLogin(Buffer.from(login).toString('base64')), login).toBe(true);
+    expect(scan(`{"auths": {"https://index.docker.io/v1/": {"auth": "${Buffer.from('username:password').toString('base64')}"}}}\n`)).toEqual([]);
+    for (let i = 0; i < 200; i++) expect(decodesToStandInLogin(Buffer.from(`deploy:${randomChars(rand, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789', 16)}`).toString('base64'))).toBe(false);
+    expect(isPlaceholder('01234567-89ab-cdef-0123-456789abcdef')).toBe(true);
+    for (let i = 0; i < 200; i++) expect(isPlaceholder(fill('{{uuid}}'))).toBe(false);
   });
 
   it('chain addresses are public; a 64-hex private key is not an address', () => {

@@ -24,27 +24,46 @@ export function isPlaceholder(secret: string): boolean {
     TEMPLATE_SYNTAX.test(secret) ||
     REPEATED.test(secret) ||
     SEQUENCES.test(secret) ||
+    // A counting UUID (01234567-89ab-cdef-0123-456789abcdef) is a sequence once its dashes go.
+    (secret.includes('-') && SEQUENCES.test(secret.replace(/-/g, ''))) ||
+    decodesToStandInLogin(secret) ||
     isPlaceholderPem(secret) ||
     decodesToProse(secret) ||
     isStandInPassword(secret) ||
     isExampleJwt(secret) ||
-    holdsJwtIoSample(secret) ||
+    holdsSampleJwt(secret) ||
     isBlockchainAddress(secret)
   );
 }
 
 /**
- * The sample token of jwt.io and the tutorials that copy it: claims {"sub": "1234567890", "name":
- * "John Doe", …, "iat": 1516239022}, whatever its algorithm, extra claims or signature. Known to
- * everyone, it unlocks nothing. Found inside a longer value too ("Bearer eyJ…").
+ * The sample tokens of jwt.io (and the tutorials that copy it: claims {"sub": "1234567890", "name":
+ * "John Doe", …, "iat": 1516239022}) and of the JWT RFCs, whatever their algorithm, extra claims or
+ * signature. Known to everyone, they unlock nothing. Found inside a longer value too ("Bearer eyJ…").
  */
-export function holdsJwtIoSample(secret: string): boolean {
+export function holdsSampleJwt(secret: string): boolean {
   const at = secret.indexOf('eyJ');
   if (at === -1) return false;
   const payload = secret.slice(at).split('.')[1];
   if (payload === undefined || !payload.startsWith('eyJ')) return false;
   const claims = Buffer.from(payload, 'base64url').toString('latin1');
-  return claims.includes('"sub":"1234567890"') && claims.includes('"name":"John Doe"') && claims.includes('"iat":1516239022');
+  const jwtIo = claims.includes('"sub":"1234567890"') && claims.includes('"name":"John Doe"') && claims.includes('"iat":1516239022');
+  // The example of RFC 7519 (and RFC 7515): {"iss":"joe", "exp":1300819380, "http://example.com/is_root":true}.
+  const rfc = claims.includes('"iss":"joe"') && claims.includes('"exp":1300819380');
+  return jwtIo || rfc;
+}
+
+/**
+ * Base64 of a stand-in login ("username:password", "user:pass", "admin:secret"): documentation
+ * showing the shape of a Basic auth or a registry `auth` value. Real logins decode to a random or
+ * generated password and are reported.
+ */
+export function decodesToStandInLogin(secret: string): boolean {
+  if (secret.length < 8 || secret.length > 80 || !/^[A-Za-z0-9+/]+={0,2}$/.test(secret)) return false;
+  const text = Buffer.from(secret, 'base64').toString('latin1');
+  const colon = text.indexOf(':');
+  if (colon < 1 || !/^[\x20-\x7e]+$/.test(text)) return false;
+  return isStandInPassword(text.slice(colon + 1));
 }
 
 /**
