@@ -293,7 +293,7 @@ async function realMain() {
       }
     }
     const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    const rows = kinds.flatMap(([kind, compression]) => {
+    const rows = kinds.flatMap(([kind]) => {
       const variant = (name) => runs[`${kind}-${name}`];
       const floor = variant('floor');
       const ratioRounds = (rs) => rs.map((x, i) => x.wallMs / floor[i].wallMs);

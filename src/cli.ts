@@ -104,7 +104,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       (y) =>
         y
           .positional('target', { type: 'string', demandOption: true, describe: 'image tarball, OCI layout directory, -, or image reference' })
-          .option('format', { alias: 'f', choices: REPORT_FORMATS, default: 'text' as ReportFormat, describe: 'report format' })
+          .option('format', { alias: 'f', choices: REPORT_FORMATS, default: 'text', describe: 'report format' })
           .option('output', { alias: 'o', type: 'string', describe: 'write the report to FILE instead of standard output' })
           .option('platform', { type: 'string', describe: 'os/arch[/variant] to scan in a multi-platform image (default linux/amd64)' })
           .option('image', { type: 'string', describe: 'repo:tag to scan in an archive holding several images' })
@@ -115,7 +115,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           .option('archive-depth', { type: 'number', describe: 'how many archives deep to open (default 3)' })
           .option('cache', { type: 'boolean', default: true, describe: 'reuse per-layer results from the layer cache (--no-cache: scan every layer)' })
           .option('cache-dir', { type: 'string', describe: 'layer cache directory (default: $XDG_CACHE_HOME/stratascan or ~/.cache/stratascan)' })
-          .option('pull', { choices: PULL_POLICIES, default: 'missing' as PullPolicy, describe: 'bare image references: never = local daemon only, missing = daemon, else registry, always = registry' })
+          .option('pull', { choices: PULL_POLICIES, default: 'missing', describe: 'bare image references: never = local daemon only, missing = daemon, else registry, always = registry' })
           .option('username', { type: 'string', describe: 'registry user name (with --password-stdin)' })
           .option('password-stdin', { type: 'boolean', default: false, describe: 'read the registry password from standard input' })
           .option('insecure-registry', { type: 'string', array: true, describe: 'HOST[:PORT] that may be reached over plain HTTP or unverified TLS (repeatable)' })
@@ -162,7 +162,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       (y) =>
         y
           .positional('sources', { type: 'string', array: true, describe: 'registry:HOST[:PORT], docker://REF, REF, a tarball or layout path, docker-daemon:NAME' })
-          .option('format', { alias: 'f', choices: AUDIT_FORMATS, default: 'text' as AuditFormat, describe: 'report format' })
+          .option('format', { alias: 'f', choices: AUDIT_FORMATS, default: 'text', describe: 'report format' })
           .option('output', { alias: 'o', type: 'string', describe: 'write the report to FILE instead of standard output' })
           .option('repo', { type: 'string', array: true, describe: 'registry sources: only repositories matching GLOB (repeatable)' })
           .option('tag', { type: 'string', array: true, describe: 'registry sources: only tags matching GLOB (repeatable)' })
@@ -176,7 +176,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           .option('archives', { type: 'boolean', default: true, describe: 'scan inside archives in layers (--no-archives: leave them closed)' })
           .option('cache', { type: 'boolean', default: true, describe: 'reuse and store per-layer results in the layer cache (without --queue)' })
           .option('cache-dir', { type: 'string', describe: 'layer cache directory' })
-          .option('pull', { choices: PULL_POLICIES, default: 'missing' as PullPolicy, describe: 'bare image references: never, missing or always fetch from the registry' })
+          .option('pull', { choices: PULL_POLICIES, default: 'missing', describe: 'bare image references: never, missing or always fetch from the registry' })
           .option('insecure-registry', { type: 'string', array: true, describe: 'HOST[:PORT] that may be reached over plain HTTP or unverified TLS (repeatable)' })
           .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress on stderr' })
           .config(config?.options ?? {}),

@@ -18,6 +18,7 @@ export function describeError(err: unknown): string {
   const parts: string[] = [];
   let current: unknown = err;
   for (let depth = 0; current !== undefined && current !== null && depth < 8; depth++) {
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a thrown non-Error has no message: String() is all there is, and prints none of its fields
     const message = current instanceof Error ? current.message : String(current);
     const part = message.length > MAX_PART ? `${message.slice(0, MAX_PART - 1)}…` : message;
     if (part && !parts.includes(part)) parts.push(part);

@@ -1,8 +1,8 @@
 /**
  * Libraries loaded on first use. A scan served from the layer cache reads no YAML (the build
  * compiles the catalogue), walks no tar, decompresses no zstd, starts no worker thread and no
- * credential helper and parses no regular expression (the build plans the patterns); loading
- * these up front cost it about 70 ms of start-up, half its time.
+ * credential helper and parses no regular expression (the build plans the patterns); loaded up
+ * front, these would be a large part of such a scan's time.
  */
 import { createRequire } from 'node:module';
 import type * as ChildProcess from 'node:child_process';

@@ -9,8 +9,7 @@ import { setFlagsFromString } from 'node:v8';
  * The one setting: a function must run 8 times as much bytecode (1 MiB) before the optimising
  * compiler takes it. A scan's hot loops reach that at once; what it spares is compiling the
  * lukewarm code around them (stream plumbing, per-file bookkeeping), and compiling it again after
- * each deoptimisation, on a machine whose cores are already busy: on the 2-core benchmark machine
- * it took 12% off a full scan's CPU time (and 4% off the floor's).
+ * each deoptimisation, on a machine whose cores are already busy.
  *
  * Only compiler settings belong here: V8 reads them when it decides, so changing them at run time
  * is safe. Garbage-collector settings are fixed at start-up (changing one now aborts the process).

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN as CLI_BIN, cli, expectOneLineError, type Run } from './support/cli-run.js';
+import { BIN as CLI_BIN, cli, expectOneLineError } from './support/cli-run.js';
 import { scanImage } from '../src/scan.js';
 import type { ScanReport } from '../src/types.js';
 import { daemonError } from '../src/source/daemon.js';

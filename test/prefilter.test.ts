@@ -171,7 +171,7 @@ describe('region-limited prefiltering', () => {
     // The keyword is context, not part of the match: nothing to pin (the pattern runs on the whole buffer).
     expect(keywordAnchor('(?<secret>AC[0-9a-f]{32})', ['twilio'])).toBeNull();
     // Spelled out, but only after an unbounded part: regions, not anchored starts.
-    expect(keywordAnchor('\w+token=(?<secret>\w{8})', ['token'])!.lead).toBe(Infinity);
+    expect(keywordAnchor('\\w+token=(?<secret>\\w{8})', ['token'])!.lead).toBe(Infinity);
     // Too many spellings before the keyword to list (3 × 3 × 4 × 3 here): their last characters
     // are enough to find it, and the lead still counts the longest prefix.
     const many = keywordAnchor('(?:primary|secondary|storage)[_-]?(?:account[_-]?)?access[_-]?key=(?<secret>x+)', ['accesskey', 'access_key', 'access-key', 'account key']);

@@ -377,7 +377,9 @@ class Shapes {
       case 'group':
       case 'quant':
         return this.before(node.body, target);
-      default:
+      case 'set':
+      case 'assert':
+      case 'backref':
         return null;
     }
   }
@@ -404,7 +406,9 @@ class Shapes {
       case 'group':
       case 'quant':
         return this.after(node.body, target);
-      default:
+      case 'set':
+      case 'assert':
+      case 'backref':
         return null;
     }
   }
@@ -462,7 +466,9 @@ class Shapes {
         case 'quant':
           walk(node.body);
           return;
-        default:
+        case 'set':
+        case 'assert':
+        case 'backref':
           return;
       }
     };
@@ -581,7 +587,7 @@ function cpuMs() {
 
 // As engine.ts runs a rule over a whole buffer: global exec from lastIndex 0, stepping over empty
 // matches; a non-global regex is used with test(). An anchored pattern (sticky, led by a lazy
-// [\s\S]{0,lead}) is tried as the engine's runAnchored tries it when keyword hits cover the text:
+// [\\s\\S]{0,lead}) is tried as the engine's runAnchored tries it when keyword hits cover the text:
 // one exec per lead + 1 starts, going on from the end of a match.
 function runOnce(re, s, lead) {
   re.lastIndex = 0;
@@ -888,9 +894,9 @@ function compiledBy(rule: RuleSpec): { patterns: { re: RegExp; anchored: Anchore
   const asRegExp = (v: unknown): RegExp | null =>
     v instanceof RegExp ? v : typeof v === 'object' && v !== null && (v as { regex?: unknown }).regex instanceof RegExp ? (v as { regex: RegExp }).regex : null;
   const own = compiled?.patterns?.map(asRegExp);
-  const patterns = own && own.length === rule.patterns.length && own.every((r) => r !== null) ? (own as RegExp[]) : rule.patterns.map((p) => new RegExp(p.regex, p.flags + 'gd'));
+  const patterns = own && own.length === rule.patterns.length && own.every((r) => r !== null) ? own : rule.patterns.map((p) => new RegExp(p.regex, p.flags + 'gd'));
   const ownAllow = compiled?.allow;
-  const allow = ownAllow && ownAllow.length === rule.allow.length && ownAllow.every((r) => r instanceof RegExp) ? (ownAllow as RegExp[]) : rule.allow.map((a) => new RegExp(a));
+  const allow = ownAllow && ownAllow.length === rule.allow.length && ownAllow.every((r) => r instanceof RegExp) ? ownAllow : rule.allow.map((a) => new RegExp(a));
   const anchored = new Map<number, AnchoredForm>();
   for (const a of engine.anchored ?? []) {
     if (typeof a.index === 'number' && a.regex instanceof RegExp && typeof a.lead === 'number') anchored.set(a.index, { source: a.regex.source, flags: a.regex.flags, lead: a.lead });

@@ -39,6 +39,15 @@ function sarifValidator() {
  * No npm package ships it, so the fields stratascan writes are encoded here with the schema's
  * required lists, types, enums, patterns and length limits.
  */
+/** The parts of a SARIF result these tests read. */
+interface SarifResult {
+  ruleId: string;
+  ruleIndex: number;
+  partialFingerprints: Record<string, string>;
+  locations: { logicalLocations: { name: string; fullyQualifiedName: string }[] }[];
+  message: { text: string };
+}
+
 const GITLAB_SUBSET = {
   type: 'object',
   required: ['scan', 'version', 'vulnerabilities'],
@@ -254,7 +263,7 @@ describe('SARIF 2.1.0', () => {
       expect(Number(rule.properties['security-severity'])).toBeGreaterThan(0);
     }
     expect(run.results).toHaveLength(scanned.findings.length);
-    run.results.forEach((r: any, i: number) => {
+    run.results.forEach((r: SarifResult, i: number) => {
       const f = scanned.findings[i]!;
       expect(run.tool.driver.rules[r.ruleIndex].id).toBe(r.ruleId);
       expect(r.partialFingerprints[SARIF_FINGERPRINT_KEY]).toBe(fingerprintOf(f));
@@ -311,7 +320,7 @@ describe('GitLab secret detection report', () => {
   it('the subset schema rejects what GitLab rejects', () => {
     const validate = gitlabValidator();
     const good = JSON.parse(renderReport(goldenReport, 'gitlab', { now: GOLDEN_NOW }));
-    const bad = (mutate: (r: any) => void) => {
+    const bad = (mutate: (r: typeof good) => void) => {
       const copy = structuredClone(good);
       mutate(copy);
       return validate(copy);

@@ -16,7 +16,7 @@ if (!hasZstd) {
 
 function zstd(data: Buffer, args: string[] = []): Buffer {
   const r = spawnSync('zstd', ['-q', '-c', ...args], { input: data, maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`zstd failed: ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`zstd failed: ${r.stderr.toString()}`);
   return r.stdout;
 }
 

@@ -58,7 +58,7 @@ export async function readImageList(path: string, stdin: NodeJS.ReadableStream):
   try {
     if (path === '-') {
       const chunks: Buffer[] = [];
-      for await (const chunk of stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
+      for await (const chunk of stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
       text = Buffer.concat(chunks).toString('utf8');
     } else {
       text = await readFile(path, 'utf8');

@@ -157,7 +157,7 @@ export class LayerCache {
         const c = m as ConfigMatch;
         return typeof c?.ruleId === 'string' && typeof c.secretHash === 'string' && typeof c.redacted === 'string' && typeof c.length === 'number';
       };
-      return matches.every((list) => Array.isArray(list) && list.every(valid)) ? (matches as ConfigMatch[][]) : null;
+      return matches.every((list) => Array.isArray(list) && list.every(valid)) ? matches : null;
     } catch {
       return null;
     }

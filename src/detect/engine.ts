@@ -3,7 +3,7 @@ import type { PatternPlan, RuleSpec } from './spec.js';
 export type { PatternPlan } from './spec.js';
 import { KeywordPrefilter, newlinesBefore } from './prefilter.js';
 import { isDocumentationPassword, isPlaceholder, looksLikeIdentifier, shannonEntropy } from './filters.js';
-import { keywordAnchor, maxExtent, parseRegex, reachOf, type KeywordAnchor } from './extent.js';
+import { keywordAnchor, maxExtent, parseRegex, reachOf } from './extent.js';
 import { providerKey, serviceBefore } from './naming.js';
 import { ProviderPromotion } from './promote.js';
 

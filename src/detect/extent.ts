@@ -464,7 +464,7 @@ class AnchorWalk {
         break;
       }
       // What must follow differs between alternatives: none is kept.
-      anchor = { lead: Math.max(anchor!.lead, a.anchor.lead), keywords: [...new Set([...anchor!.keywords, ...a.anchor.keywords])], follow: [], caret: false };
+      anchor = { lead: Math.max(anchor.lead, a.anchor.lead), keywords: [...new Set([...anchor.keywords, ...a.anchor.keywords])], follow: [], caret: false };
     }
     return { ...this.piece(Math.max(...alts.map((a) => a.consume)), set, anchor), caret: alts.every((a) => a.caret === true) };
   }

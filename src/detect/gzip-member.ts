@@ -15,7 +15,8 @@ export type GzipOutcome = (typeof GzipOutcome)[keyof typeof GzipOutcome];
 
 /**
  * Inflates one small .gz file (man pages, changelog.Debian.gz) in one bounded call and scans what
- * it holds, where the detection runs: inflating thousands of them was most of the walk's thread.
+ * it holds, where the detection runs: inflating thousands of them on the walk's thread would make
+ * it the bottleneck.
  * Only output up to RATIO_FLOOR_BYTES is taken (no archive bound applies below it, and it is one
  * detection window): everything else is declined and goes the streamed way, so the results are
  * the ones the streamed scan gives.

@@ -16,6 +16,7 @@
  */
 
 // Node has WebAssembly; the TypeScript libraries this project builds with (no DOM) do not declare it.
+// eslint-disable-next-line @typescript-eslint/no-namespace -- WebAssembly is a global namespace: only a namespace can declare it
 declare namespace WebAssembly {
   class Module {
     constructor(bytes: Uint8Array);

@@ -83,7 +83,7 @@ export function serviceBefore(before: string, known: ReadonlyMap<string, string>
     // The nearest name holding a credential word is the setting. It names nothing by itself, but
     // the word just before it on the line may: "zendesk token: …", "Clarifai API key …".
     const previous = names[i - 1];
-    if (previous && /^[ \t]{1,2}$/.test(text.slice(previous.index! + previous[0].length, names[i]!.index))) {
+    if (previous && /^[ \t]{1,2}$/.test(text.slice(previous.index + previous[0].length, names[i]!.index))) {
       return serviceOfName(`${trimPunctuation(previous[0])}_${name}`, known);
     }
     return null;

@@ -36,8 +36,8 @@ interface OpenBatch {
   chunks: PendingChunk[];
 }
 
-// Each batch costs a message each way and their handling on both threads: 1 MiB batches took 2%
-// off a full scan of the benchmark image against 512 KiB ones (2 MiB ones gained nothing more).
+// Each batch costs a message each way and their handling on both threads: 1 MiB batches spread
+// that over enough text to vanish (smaller ones cost more; bigger ones gain nothing).
 const BATCH_BYTES = 1024 * 1024;
 const BATCH_CHUNKS = 256;
 // Batch buffers come back from the workers and are reused: allocating (and zero-filling) a fresh
@@ -48,7 +48,7 @@ const BATCH_CHUNKS = 256;
 const SPARE_BYTES = 3 * 1024 * 1024;
 const STARTUP_BYTES = 16 * 1024 * 1024;
 // Enough to keep every buffer the start-up queue needed: fresh memory costs a page fault per 4 KiB
-// on first touch, which on the benchmark VM made a new 2 MiB buffer cost 3 ms.
+// on first touch, so a kept buffer is much cheaper than a new one.
 const SPARE_COUNT = STARTUP_BYTES / SPARE_BYTES + 2;
 
 function workerScript(): URL {
@@ -92,8 +92,8 @@ export class DetectionPool {
 
   /**
    * Workers start with the first batch (a scan served from the layer cache starts none), or
-   * earlier when the caller knows work is coming: their start-up, ~0.15 s of CPU each, then runs
-   * while the first layers are read and inflated instead of holding up the first batch.
+   * earlier when the caller knows work is coming: their start-up then runs while the first
+   * layers are read and inflated instead of holding up the first batch.
    */
   start(): void {
     if (this.workers.length > 0 || this.closed || this.inline) return;
@@ -149,8 +149,8 @@ export class DetectionPool {
   }
 
   /**
-   * Whether submits must wait. Until the first batch comes back (a worker takes ~0.1 s of CPU to
-   * start: Node's bootstrap, the modules, the keyword automaton) the walk may queue up to
+   * Whether submits must wait. Until the first batch comes back (a worker has to start first:
+   * Node's bootstrap, the modules, the keyword automaton) the walk may queue up to
    * STARTUP_BYTES instead of stalling, so decompression and the walk overlap the start-up.
    */
   private full(): boolean {

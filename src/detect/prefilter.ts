@@ -163,7 +163,7 @@ export class KeywordPrefilter {
       runLanes(bytes, delta, classOf, from, to, quarter, 2 * quarter, 3 * quarter, lanes[0]!, lanes[1]!, lanes[2]!, lanes[3]!, state, 4);
     }
     // The last part is longer by n mod 4: its lane alone reads those bytes.
-    this.runTail(bytes, 4 * quarter, state[3]!, state[7]!, 3);
+    this.runTail(bytes, 4 * quarter, state[3], state[7]!, 3);
     state[7] = this.tail[4]!;
     return this.collect(state.subarray(4, 8));
   }

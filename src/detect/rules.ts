@@ -100,8 +100,8 @@ export function parseRule(text: string, fileName: string): RuleSpec {
   const patterns = (rawPatterns as unknown[]).map((p, i) => {
     const spec = typeof p === 'string' ? { regex: p, flags: '' } : p;
     if (!isRecord(spec) || typeof spec.regex !== 'string') return fail(`pattern ${i}: needs "regex"`);
-    const flags = spec.flags === undefined ? '' : String(spec.flags);
-    if (!ALLOWED_FLAGS.test(flags)) fail(`pattern ${i}: flags may only use i, m, s, u`);
+    const flags = spec.flags ?? '';
+    if (typeof flags !== 'string' || !ALLOWED_FLAGS.test(flags)) return fail(`pattern ${i}: flags may only use i, m, s, u`);
     let compiled: RegExp;
     try {
       compiled = new RegExp(spec.regex, flags + 'gd');

@@ -82,6 +82,6 @@ export function renderTemplate(template: string, rand: Random): RenderedExample 
   const mark = marks[0]!;
   const before = fill(template.slice(0, mark.index));
   const secret = fill(mark[1]!);
-  const after = fill(template.slice(mark.index! + mark[0].length));
+  const after = fill(template.slice(mark.index + mark[0].length));
   return { text: before + secret + after, secret };
 }

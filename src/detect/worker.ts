@@ -39,7 +39,7 @@ parentPort!.on('message', (req: BatchRequest) => {
     const gunzip = req.gunzip;
     const outcomes: number[] | undefined = gunzip ? [] : undefined;
     for (let i = 0; i < req.spans.length; i += 2) {
-      const chunk = bytes.subarray(req.spans[i]!, req.spans[i + 1]!);
+      const chunk = bytes.subarray(req.spans[i], req.spans[i + 1]);
       if (gunzip && gunzip[i >> 1] === 1) {
         const { outcome, matches } = scanGzipMember(engine, chunk);
         results.push(matches);

@@ -58,6 +58,7 @@ async function walk(blob: BlobRange): Promise<void> {
 function causeChain(err: unknown): string[] {
   const out: string[] = [];
   for (let e: unknown = err; e !== undefined && out.length < 8; e = e instanceof Error ? e.cause : undefined) {
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a thrown non-Error has no message: String() is all there is, and prints none of its fields
     out.push(e instanceof Error ? e.message : String(e));
   }
   return out;

@@ -43,8 +43,8 @@ export class LayerWorkers {
     if (ready) return ready;
     this.plan ??= planPatterns(this.rules);
     const workerData: LayerJob = { rules: detectionOnly(this.rules), plan: this.plan, limits: this.limits };
-    // A young generation of 16 MiB rather than V8's default: measured on the real-content bench
-    // image, peak RSS 233 MiB against 263 MiB, the same CPU (8 MiB: 211 MiB, 15% more CPU).
+    // A young generation of 16 MiB rather than V8's default: a lower peak RSS for the same CPU (a
+    // smaller one saves more memory, but then collections cost CPU).
     const worker = new (workerThreads().Worker)(fileURLToPath(workerScript()), { workerData, resourceLimits: { maxYoungGenerationSizeMb: 16 } });
     this.all.add(worker);
     worker.on('error', (err) => this.running.get(worker)?.(new Error('a layer worker crashed', { cause: err })));

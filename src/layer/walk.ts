@@ -170,6 +170,9 @@ export async function scanLayer(
           if (header.linkname) hardlinks.set(path, imagePath(header.linkname));
           entry.resume();
           break;
+        case 'block-device':
+        case 'character-device':
+        case 'fifo':
         default:
           changes.entries.set(path, 'other');
           entry.resume();

@@ -6,7 +6,7 @@ import { MAX_ZSTD_WINDOW, ZstdFrameGuard } from './zstd-frames.js';
 
 /**
  * Which zstd decoder a layer goes through, fastest first: Node's own (zlib, Node >= 22.15), the
- * reference `zstd` command (streamed through a child process), or fzstd (pure JavaScript, ~10x
+ * reference `zstd` command (streamed through a child process), or fzstd (pure JavaScript, many times
  * slower than either). The frame guard runs in front of every one of them.
  */
 export type ZstdDecoderKind = 'node' | 'process' | 'fzstd';
@@ -144,13 +144,12 @@ class ZstdProcess extends Duplex {
 
 /** fzstd is pure JavaScript; it pushes output through a callback. */
 function fzstdTransform(): Transform {
-  let transform!: Transform;
   let finished = false;
   const stream = new (fzstd().Decompress)((chunk: Uint8Array, final?: boolean) => {
     if (chunk.length > 0) transform.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     if (final) finished = true;
   });
-  transform = new Transform({
+  const transform = new Transform({
     transform(chunk: Buffer, _enc, callback) {
       try {
         stream.push(chunk);

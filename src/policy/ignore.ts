@@ -52,10 +52,10 @@ export function parseIgnoreFile(text: string, label: string): IgnoreEntry[] {
   if (isMap(list)) list = list.get('ignore', true);
   if (list === undefined || list === null) return [];
   if (!isSeq(list)) throw new ScanError(`${label}: expected a list of ignore entries (or a mapping with an "ignore" list)`);
-  return list.items.map((item) => {
+  return list.items.map((item: unknown) => {
     const range = (item as Node | null)?.range;
     const where = range ? `${label}:${lineCounter.linePos(range[0]).line}` : label;
-    const value = (item as Node & { toJSON(): unknown } | null)?.toJSON?.() ?? item;
+    const value: unknown = (item as Node & { toJSON(): unknown } | null)?.toJSON?.() ?? item;
     return validateEntry(value, where);
   });
 }
@@ -79,13 +79,13 @@ export function validateEntry(raw: unknown, origin: string): IgnoreEntry {
   if (typeof r.reason !== 'string' || r.reason.trim() === '') fail('every ignore entry needs a "reason"');
   let expires: string | undefined;
   if (r.expires !== undefined && r.expires !== null) {
-    const text = r.expires instanceof Date ? r.expires.toISOString().slice(0, 10) : String(r.expires);
+    const text = r.expires instanceof Date ? r.expires.toISOString().slice(0, 10) : typeof r.expires === 'string' || typeof r.expires === 'number' ? String(r.expires) : JSON.stringify(r.expires);
     const m = DATE.exec(text);
     const valid = m && new Date(`${text}T00:00:00Z`).toISOString().slice(0, 10) === text;
     if (!valid) fail(`"expires" must be a date written YYYY-MM-DD (got ${quoted(text)})`);
     expires = text;
   }
-  const entry: IgnoreEntry = { [kind]: value.trim(), reason: (r.reason as string).trim(), origin } as IgnoreEntry;
+  const entry: IgnoreEntry = { [kind]: value.trim(), reason: (r.reason as string).trim(), origin };
   if (expires) entry.expires = expires;
   return entry;
 }

@@ -194,8 +194,8 @@ const HASH_PIECE = 64 * 1024;
 
 /**
  * sha256 (hex) of `length` bytes of a file from `offset`, read a piece at a time into one small
- * buffer: a fresh 1 MiB buffer per layer cost more in page faults (on the benchmark VM, ~4 ms a
- * MiB) than reading and hashing it, most of a rescan served from the cache.
+ * buffer: a fresh 1 MiB buffer per layer costs more in page faults than reading and hashing it,
+ * and this hashing is most of a rescan served from the cache.
  */
 async function hashRange(handle: FileHandle, offset: number, length: number, short: () => Error): Promise<string> {
   const hash = createHash('sha256');

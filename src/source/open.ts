@@ -13,7 +13,7 @@ import { parseTarget, type ImageReference } from './target.js';
  * ImageContainer, so the rest of the pipeline never knows where the image came from.
  */
 // The daemon and registry sources (HTTP, TLS, credential helpers) load only for those targets:
-// loading them up front cost every archive scan about 30 ms.
+// an archive scan needs none of them and would pay for loading them at every start.
 const daemonSource = () => import('./daemon.js');
 const registrySource = () => import('./registry.js');
 

@@ -35,7 +35,6 @@ const MANIFEST_TYPES = [
   'application/vnd.oci.image.manifest.v1+json',
   'application/vnd.docker.distribution.manifest.v2+json',
 ];
-const INDEX_TYPES = new Set(MANIFEST_TYPES.slice(0, 2));
 const MAX_MANIFEST = 4 * 1024 * 1024;
 const MAX_CONFIG = 64 * 1024 * 1024;
 const MAX_ATTEMPTS = 4;
@@ -100,12 +99,13 @@ export class RegistryContainer implements ImageContainer {
     } catch {
       return; // resolve.ts reports invalid JSON with context
     }
-    const descriptors = [
-      ...(Array.isArray(doc.manifests) ? doc.manifests : []),
+    const descriptors: unknown[] = [
+      ...(Array.isArray(doc.manifests) ? (doc.manifests as unknown[]) : []),
       ...(doc.config ? [doc.config] : []),
-      ...(Array.isArray(doc.layers) ? doc.layers : []),
-    ] as { digest?: unknown; size?: unknown; mediaType?: unknown }[];
-    for (const d of descriptors) {
+      ...(Array.isArray(doc.layers) ? (doc.layers as unknown[]) : []),
+    ];
+    for (const raw of descriptors) {
+      const d = raw as { digest?: unknown; size?: unknown; mediaType?: unknown } | null;
       if (typeof d?.digest !== 'string') continue;
       this.remember({
         digest: d.digest,
@@ -281,10 +281,9 @@ export class RegistryClient {
    * A connection lost mid-blob resumes with a Range request (bounded attempts).
    */
   blobStream(digest: string, size: number): Readable {
-    const client = this;
     const path = `/v2/${this.ref.repository}/blobs/${digest}`;
     const what = `blob ${digest}`;
-    async function* download(): AsyncGenerator<Buffer> {
+    async function* download(client: RegistryClient): AsyncGenerator<Buffer> {
       const hash: Hash = createHash('sha256');
       let received = 0;
       for (let attempt = 1; ; attempt++) {
@@ -316,7 +315,7 @@ export class RegistryClient {
         throw new ScanError(`${client.where}: ${what} does not match its digest (got ${actual}): the registry served corrupt data`);
       }
     }
-    return Readable.from(download(), { objectMode: false, highWaterMark: READ_CHUNK });
+    return Readable.from(download(this), { objectMode: false, highWaterMark: READ_CHUNK });
   }
 
   /** GET with authentication, redirects and bounded retries on 429, 5xx and dropped connections. */

@@ -194,7 +194,7 @@ function diffIdsOf(config: ImageConfig, label: string): string[] {
 
 /** Pairs history steps with layers: steps marked empty_layer made none. */
 export function pairHistory(config: ImageConfig, layerCount: number): { createdBy: (string | null)[]; steps: HistoryStep[] } {
-  const createdBy: (string | null)[] = new Array(layerCount).fill(null);
+  const createdBy = new Array<string | null>(layerCount).fill(null);
   const steps: HistoryStep[] = [];
   let layer = 0;
   (config.history ?? []).forEach((h, position) => {
@@ -362,7 +362,7 @@ async function collectManifests(
     if (!isObject(raw) || typeof raw.digest !== 'string') continue;
     const d = raw as Descriptor;
     const annotations: Record<string, unknown> = isObject(d.annotations) ? d.annotations : {};
-    const named = [annotations['io.containerd.image.name'], annotations['org.opencontainers.image.ref.name']].find((a) => typeof a === 'string') as string | undefined;
+    const named = [annotations['io.containerd.image.name'], annotations['org.opencontainers.image.ref.name']].find((a) => typeof a === 'string');
     const reference = named ?? inheritedRef;
     // BuildKit stores provenance as manifests for platform unknown/unknown: not an image to scan.
     if (annotations['vnd.docker.reference.type'] === 'attestation-manifest') continue;

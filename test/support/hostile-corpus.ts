@@ -307,7 +307,7 @@ export async function buildCorpus(dir: string): Promise<{ cases: HostileCase[]; 
     ['inside a header', goodLayer.subarray(0, layerHeaders[2]! + 200), /reading layer 0/],
     ['inside a file', goodLayer.subarray(0, layerHeaders[2]! + BLOCK + 20), /reading layer 0/],
     // Ends on a block boundary without the two zero blocks: what a tar reader accepts.
-    ['at a header boundary, no end marker', goodLayer.subarray(0, layerHeaders[3]!), null],
+    ['at a header boundary, no end marker', goodLayer.subarray(0, layerHeaders[3]), null],
   ];
   for (const [where, bytes, error] of layerCuts) {
     add({

@@ -70,7 +70,7 @@ export function checkSigV4(req: Seen, accessKeyId: string, secretAccessKey: stri
   ].join('\n');
   const toSign = ['AWS4-HMAC-SHA256', date, `${day}/${region}/${service}/aws4_request`, createHash('sha256').update(canonical).digest('hex')].join('\n');
   let key: Buffer = createHmac('sha256', `AWS4${secretAccessKey}`).update(day!).digest();
-  for (const part of [region!, service!, 'aws4_request']) key = createHmac('sha256', key).update(part).digest();
+  for (const part of [region, service, 'aws4_request']) key = createHmac('sha256', key).update(part).digest();
   return createHmac('sha256', key).update(toSign).digest('hex') === signature ? null : 'signature does not match';
 }
 

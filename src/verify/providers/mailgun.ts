@@ -1,4 +1,4 @@
-import { ACCEPT_JSON, basic, byStatus, get, valid } from '../judge.js';
+import { ACCEPT_JSON, basic, byStatus, get } from '../judge.js';
 import type { Verifier } from '../types.js';
 
 /**
