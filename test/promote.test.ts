@@ -46,9 +46,9 @@ describe(`a catch-all match is reported under the provider rule its context name
 
   it('a setting that names one service is not overruled by another named nearby', () => {
     const hex = fill('{{hex:32}}');
-    // Datadog takes 32 hex digits too, but the setting says Weatherstack.
-    const found = scan(`WEATHERSTACK_API_KEY=${hex}\n# the datadog agent runs beside us\n`);
-    expect(found).toMatchObject([{ ruleId: 'generic-api-key', provider: 'Weatherstack' }]);
+    // Datadog takes 32 hex digits too, but the setting names an in-house service.
+    const found = scan(`SHELFWATCH_API_KEY=${hex}\n# the datadog agent runs beside us\n`);
+    expect(found).toMatchObject([{ ruleId: 'generic-api-key', provider: 'Shelfwatch' }]);
   });
 
   it('technologies and everyday words that a file mentions name no key', () => {
