@@ -166,7 +166,7 @@ export class DetectionEngine {
   /** Provider names of the specific rules, by providerKey: how a service named by a setting is spelt. */
   private readonly knownProviders = new Map<string, string>();
   /** Which provider rule a catch-all match belongs to, when its setting or surroundings name one. */
-  private readonly promotion: ProviderPromotion;
+  private readonly promotion: ProviderPromotion<CompiledRule>;
   private readonly regions: boolean;
 
   constructor(rules: readonly RuleSpec[], options: EngineOptions = {}) {
@@ -201,7 +201,7 @@ export class DetectionEngine {
     }
     this.keywordIndex = keywordIndex;
     this.rulesByKeyword = rulesByKeyword;
-    this.promotion = new ProviderPromotion(this.compiled);
+    this.promotion = new ProviderPromotion(this.compiled, (rule, secret) => this.accept(rule, secret));
     this.givenPlan = options.plan ?? null;
     if (options.plan && options.prepareNow !== false) this.prepare(options.plan);
   }

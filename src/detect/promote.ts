@@ -11,7 +11,6 @@ import { providerKey, nameWords } from './naming.js';
 import { renderTemplate, seededRandom } from './template.js';
 import type { RuleSpec } from './spec.js';
 import type { Severity } from '../types.js';
-import { shannonEntropy } from './filters.js';
 
 const SEVERITY_RANK: Record<Severity, number> = { critical: 0, high: 1, medium: 2, low: 3 };
 /** Only the nearest few services mentioned are tried: a page naming dozens names none of them. */
@@ -60,14 +59,22 @@ const HEADER_NAMES = new Set(['authorization', 'proxyauthorization']);
 const MENTION_BEFORE = 1500;
 const MENTION_AFTER = 300;
 
-export class ProviderPromotion {
+export class ProviderPromotion<R extends PromotableRule> {
   /** Provider rules by providerKey of their provider (and of its first part, "SendGrid (Twilio)"). */
-  private readonly byProvider = new Map<string, PromotableRule[]>();
+  private readonly byProvider = new Map<string, R[]>();
   /** Per rule id, its positive examples cut around their secret: [before, after] pairs. */
   private readonly probes = new Map<string, [string, string][]>();
+  /** Per rule id, its patterns as private copies: the engine's own keep scanning state in lastIndex. */
   private readonly copies = new Map<string, RegExp[]>();
 
-  constructor(rules: readonly PromotableRule[]) {
+  /**
+   * `accepts` is the engine's own test of a value for a rule (entropy, allow list, placeholders):
+   * a value the rule would have dropped is not promoted to it either.
+   */
+  constructor(
+    rules: readonly R[],
+    private readonly accepts: (rule: R, secret: string) => boolean,
+  ) {
     for (const rule of rules) {
       if (rule.spec.generic || rule.spec.identifier) continue;
       const keys = new Set([providerKey(rule.spec.provider), providerKey(rule.spec.provider.split(' (')[0]!)]);
@@ -75,9 +82,11 @@ export class ProviderPromotion {
         if (key.length < 2) continue;
         const list = this.byProvider.get(key) ?? [];
         list.push(rule);
-        list.sort((a, b) => SEVERITY_RANK[a.spec.severity] - SEVERITY_RANK[b.spec.severity] || (a.spec.id < b.spec.id ? -1 : 1));
         this.byProvider.set(key, list);
       }
+    }
+    for (const list of this.byProvider.values()) {
+      list.sort((a, b) => SEVERITY_RANK[a.spec.severity] - SEVERITY_RANK[b.spec.severity] || (a.spec.id < b.spec.id ? -1 : 1));
     }
   }
 
@@ -85,7 +94,7 @@ export class ProviderPromotion {
    * The provider rule that a match of catch-all rule `from` on `secret` belongs to, or null. `named` is the service its
    * setting names (null: none); `context` is the text around the value with the value at `at`.
    */
-  ruleFor(from: string, secret: string, named: string | null, context: string, at: number): PromotableRule | null {
+  ruleFor(from: string, secret: string, named: string | null, context: string, at: number): R | null {
     if (!PROMOTED_FROM.has(from)) return null;
     if (named !== null && !HEADER_NAMES.has(providerKey(named))) {
       // The setting names a service: the text around cannot name another one. The setting may
@@ -146,20 +155,18 @@ export class ProviderPromotion {
   }
 
   /** The first of the provider's rules (most severe first) that reports `secret` in its own examples. */
-  private fitting(key: string, secret: string): PromotableRule | null {
+  private fitting(key: string, secret: string): R | null {
     const rules = this.byProvider.get(key);
     if (rules === undefined || TECHNOLOGIES.has(key)) return null;
     for (const rule of rules) {
-      if (rule.allow.some((a) => a.test(secret))) continue;
-      if (rule.spec.entropy !== null && shannonEntropy(secret) < rule.spec.entropy) continue;
+      if (!this.accepts(rule, secret)) continue;
       const patterns = this.patternsOf(rule);
       if (this.probesOf(rule.spec).some(([before, after]) => reports(patterns, before + secret + after, before.length, secret))) return rule;
     }
     return null;
   }
 
-  /** The rule's patterns as private copies: the engine's own keep scanning state in lastIndex. */
-  private patternsOf(rule: PromotableRule): RegExp[] {
+  private patternsOf(rule: R): RegExp[] {
     let list = this.copies.get(rule.spec.id);
     if (list === undefined) {
       list = rule.patterns.map(({ regex }) => new RegExp(regex.source, regex.flags.replace(/[gyd]/g, '') + 'gd'));
@@ -199,12 +206,15 @@ function reports(patterns: readonly RegExp[], text: string, at: number, secret: 
 }
 
 /**
- * Whether `word` at `index` of `text` is written as a name: capitalised (a proper noun or a
- * class), or touching code punctuation (a quote, a dot, a slash, @, a colon, a bracket).
+ * Whether `word` at `index` of `text` is written as a name: touching code punctuation (a quote, a
+ * dot, a slash, @, a colon, a bracket), or capitalised inside a line or sentence (a proper noun, a
+ * class after `new`); a capital that only starts a line or a sentence says nothing.
  */
 function namesSomething(text: string, index: number, word: string): boolean {
-  if (/^[A-Z]/.test(word)) return true;
   const before = text[index - 1] ?? '\n';
   const after = text[index + word.length] ?? '\n';
-  return /["'`./@[<(:=-]/.test(before) || /["'`./:([\]>_-]/.test(after);
+  if (/["'`./@[<(:=-]/.test(before) || /["'`./:([\]>_-]/.test(after)) return true;
+  if (!/^[A-Z]/.test(word)) return false;
+  const lead = /(\S)\s*$/.exec(text.slice(Math.max(0, index - 40), index))?.[1];
+  return lead !== undefined && !/[.!?#*>|]/.test(lead) && !/\n\s*$/.test(text.slice(Math.max(0, index - 40), index));
 }
