@@ -6,7 +6,7 @@ import { buildImage } from '../fixtures/builder.mjs';
 import { scanImage } from '../src/scan.js';
 import { DetectionEngine } from '../src/detect/engine.js';
 import { loadRuleSet } from '../src/detect/rules.js';
-import { decodesToProse, isExampleJwt, isPlaceholderPem, isStandInPassword, looksLikeIdentifier, pemBody } from '../src/detect/filters.js';
+import { decodesToProse, isExampleJwt, isPlaceholder, meetsEntropy, isPlaceholderPem, isStandInPassword, looksLikeIdentifier, pemBody } from '../src/detect/filters.js';
 import { keyFingerprint } from '../src/detect/public-keys.js';
 import { fakePem, randomChars, seededRandom } from '../src/detect/template.js';
 import { secretHash } from '../src/attribute.js';
@@ -30,6 +30,26 @@ describe(`precision filters (seed ${seed})`, () => {
     expect(decodesToProse(Buffer.from('not my real password').toString('base64'))).toBe(true);
     expect(decodesToProse(Buffer.from(`deploy:${randomChars(rand, ALNUM, 20)}`).toString('base64'))).toBe(false);
     for (let i = 0; i < 200; i++) expect(decodesToProse(Buffer.from(randomChars(rand, ALNUM, 32)).toString('base64'))).toBe(false);
+  });
+
+  it('short values need the entropy their length allows, long ones the rule\'s threshold', () => {
+    // 8 characters, one repeated: 2.75 bits, above 85% of the 3.0 an 8-character value can reach.
+    expect(meetsEntropy('4ian1234', 3.0)).toBe(true);
+    expect(meetsEntropy('aaab1234', 3.0)).toBe(false);
+    // Letters alone are words, not short random values: "string" keeps the flat bar.
+    expect(meetsEntropy('string', 3.0)).toBe(false);
+    // Under 8 characters the flat bar stays: test files' "pwd3" is not a password.
+    expect(meetsEntropy('pwd3', 3.0)).toBe(false);
+    expect(meetsEntropy('foo%40bar', 3.0)).toBe(false);
+    expect(meetsEntropy('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab', 3.0)).toBe(false);
+    // Long values keep the rule's bar: 40 characters of four letters do not pass 3.0.
+    expect(meetsEntropy('abcd'.repeat(10), 3.0)).toBe(false);
+    for (let i = 0; i < 200; i++) expect(meetsEntropy(randomChars(rand, ALNUM, 32), 3.5)).toBe(true);
+  });
+
+  it('interleaved counting runs (a1b2c3d4…) are placeholders; random hex is not', () => {
+    expect(isPlaceholder('a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q7r8NRAL')).toBe(true);
+    for (let i = 0; i < 2000; i++) expect(isPlaceholder(randomChars(rand, '0123456789abcdef', 40))).toBe(false);
   });
 
   it('stand-in passwords are recognised in their spellings, random values are not', () => {
@@ -69,6 +89,8 @@ describe(`precision filters (seed ${seed})`, () => {
     expect(keyFingerprint(json)).toBe(keyFingerprint(pem));
     expect(keyFingerprint(b64)).toBe(keyFingerprint(pem));
     expect(keyFingerprint(fakePem(rand, 'RSA PRIVATE KEY'))).not.toBe(keyFingerprint(pem));
+    const concatenated = `"${pem.split('\n').join('" +\n    "')}"`;
+    expect(keyFingerprint(concatenated)).toBe(keyFingerprint(pem));
   });
 });
 

@@ -2,7 +2,7 @@ import type { PatternPlan, RuleSpec } from './spec.js';
 
 export type { PatternPlan } from './spec.js';
 import { KeywordPrefilter, newlinesBefore } from './prefilter.js';
-import { isDocumentationPassword, isPlaceholder, looksLikeIdentifier, shannonEntropy } from './filters.js';
+import { isDocumentationPassword, isPlaceholder, looksLikeIdentifier, meetsEntropy } from './filters.js';
 import { keywordAnchor, maxExtent, parseRegex, reachOf } from './extent.js';
 import { providerKey, serviceBefore } from './naming.js';
 import { ProviderPromotion } from './promote.js';
@@ -608,7 +608,7 @@ export class DetectionEngine {
   }
 
   private accept(rule: CompiledRule, secret: string): boolean {
-    if (rule.spec.entropy !== null && shannonEntropy(secret) < rule.spec.entropy) return false;
+    if (rule.spec.entropy !== null && !meetsEntropy(secret, rule.spec.entropy)) return false;
     if (rule.allow.some((a) => a.test(secret))) return false;
     // Catch-all rules take whatever follows a secret-like name, which in code is often a type name.
     return !isPlaceholder(secret) && !(rule.spec.generic && looksLikeIdentifier(secret));

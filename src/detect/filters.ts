@@ -11,12 +11,36 @@ export function shannonEntropy(value: string): number {
   return bits;
 }
 
+/**
+ * Whether `secret` is random enough for a rule asking `threshold` bits a character. A value of n
+ * characters holds at most log2(n) bits a character (8 characters: 3.0, all of them different), so
+ * a short password with one repeated character would fail a flat bar; short values that mix letters
+ * with digits or symbols need 85% of what their length allows instead, when that is lower than the
+ * rule's threshold. Letters alone ("string", "Password") keep the flat bar: those are words; so do
+ * values under 8 characters ("pwd3", "foo%40bar" once decoded), shorter than any password policy allows.
+ */
+export function meetsEntropy(secret: string, threshold: number): boolean {
+  const bits = shannonEntropy(secret);
+  if (bits >= threshold) return true;
+  // Percent-escapes inflate a value's apparent randomness: "foo%40bar" is the 7 characters foo@bar.
+  let plain = secret;
+  try {
+    plain = decodeURIComponent(secret);
+  } catch {
+    // not percent-encoded: taken as it is
+  }
+  const length = [...plain].length;
+  if (length < 8 || !/[A-Za-z]/.test(plain) || !/[^A-Za-z]/.test(plain)) return false;
+  return shannonEntropy(plain) >= Math.log2(length) * 0.85;
+}
+
 // Values that only look like secrets: documentation stand-ins and template variables. Template
 // bodies are bounded: an unbounded [^}]* rescans to the end from every "${" or "{{" (quadratic).
 const PLACEHOLDER_WORDS = /example|placeholder|xxxxx|\*\*\*\*|your[_-]?(api[_-]?)?(key|token|secret|password)|changeme|redacted|dummy|sample|insert[_-]?here|replace[_-]?me/i;
 const TEMPLATE_SYNTAX = /\$\{[^}]{0,256}\}|\{\{[^}]{0,256}\}\}|^\$[A-Z_][A-Z0-9_]*$|^%[A-Z_]+%$|^<[^>]+>$|process\.env\.|os\.environ/;
 const REPEATED = /^(.)\1+$/;
-const SEQUENCES = /0123456789|abcdefghij|1234567890/i;
+// Counting runs, and the interleaved a1b2c3d4… that charts and docs fill a key-shaped slot with.
+const SEQUENCES = /0123456789|abcdefghij|1234567890|a1b2c3d4/i;
 
 export function isPlaceholder(secret: string): boolean {
   return (
@@ -104,8 +128,24 @@ export function pemBody(secret: string): string | null {
   return inside
     .split(/[\r\n]/)
     .filter((line) => !line.includes(':'))
+    .map(unquotedLine)
     .join('')
     .replace(/[^A-Za-z0-9+/=]/g, '');
+}
+
+/**
+ * A body line of a key concatenated in source code ("MIIE…" +) without its quotes and the operator
+ * joining it to the next. Lines without a quote are left alone: a trailing + is then base64.
+ */
+function unquotedLine(line: string): string {
+  if (!line.includes('"')) return line;
+  let s = line.trim();
+  const last = s.at(-1);
+  if (last !== undefined && '+.&\\'.includes(last) && s.slice(0, -1).trimEnd().endsWith('"')) s = s.slice(0, -1).trimEnd();
+  if (s.endsWith('"')) s = s.slice(0, -1);
+  if (s.startsWith('+')) s = s.slice(1).trimStart();
+  if (s.startsWith('"')) s = s.slice(1);
+  return s;
 }
 
 // The smallest private key a PEM block holds (an Ed25519 PKCS #8 key) is 48 bytes: 64 base64 characters.

@@ -215,6 +215,8 @@ function namesSomething(text: string, index: number, word: string): boolean {
   const after = text[index + word.length] ?? '\n';
   if (/["'`./@[<(:=-]/.test(before) || /["'`./:([\]>_-]/.test(after)) return true;
   if (!/^[A-Z]/.test(word)) return false;
-  const lead = /(\S)\s*$/.exec(text.slice(Math.max(0, index - 40), index))?.[1];
-  return lead !== undefined && !/[.!?#*>|]/.test(lead) && !/\n\s*$/.test(text.slice(Math.max(0, index - 40), index));
+  // The character before it, past spaces and tabs (a loop: an anchored regex would backtrack).
+  let i = index - 1;
+  while (i >= 0 && (text[i] === ' ' || text[i] === '\t')) i--;
+  return i >= 0 && !'.!?#*>|\r\n'.includes(text[i]!);
 }

@@ -69,6 +69,8 @@ export function renderTemplate(template: string, rand: Random): RenderedExample 
       if (kind === 'pemindent') return fakePem(rand, arg ?? 'PRIVATE KEY', 12, '\n    ');
       // One line, the breaks turned into spaces (an env file, a CI variable pasted flat).
       if (kind === 'pemline') return fakePem(rand, arg ?? 'PRIVATE KEY', 12, ' ');
+      // Source code that builds the key by concatenating quoted lines ("-----BEGIN …" + "MIIE…" + …).
+      if (kind === 'pemconcat') return `"${fakePem(rand, arg ?? 'PRIVATE KEY', 12, '" +\n    "')}"`;
       const alphabet = CLASSES[kind];
       const length = Number(arg);
       if (!alphabet || !Number.isInteger(length) || length <= 0) {
