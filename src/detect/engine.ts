@@ -2,9 +2,10 @@ import type { PatternPlan, RuleSpec } from './spec.js';
 
 export type { PatternPlan } from './spec.js';
 import { KeywordPrefilter, newlinesBefore } from './prefilter.js';
-import { isPlaceholder, looksLikeIdentifier, meetsEntropy } from './filters.js';
+import { isDocumentationPassword, isPlaceholder, looksLikeIdentifier, meetsEntropy } from './filters.js';
 import { keywordAnchor, maxExtent, parseRegex, reachOf, type KeywordAnchor, type ParsedRegex } from './extent.js';
 import { providerKey, serviceBefore } from './naming.js';
+import { ProviderPromotion } from './promote.js';
 
 /** One secret a rule found in one buffer; offsets are byte offsets into that buffer. */
 export interface RawMatch {
@@ -193,6 +194,8 @@ export class DetectionEngine {
   readonly stats: EngineStats = { regexChars: 0, regexRuns: 0, textChars: 0 };
   /** Provider names of the specific rules, by providerKey: how a service named by a setting is spelt. */
   private readonly knownProviders = new Map<string, string>();
+  /** Which provider rule a catch-all match belongs to, when its setting or surroundings name one. */
+  private readonly promotion: ProviderPromotion<CompiledRule>;
   private readonly regions: boolean;
 
   constructor(rules: readonly RuleSpec[], options: EngineOptions = {}) {
@@ -228,6 +231,7 @@ export class DetectionEngine {
     }
     this.keywordIndex = keywordIndex;
     this.rulesByKeyword = rulesByKeyword;
+    this.promotion = new ProviderPromotion(this.compiled, (rule, secret) => this.accept(rule, secret));
     this.givenPlan = options.plan ?? null;
     if (options.plan && options.prepareNow !== false) this.prepare(options.plan);
   }
@@ -474,7 +478,8 @@ export class DetectionEngine {
       const key = `${rule.spec.id}\0${offset}`;
       if (seen.has(key)) return;
       seen.add(key);
-      found.push(this.found(rule, secret, offset, match.input, span[0]));
+      const kept = this.found(rule, secret, offset, (from, to) => text.slice(Math.max(0, from), Math.min(text.length, to)));
+      if (kept !== null && firstOf(kept, rule.spec.id, seen)) found.push(kept);
     };
     const rules = new Set<CompiledRule>(asked.regional);
     for (const a of asked.touched) rules.add(a.rule);
@@ -661,17 +666,26 @@ export class DetectionEngine {
           const key = `${rule.spec.id}\0${span[0]}`;
           if (seen.has(key)) continue;
           seen.add(key);
-          found.push(this.found(rule, secret, span[0], text, span[0]));
+          const kept = this.found(rule, secret, span[0], (from, to) => text.slice(Math.max(0, from), to));
+          if (kept !== null && firstOf(kept, rule.spec.id, seen)) found.push(kept);
         }
       }
     }
     return withLineNumbers(bytes, found);
   }
 
-  /** A match as kept; a catch-all rule's also names the service its setting is for, when it does. */
-  private found(rule: CompiledRule, secret: string, offset: number, input: string, start: number): Found {
+  /**
+   * A match as kept, or null for a catch-all match that is a documentation sample. A catch-all rule's also names the service its setting is for, when it does,
+   * and is reported under that service's rule when the value has that rule's shape (see promote.ts).
+   * `around(from, to)` is the scanned text between two offsets (clamped to it).
+   */
+  private found(rule: CompiledRule, secret: string, offset: number, around: (from: number, to: number) => string): Found | null {
     if (!rule.spec.generic) return { ruleId: rule.spec.id, secret, offset };
-    const provider = serviceBefore(input.slice(Math.max(0, start - 160), start), this.knownProviders);
+    if (isDocumentationPassword(secret, () => around(0, offset))) return null;
+    const from = Math.max(0, offset - PROMOTION_BEFORE);
+    const provider = serviceBefore(around(offset - 160, offset), this.knownProviders);
+    const promoted = this.promotion.ruleFor(rule.spec.id, secret, provider, around(from, offset + secret.length + PROMOTION_AFTER), offset - from);
+    if (promoted !== null) return { ruleId: promoted.spec.id, secret, offset };
     return provider === null ? { ruleId: rule.spec.id, secret, offset } : { ruleId: rule.spec.id, secret, offset, provider };
   }
 
@@ -708,6 +722,18 @@ interface Found {
   secret: string;
   offset: number;
   provider?: string;
+}
+
+/**
+ * Whether a kept match is the first of its rule at its offset. A catch-all match reported under a
+ * provider rule (promote.ts) is the same finding as that rule's own match there.
+ */
+function firstOf(kept: Found, matchedBy: string, seen: Set<string>): boolean {
+  if (kept.ruleId === matchedBy) return true;
+  const key = `${kept.ruleId}\0${kept.offset}`;
+  if (seen.has(key)) return false;
+  seen.add(key);
+  return true;
 }
 
 /**
@@ -796,6 +822,10 @@ function follows(check: Int32Array, buf: Buffer, end: number, next: Int32Array):
   }
   return true;
 }
+
+/** The text around a catch-all match searched for a service's name (see promote.ts). */
+const PROMOTION_BEFORE = 1500;
+const PROMOTION_AFTER = 300;
 
 /** Farther than any `within` (an Int32Array holds them). */
 const NOWHERE = 0x7fffffff;

@@ -48,11 +48,70 @@ export function isPlaceholder(secret: string): boolean {
     TEMPLATE_SYNTAX.test(secret) ||
     REPEATED.test(secret) ||
     SEQUENCES.test(secret) ||
+    // A counting UUID (01234567-89ab-cdef-0123-456789abcdef) is a sequence once its dashes go.
+    (secret.includes('-') && SEQUENCES.test(secret.replace(/-/g, ''))) ||
+    decodesToStandInLogin(secret) ||
     isPlaceholderPem(secret) ||
     decodesToProse(secret) ||
     isStandInPassword(secret) ||
-    isExampleJwt(secret)
+    isExampleJwt(secret) ||
+    holdsSampleJwt(secret) ||
+    isBlockchainAddress(secret)
   );
+}
+
+/**
+ * The sample tokens of jwt.io (and the tutorials that copy it: claims {"sub": "1234567890", "name":
+ * "John Doe", …, "iat": 1516239022}) and of the JWT RFCs, whatever their algorithm, extra claims or
+ * signature. Known to everyone, they unlock nothing. Found inside a longer value too ("Bearer eyJ…").
+ */
+export function holdsSampleJwt(secret: string): boolean {
+  const at = secret.indexOf('eyJ');
+  if (at === -1) return false;
+  const payload = secret.slice(at).split('.')[1];
+  if (payload === undefined || !payload.startsWith('eyJ')) return false;
+  const claims = Buffer.from(payload, 'base64url').toString('latin1');
+  const jwtIo = claims.includes('"sub":"1234567890"') && claims.includes('"name":"John Doe"') && claims.includes('"iat":1516239022');
+  // The example of RFC 7519 (and RFC 7515): {"iss":"joe", "exp":1300819380, "http://example.com/is_root":true}.
+  const rfc = claims.includes('"iss":"joe"') && claims.includes('"exp":1300819380');
+  return jwtIo || rfc;
+}
+
+/**
+ * Base64 of a stand-in login ("username:password", "user:pass", "admin:secret"): documentation
+ * showing the shape of a Basic auth or a registry `auth` value. Real logins decode to a random or
+ * generated password and are reported.
+ */
+export function decodesToStandInLogin(secret: string): boolean {
+  if (secret.length < 8 || secret.length > 80 || !/^[A-Za-z0-9+/]+={0,2}$/.test(secret)) return false;
+  const text = Buffer.from(secret, 'base64').toString('latin1');
+  const colon = text.indexOf(':');
+  if (colon < 1 || !/^[\x20-\x7e]+$/.test(text)) return false;
+  return isStandInPassword(text.slice(colon + 1));
+}
+
+/**
+ * A public chain address (an Ethereum contract or account: 0x and 40 hex digits), which
+ * deployment files and token lists name under keys such as `RewardToken`. A private key on the
+ * same chain is 64 hex digits and still reported.
+ */
+export function isBlockchainAddress(secret: string): boolean {
+  return /^0x[0-9a-fA-F]{40}$/.test(secret);
+}
+
+/**
+ * A short, typed password inside a fenced code sample of a Markdown page (`auth: { username:
+ * 'mikeymike', password: 'rapunz3l' }` in a library's README): documentation showing where a
+ * password goes. Only lower-case letters and digits, at most 10 of them: what a person types for
+ * an illustration, and what no generator of real credentials produces. A random or provider-shaped
+ * value in the same sample is still reported. `before()` is the scanned text before the value, read
+ * only for a value of that shape (a README's samples run for hundreds of lines).
+ */
+export function isDocumentationPassword(secret: string, before: () => string): boolean {
+  if (!/^[a-z0-9]{6,10}$/.test(secret) || !/[a-z]/.test(secret) || !/[0-9]/.test(secret)) return false;
+  // Inside a fenced block: an odd number of fence lines before the value.
+  const fences = before().match(/^[ \t]{0,3}```/gm)?.length ?? 0;
+  return fences % 2 === 1;
 }
 
 /**

@@ -358,10 +358,11 @@ export class DetectionPool {
 }
 
 /**
- * What an engine reads of each rule: the examples, remediation and titles (most of a catalogue's
- * bytes) would only be cloned into every worker for nothing. The provider stays: a catch-all
- * finding is named after the service its setting names, spelt as the catalogue spells it.
+ * What an engine reads of each rule: the negative examples, remediation and titles would only be
+ * cloned into every worker for nothing. The provider stays: a catch-all finding is named after
+ * the service its setting names, spelt as the catalogue spells it; so do a provider rule's positive
+ * examples, the contexts in which a catch-all value is checked for that rule's shape (promote.ts).
  */
 export function detectionOnly(rules: readonly RuleSpec[]): RuleSpec[] {
-  return rules.map((r) => ({ ...r, title: '', remediation: '', url: null, examples: { positive: [], negative: [] } }));
+  return rules.map((r) => ({ ...r, title: '', remediation: '', url: null, examples: { positive: r.generic || r.identifier ? [] : r.examples.positive, negative: [] } }));
 }

@@ -1,0 +1,222 @@
+/**
+ * The provider rule wins over a catch-all one. A catch-all finding (generic-api-key, jwt, an
+ * Authorization header) whose setting names a service, or that sits in text naming one (an SDK
+ * import, the API's host, a section header), is that service's credential when the value has the
+ * service's shape: it is then reported under the provider's rule, with its severity and its
+ * remediation. The shape is checked against the provider rule itself: the value is put into the
+ * rule's own positive examples in place of their secret, and one of the rule's patterns must
+ * report exactly it there. A value of another shape keeps the catch-all rule.
+ */
+import { providerKey, nameWords } from './naming.js';
+import { renderTemplate, seededRandom } from './template.js';
+import type { RuleSpec } from './spec.js';
+import type { Severity } from '../types.js';
+
+const SEVERITY_RANK: Record<Severity, number> = { critical: 0, high: 1, medium: 2, low: 3 };
+/** Only the nearest few services mentioned are tried: a page naming dozens names none of them. */
+const MENTIONS_TRIED = 3;
+
+/** A provider rule as the engine holds it: its spec, its patterns, its allow list. */
+export interface PromotableRule {
+  spec: RuleSpec;
+  patterns: { regex: RegExp }[];
+  allow: RegExp[];
+}
+
+/**
+ * Provider names that are also everyday words (age, line, meta, square): their mention says
+ * nothing about which service a nearby value belongs to. Named in the setting (LINE_CHANNEL_TOKEN)
+ * they still count.
+ */
+const EVERYDAY_WORDS = new Set([
+  'age', 'git', 'line', 'meta', 'square', 'linear', 'vault', 'notion', 'railway', 'harness', 'prefect', 'replicate',
+  'generic', 'jwt', 'authorization', 'microsoft', 'java', 'python', 'node',
+]);
+
+/**
+ * Technologies that every stack names (npm, redis, postgres, docker, maven), not services that
+ * issue keys: MYSQL_ROOT_PASSWORD is a password, not a MySQL URI, and a file that runs `npm ci`
+ * says nothing about its keys. Their own rules find their own formats.
+ */
+const TECHNOLOGIES = new Set([
+  'ftp', 'smtp', 'jdbc', 'ldap', 'ldapactivedirectory', 'docker', 'dockerregistries', 'kubernetes', 'npm', 'redis',
+  'mongodb', 'mysql', 'postgresql', 'postgres', 'microsoftsqlserver', 'rabbitmq', 'maven', 'gradle', 'gradlerepositories',
+  'nuget', 'nugetfeeds', 'pypi', 'pypipythonpackageindexes', 'composer', 'composerphp', 'django', 'wireguard',
+  'cryptographic', 'cryptographickey',
+]);
+
+/**
+ * The catch-all rules whose value is tied to a service only by its setting or its surroundings.
+ * Format rules (netrc, URLs with credentials, `docker login -p`) name the host themselves, and the
+ * host's own rule reports a value of its shape there.
+ */
+const PROMOTED_FROM = new Set(['generic-api-key', 'generic-password', 'jwt', 'authorization-header']);
+
+/** Header names that the setting reader takes for a service's name ("Authorization: Bearer …"). */
+const HEADER_NAMES = new Set(['authorization', 'proxyauthorization']);
+
+/** How far around a value a mention of a service is taken as naming it. */
+const MENTION_BEFORE = 1500;
+const MENTION_AFTER = 300;
+
+export class ProviderPromotion<R extends PromotableRule> {
+  /** Provider rules by providerKey of their provider (and of its first part, "SendGrid (Twilio)"). */
+  private readonly byProvider = new Map<string, R[]>();
+  /** Per rule id, its positive examples cut around their secret: [before, after] pairs. */
+  private readonly probes = new Map<string, [string, string][]>();
+  /** Per rule id, its patterns as private copies: the engine's own keep scanning state in lastIndex. */
+  private readonly copies = new Map<string, RegExp[]>();
+
+  /**
+   * `accepts` is the engine's own test of a value for a rule (entropy, allow list, placeholders):
+   * a value the rule would have dropped is not promoted to it either.
+   */
+  constructor(
+    rules: readonly R[],
+    private readonly accepts: (rule: R, secret: string) => boolean,
+  ) {
+    for (const rule of rules) {
+      if (rule.spec.generic || rule.spec.identifier) continue;
+      const keys = new Set([providerKey(rule.spec.provider), providerKey(rule.spec.provider.split(' (')[0]!)]);
+      for (const key of keys) {
+        if (key.length < 2) continue;
+        const list = this.byProvider.get(key) ?? [];
+        list.push(rule);
+        this.byProvider.set(key, list);
+      }
+    }
+    for (const list of this.byProvider.values()) {
+      list.sort((a, b) => SEVERITY_RANK[a.spec.severity] - SEVERITY_RANK[b.spec.severity] || (a.spec.id < b.spec.id ? -1 : 1));
+    }
+  }
+
+  /**
+   * The provider rule that a match of catch-all rule `from` on `secret` belongs to, or null. `named` is the service its
+   * setting names (null: none); `context` is the text around the value with the value at `at`.
+   */
+  ruleFor(from: string, secret: string, named: string | null, context: string, at: number): R | null {
+    if (!PROMOTED_FROM.has(from)) return null;
+    if (named !== null && !HEADER_NAMES.has(providerKey(named))) {
+      // The setting names a service: the text around cannot name another one. The setting may
+      // spell it longer than the catalogue does (mapboxgl.accessToken).
+      const key = providerKey(named);
+      return this.fitting(this.byProvider.has(key) ? key : (this.knownStart(key) ?? key), secret);
+    }
+    for (const key of this.mentionsNear(context, at, secret.length).slice(0, MENTIONS_TRIED)) {
+      const rule = this.fitting(key, secret);
+      if (rule !== null) return rule;
+    }
+    return null;
+  }
+
+  /**
+   * Known providers that the text around the value at [at, at + length) names, nearest first. A
+   * name counts where code or config names a service: a module or package (`require('razorpay')`,
+   * `from clarifai.client`), a host (`api.datadoghq.com`), a section or class (`clarifai:`,
+   * `ClarifaiStub(`), or a proper noun in prose (Datadog); a lower-case word in prose does not
+   * ("the front segment of a box").
+   */
+  mentionsNear(context: string, at: number, length: number): string[] {
+    const from = Math.max(0, at - MENTION_BEFORE);
+    const text = context.slice(from, at + length + MENTION_AFTER);
+    const found = new Map<string, number>();
+    const words = [...text.matchAll(/[A-Za-z][A-Za-z0-9]*/g)];
+    for (const [i, m] of words.entries()) {
+      const start = from + m.index;
+      // A word that the value itself holds is not a mention of anything.
+      if (start >= at && start < at + length) continue;
+      if (!namesSomething(text, m.index, m[0])) continue;
+      const parts = nameWords(m[0]);
+      const next = words[i + 1];
+      const pair = next !== undefined && /^[ _-]$/.test(text.slice(m.index + m[0].length, next.index)) ? (m[0] + next[0]).toLowerCase() : '';
+      const distance = Math.abs(start - at);
+      for (const word of [...parts, parts.join(''), pair]) {
+        const key = this.keyOfWord(word);
+        if (key === null) continue;
+        if (!found.has(key) || found.get(key)! > distance) found.set(key, distance);
+      }
+    }
+    return [...found].sort((a, b) => a[1] - b[1]).map(([key]) => key);
+  }
+
+  /** The provider a word names: itself, or its start ("datadoghq", "clarifaistub"); null for none. */
+  private keyOfWord(word: string): string | null {
+    const mentionable = (key: string) => !EVERYDAY_WORDS.has(key) && !TECHNOLOGIES.has(key);
+    if (word.length < 3) return null;
+    if (this.byProvider.has(word)) return mentionable(word) ? word : null;
+    const start = this.knownStart(word);
+    return start !== null && mentionable(start) ? start : null;
+  }
+
+  /** The longest known provider of five or more letters that `word` starts with ("datadoghq"). */
+  private knownStart(word: string): string | null {
+    for (let end = word.length - 1; end >= 5; end--) if (this.byProvider.has(word.slice(0, end))) return word.slice(0, end);
+    return null;
+  }
+
+  /** The first of the provider's rules (most severe first) that reports `secret` in its own examples. */
+  private fitting(key: string, secret: string): R | null {
+    const rules = this.byProvider.get(key);
+    if (rules === undefined || TECHNOLOGIES.has(key)) return null;
+    for (const rule of rules) {
+      if (!this.accepts(rule, secret)) continue;
+      const patterns = this.patternsOf(rule);
+      if (this.probesOf(rule.spec).some(([before, after]) => reports(patterns, before + secret + after, before.length, secret))) return rule;
+    }
+    return null;
+  }
+
+  private patternsOf(rule: R): RegExp[] {
+    let list = this.copies.get(rule.spec.id);
+    if (list === undefined) {
+      list = rule.patterns.map(({ regex }) => new RegExp(regex.source, regex.flags.replace(/[gyd]/g, '') + 'gd'));
+      this.copies.set(rule.spec.id, list);
+    }
+    return list;
+  }
+
+  private probesOf(spec: RuleSpec): [string, string][] {
+    let probes = this.probes.get(spec.id);
+    if (probes === undefined) {
+      // A fixed seed: the same probes in every worker and every run.
+      const rand = seededRandom(0x5eed);
+      probes = [];
+      for (const template of spec.examples.positive) {
+        const { text, secret } = renderTemplate(template, rand);
+        if (secret === null) continue;
+        const at = text.indexOf(secret);
+        probes.push([text.slice(0, at), text.slice(at + secret.length)]);
+      }
+      this.probes.set(spec.id, probes);
+    }
+    return probes;
+  }
+}
+
+/** Whether one of the rule's patterns reports exactly `secret` at `at` in `text`. */
+function reports(patterns: readonly RegExp[], text: string, at: number, secret: string): boolean {
+  for (const pattern of patterns) {
+    pattern.lastIndex = 0;
+    for (const m of text.matchAll(pattern)) {
+      const span = m.indices?.groups?.secret;
+      if (span && span[0] === at && m.groups!.secret === secret) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Whether `word` at `index` of `text` is written as a name: touching code punctuation (a quote, a
+ * dot, a slash, @, a colon, a bracket), or capitalised inside a line or sentence (a proper noun, a
+ * class after `new`); a capital that only starts a line or a sentence says nothing.
+ */
+function namesSomething(text: string, index: number, word: string): boolean {
+  const before = text[index - 1] ?? '\n';
+  const after = text[index + word.length] ?? '\n';
+  if (/["'`./@[<(:=-]/.test(before) || /["'`./:([\]>_-]/.test(after)) return true;
+  if (!/^[A-Z]/.test(word)) return false;
+  // The character before it, past spaces and tabs (a loop: an anchored regex would backtrack).
+  let i = index - 1;
+  while (i >= 0 && (text[i] === ' ' || text[i] === '\t')) i--;
+  return i >= 0 && !'.!?#*>|\r\n'.includes(text[i]!);
+}

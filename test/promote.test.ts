@@ -1,0 +1,151 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildImage } from '../fixtures/builder.mjs';
+import { scanImage } from '../src/scan.js';
+import { loadRuleSet } from '../src/detect/rules.js';
+import { DetectionEngine } from '../src/detect/engine.js';
+import { decodesToStandInLogin, holdsSampleJwt, isBlockchainAddress, isDocumentationPassword, isPlaceholder } from '../src/detect/filters.js';
+import { randomChars, renderTemplate, seededRandom } from '../src/detect/template.js';
+import { secretHash } from '../src/attribute.js';
+
+const seed = Date.now() % 100000;
+const rand = seededRandom(seed);
+const fill = (template: string) => renderTemplate(template, rand).text;
+const rules = loadRuleSet().rules;
+const rule = (id: string) => rules.find((r) => r.id === id)!;
+const engine = new DetectionEngine(rules);
+const scan = (text: string) => engine.scan(Buffer.from(text));
+
+describe(`a catch-all match is reported under the provider rule its context names (seed ${seed})`, () => {
+  it('by the setting: a Heroku key (a UUID) named by its section is heroku-api-key', () => {
+    const key = fill('{{uuid}}');
+    const found = scan(`{\n  "name": "orders",\n  "heroku": {\n    "apiKey": "${key}",\n    "region": "eu"\n  }\n}\n`);
+    expect(found.filter((m) => m.secret === key).map((m) => m.ruleId)).toEqual(['heroku-api-key']);
+  });
+
+  it("by the text around it: an SDK import, or the API's host after an Authorization header", () => {
+    const key = fill('{{alnum:14}}{{digits:4}}{{alnum:6}}');
+    const sdk = scan(`const Razorpay = require('razorpay');\n\nconst client = new Razorpay({\n  key_secret: '${key}',\n});\n`);
+    expect(sdk.filter((m) => m.secret === key).map((m) => m.ruleId)).toEqual(['razorpay-key']);
+    const hex = fill('{{hex:32}}');
+    const curl = scan(`#!/bin/sh\ncurl -sS -H "Authorization: Bearer ${hex}" https://api.datadoghq.com/api/v1/validate\n`);
+    expect(curl.filter((m) => m.secret === hex).map((m) => m.ruleId)).toEqual(['datadog-api-key']);
+  });
+
+  it("keeps the catch-all rule when the value does not have the provider rule's shape", () => {
+    const value = fill('{{alnum:28}}{{digits:4}}');
+    // SendGrid keys start SG.: a value of another shape stays generic, named after the setting.
+    const [named] = scan(`SENDGRID_API_KEY=${value}\n`);
+    expect(named).toMatchObject({ ruleId: 'generic-api-key', provider: rule('sendgrid-api-key').provider });
+    // A Datadog key is 32 hex digits: the host names Datadog, the value is not one.
+    const curl = scan(`curl -H "Authorization: Bearer ${value}" https://api.datadoghq.com/api/v1/validate\n`);
+    expect(curl.map((m) => m.ruleId)).toEqual(['authorization-header']);
+  });
+
+  it('a setting that names one service is not overruled by another named nearby', () => {
+    const hex = fill('{{hex:32}}');
+    // Datadog takes 32 hex digits too, but the setting names an in-house service.
+    const found = scan(`SHELFWATCH_API_KEY=${hex}\n# the datadog agent runs beside us\n`);
+    expect(found).toMatchObject([{ ruleId: 'generic-api-key', provider: 'Shelfwatch' }]);
+  });
+
+  it('technologies and everyday words that a file mentions name no key', () => {
+    const value = fill('{{alnum:28}}{{digits:4}}');
+    const env = scan(`NODE_ENV=production\nREDIS_HOST=redis\n# npm ci, then node server.js\nSERVICE_TOKEN=${value}\n`);
+    expect(env.map((m) => m.ruleId)).toEqual(['generic-api-key']);
+    const pw = fill('{{alnum:16}}{{digits:2}}');
+    const mysql = scan(`MYSQL_ROOT_PASSWORD=${pw}\n`);
+    expect(mysql.map((m) => m.ruleId)).toEqual(['generic-password']);
+  });
+
+  it("format rules are not promoted: netrc keeps its own finding beside the host's rule", () => {
+    const token = fill('ghp_{{alnum:36}}');
+    const found = scan(`machine github.com\n  login ci-bot\n  password ${token}\n`);
+    expect(found.map((m) => m.ruleId).sort()).toEqual(['github-token', 'netrc-credentials']);
+  });
+
+  describe('in the report, on a worker thread and inline', () => {
+    let dir: string;
+    const hex = fill('{{hex:32}}');
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'stratascan-promote-'));
+      const content = `const config = {\n  datadog: {\n    apiKey: '${hex}',\n  },\n};\nmodule.exports = config;\n`;
+      writeFileSync(join(dir, 'image.tar'), (await buildImage({ steps: [{ createdBy: 'COPY . /srv', files: [{ path: '/srv/config.js', content }] }] }, { layout: 'docker-oci' }))!);
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it("carries the provider rule's id, severity and remediation, and no separate provider name", async () => {
+      const datadog = rule('datadog-api-key');
+      for (const jobs of [1, 0]) {
+        const report = await scanImage(join(dir, 'image.tar'), { jobs, cache: false });
+        const found = report.findings.filter((f) => f.secretHash === secretHash(hex));
+        expect(found, `jobs ${jobs}`).toHaveLength(1);
+        expect(found[0], `jobs ${jobs}`).toMatchObject({ ruleId: datadog.id, severity: datadog.severity, remediation: datadog.remediation, line: 3 });
+        expect(found[0]!.provider, `jobs ${jobs}`).toBeUndefined();
+      }
+    });
+  });
+});
+
+describe(`look-alikes that are not secrets (seed ${seed})`, () => {
+  const JWT_IO = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ';
+  const b64url = (s: string) => Buffer.from(s).toString('base64url');
+
+  it("jwt.io's sample token, whatever its algorithm, extra claims or signature, and inside a header value", () => {
+    const admin = `${b64url('{"alg":"RS256","typ":"JWT"}')}.${b64url('{"sub":"1234567890","name":"John Doe","admin":true,"iat":1516239022}')}`;
+    for (const token of [`${JWT_IO}.${fill('{{b64url:43}}')}`, `${admin}.${fill('{{b64url:342}}')}`]) {
+      expect(holdsSampleJwt(token)).toBe(true);
+      expect(holdsSampleJwt(`Bearer ${token}`)).toBe(true);
+      expect(scan(`## Auth\n\n\`\`\`http\nAuthorization: Bearer ${token}\n\`\`\`\n\n    token: ${token}\n`)).toEqual([]);
+    }
+    const real = `${b64url('{"alg":"HS256"}')}.${b64url(`{"sub":"${fill('{{digits:10}}')}","name":"Jane Roe","iat":${fill('{{digits:10}}')}}`)}.${fill('{{b64url:43}}')}`;
+    expect(holdsSampleJwt(real)).toBe(false);
+    expect(scan(`ACCESS_TOKEN=${real}\n`).length).toBeGreaterThan(0);
+  });
+
+  it("the JWT RFCs' example token", () => {
+    const rfc = 'eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
+    expect(holdsSampleJwt(rfc)).toBe(true);
+    expect(scan(`Authorization: Bearer ${rfc}\n`)).toEqual([]);
+  });
+
+  it('base64 stand-in logins and counting UUIDs are placeholders; generated ones are not', () => {
+    for (const login of ['username:password', 'user:pass', 'admin:secret', 'deploy:p@ssw0rd']) expect(decodesToStandInLogin(Buffer.from(login).toString('base64')), login).toBe(true);
+    expect(scan(`{"auths": {"https://index.docker.io/v1/": {"auth": "${Buffer.from('username:password').toString('base64')}"}}}\n`)).toEqual([]);
+    for (let i = 0; i < 200; i++) expect(decodesToStandInLogin(Buffer.from(`deploy:${randomChars(rand, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789', 16)}`).toString('base64'))).toBe(false);
+    expect(isPlaceholder('01234567-89ab-cdef-0123-456789abcdef')).toBe(true);
+    for (let i = 0; i < 200; i++) expect(isPlaceholder(fill('{{uuid}}'))).toBe(false);
+  });
+
+  it('chain addresses are public; a 64-hex private key is not an address', () => {
+    const address = `0x${fill('{{hex:40}}')}`;
+    expect(isBlockchainAddress(address)).toBe(true);
+    expect(isBlockchainAddress(`0x${fill('{{hex:64}}')}`)).toBe(false);
+    const deployments = `{\n  "contracts": {\n    "RewardToken": "${address}",\n    "Treasury": { "address": "0x${fill('{{HEX:40}}')}" }\n  }\n}\n`;
+    expect(scan(deployments)).toEqual([]);
+    const key = fill('{{hex:64}}');
+    expect(scan(`WALLET_SECRET=0x${key}\n`).map((m) => m.secret)).toEqual([`0x${key}`]);
+  });
+
+  it('a short typed password in a fenced Markdown sample is documentation; outside a sample, or random, it is reported', () => {
+    const sample = "```js\naxios.get('/user', {\n  proxy: { auth: { username: 'mikeymike', password: 'rapunz3l' } }\n});\n```\n";
+    expect(isDocumentationPassword('rapunz3l', () => sample.slice(0, sample.indexOf('rapunz3l')))).toBe(true);
+    // A long sample: the fence opens far above the value.
+    const long = sample.replace('{\n', `{\n${'  // an option described at length\n'.repeat(200)}`);
+    expect(scan(long)).toEqual([]);
+    expect(scan(sample)).toEqual([]);
+    // After the block closes, or in a config file, the same value is a password.
+    expect(scan(`${sample}\nDB_PASSWORD=rapunz3l\n`).map((m) => m.ruleId)).toEqual(['generic-password']);
+    expect(scan("auth:\n  password: 'rapunz3l'\n").map((m) => m.ruleId)).toEqual(['generic-password']);
+    // A generated password in the same sample is not typed for an illustration.
+    const generated = fill('{{alnum:14}}{{digits:2}}');
+    expect(scan(sample.replace('rapunz3l', generated)).map((m) => m.secret)).toEqual([generated]);
+    for (let i = 0; i < 200; i++) expect(isDocumentationPassword(randomChars(rand, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789', 12), () => '```\n')).toBe(false);
+  });
+
+  it("AWS's lifecycle action handle is not a credential", () => {
+    expect(scan(`{"LifecycleActionResult": "CONTINUE", "LifecycleActionToken": "${fill('{{uuid}}')}"}\n`)).toEqual([]);
+  });
+});
