@@ -49,13 +49,6 @@ export default defineConfig(
     rules: { 'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }] },
   },
   {
-    // Being split into named stages by the issue-19 refactors (scan pipeline, CLI, attribution,
-    // tar entries, the walk, the WebAssembly assembler): drop each file from this list as its
-    // split lands.
-    files: ['src/scan.ts', 'src/cli.ts', 'src/attribute.ts', 'src/layer/walk.ts', 'src/source/stream.ts', 'src/detect/lanes-wasm.ts'],
-    rules: { 'max-lines-per-function': 'off' },
-  },
-  {
     // Matching control characters is the point where output is sanitized (escapes, bidi and C0/C1
     // controls from image content) and where tests check that none got through.
     rules: { 'no-control-regex': 'off' },
