@@ -163,6 +163,26 @@ export function killOnExit(pid, exited, signal) {
 }
 
 /**
+ * Stops a child started by `spawnDetached` and guarded by `killOnExit`: SIGTERM, then SIGKILL if
+ * it has not exited within `graceMs` (0: SIGKILL at once).
+ * @param {import('node:child_process').ChildProcess} child
+ * @param {Promise<unknown>} exited
+ * @param {{ isRunning: () => boolean, release: () => void }} guard
+ * @param {number} graceMs
+ */
+export async function stopChild(child, exited, guard, graceMs) {
+  guard.release();
+  if (!guard.isRunning()) return;
+  if (graceMs > 0) {
+    child.kill('SIGTERM');
+    const done = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), graceMs))]);
+    if (done) return;
+  }
+  child.kill('SIGKILL');
+  await exited;
+}
+
+/**
  * Starts a long-running tool (dockerd, the registry) in its own process group, so a Ctrl-C aimed
  * at the test runner cannot race our own shutdown, with its output appended to `logPath`.
  * @param {string} cmd

@@ -4,8 +4,7 @@
 // with the podman CLI against the same storage; nothing is pulled and no container runs.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { execCapture, httpStatus, killOnExit, spawnDetached, waitUntil } from './exec.mjs';
+import { execCapture, httpStatus, killOnExit, spawnDetached, stopChild, waitUntil } from './exec.mjs';
 import { which } from './real-tools.mjs';
 
 /** The binaries startPodman() needs; suites pass this to describeReal(). */
@@ -36,15 +35,7 @@ export async function startPodman() {
   let stopping;
   const stop = () => {
     stopping ??= (async () => {
-      guard.release();
-      if (guard.isRunning()) {
-        child.kill('SIGTERM');
-        const done = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]);
-        if (!done) {
-          child.kill('SIGKILL');
-          await exited;
-        }
-      }
+      await stopChild(child, exited, guard, 10_000);
       // vfs layers are plain directories owned by root; remove them with the service gone.
       await rm(dir, { recursive: true, force: true, maxRetries: 3 });
     })();

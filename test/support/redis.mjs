@@ -4,7 +4,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
-import { killOnExit, spawnDetached, waitUntil } from './exec.mjs';
+import { killOnExit, spawnDetached, stopChild, waitUntil } from './exec.mjs';
 import { which } from './real-tools.mjs';
 import { freePort } from './registry.mjs';
 
@@ -32,11 +32,7 @@ export async function startRedis() {
     let stopping;
     const stop = () => {
       stopping ??= (async () => {
-        guard.release();
-        if (guard.isRunning()) {
-          child.kill('SIGKILL');
-          await exited;
-        }
+        await stopChild(child, exited, guard, 0);
         await rm(dir, { recursive: true, force: true });
       })();
       return stopping;

@@ -13,12 +13,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createPrivateKey, randomBytes, randomUUID, sign } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import bcrypt from 'bcryptjs';
 import { which } from './real-tools.mjs';
-import { httpStatus, killOnExit, spawnDetached, waitUntil } from './exec.mjs';
+import { httpStatus, killOnExit, spawnDetached, stopChild, waitUntil } from './exec.mjs';
 
 /** The binaries startRegistry() needs; suites pass this to describeReal(). */
 export const REGISTRY_BINS = Object.freeze(['docker-registry']);
@@ -150,7 +149,6 @@ async function launch(bin, dir, opts) {
     let stopping;
     const stop = () => {
       stopping ??= (async () => {
-        guard.release();
         if (watchdog.pid !== undefined) {
           try {
             process.kill(-watchdog.pid, 'SIGKILL');
@@ -158,14 +156,7 @@ async function launch(bin, dir, opts) {
             // gone
           }
         }
-        if (guard.isRunning()) {
-          child.kill('SIGTERM');
-          const done = await Promise.race([exited.then(() => true), sleep(STOP_TIMEOUT_MS).then(() => false)]);
-          if (!done) {
-            child.kill('SIGKILL');
-            await exited;
-          }
-        }
+        await stopChild(child, exited, guard, STOP_TIMEOUT_MS);
         if (tokenServer) await new Promise((resolve) => tokenServer.close(() => resolve(undefined)));
         await rm(dir, { recursive: true, force: true, maxRetries: 3 });
       })();
