@@ -1,6 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadRuleSet } from '../src/detect/rules.js';
 import { DetectionEngine, planPatterns } from '../src/detect/engine.js';
@@ -10,17 +7,11 @@ import { keywordAnchor, maxExtent, reachOf } from '../src/detect/extent.js';
 import { fakePem, renderTemplate, seededRandom } from '../src/detect/template.js';
 import { secretHash } from '../src/attribute.js';
 import { redact } from '../src/redact.js';
-import { GENERATED } from '../scripts/longtail/generate.mjs';
+import { isGenerated } from './support/generated-rules.js';
 
 const { rules } = loadRuleSet();
 const byId = new Map(rules.map((r) => [r.id, r]));
 const seed = Date.now() % 100000;
-const detectorsDir = fileURLToPath(new URL('../detectors/', import.meta.url));
-/** Rule files written by the long-tail generator say so on their first line. */
-function isGenerated(id: string): boolean {
-  const file = [`${id}.yaml`, `${id}.yml`].map((name) => join(detectorsDir, name)).find((path) => existsSync(path));
-  return file !== undefined && readFileSync(file, 'utf8').startsWith(GENERATED);
-}
 /**
  * The rules a whole-buffer comparison runs: whole-buffer scanning costs every pattern over the
  * whole text, which for the long-tail table's generated rules (one template, hundreds of rows) is
