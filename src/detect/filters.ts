@@ -173,11 +173,12 @@ export function decodesToProse(secret: string): boolean {
   return words.length >= 3 && words.join(' ').length >= text.length * 0.8;
 }
 
-// Words that documentation builds stand-in passwords from ("p@ssword", "V3ry_S3nsit1ve", "psw").
+// Words that documentation builds stand-in passwords from ("p@ssword", "V3ry_S3nsit1ve", "psw",
+// "yourStrong(!)Password").
 const STAND_IN_WORDS = new Set([
   'password', 'passwd', 'passw', 'pass', 'pwd', 'psw', 'pw', 'secret', 'sensitive', 'very', 'super', 'my', 'your',
   'not', 'real', 'fake', 'test', 'testing', 'dummy', 'sample', 'demo', 'foo', 'bar', 'baz', 'token', 'key', 'api',
-  'private', 'admin', 'user', 'letmein', 'changeit', 'qwerty', 'hunter', 'top', 'mock',
+  'private', 'admin', 'user', 'letmein', 'changeit', 'qwerty', 'hunter', 'top', 'mock', 'strong',
 ]);
 // One of these must be among them: "my-user" or "foo" alone is not a stand-in password.
 const STAND_IN_CORE = ['pass', 'pwd', 'psw', 'secret', 'sensitive', 'letmein', 'changeit', 'qwerty', 'hunter'];
