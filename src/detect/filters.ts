@@ -36,7 +36,7 @@ export function meetsEntropy(secret: string, threshold: number): boolean {
 
 // Values that only look like secrets: documentation stand-ins and template variables. Template
 // bodies are bounded: an unbounded [^}]* rescans to the end from every "${" or "{{" (quadratic).
-const PLACEHOLDER_WORDS = /example|placeholder|xxxxx|\*\*\*\*|your[_-]?(api[_-]?)?(key|token|secret|password)|changeme|redacted|dummy|sample|insert[_-]?here|replace[_-]?me/i;
+const PLACEHOLDER_WORDS = /example|placeholder|xxxxx|\*\*\*\*|your[_-]?(api[_-]?)?(key|token|secret|password)|changeme|redacted|dummy|sample|insert[_-]?here|replace[_-]?(?:me|with)/i;
 const TEMPLATE_SYNTAX = /\$\{[^}]{0,256}\}|\{\{[^}]{0,256}\}\}|^\$[A-Z_][A-Z0-9_]*$|^%[A-Z_]+%$|^<[^>]+>$|process\.env\.|os\.environ/;
 const REPEATED = /^(.)\1+$/;
 // Counting runs, and the interleaved a1b2c3d4… that charts and docs fill a key-shaped slot with.
