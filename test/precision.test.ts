@@ -49,12 +49,13 @@ describe(`precision filters (seed ${seed})`, () => {
 
   it('interleaved counting runs (a1b2c3d4…) are placeholders; random hex is not', () => {
     expect(isPlaceholder('a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q7r8NRAL')).toBe(true);
+    expect(isPlaceholder('REPLACE_WITH_PASSWORD')).toBe(true);
     for (let i = 0; i < 2000; i++) expect(isPlaceholder(randomChars(rand, '0123456789abcdef', 40))).toBe(false);
   });
 
   it('stand-in passwords are recognised in their spellings, random values are not', () => {
-    for (const v of ['pa%2Fssword', 'p%40ssword', 'pa%3Fsword', 'S3nsit1ve', 'V3ry_S3nsit1ve', 'psw', 'not-my-real-password']) expect(isStandInPassword(v), v).toBe(true);
-    for (const v of ['too-late-in-file', 'rapunz3l', 'Tr0ub4dor&3x9Q']) expect(isStandInPassword(v), v).toBe(false);
+    for (const v of ['pa%2Fssword', 'p%40ssword', 'pa%3Fsword', 'S3nsit1ve', 'V3ry_S3nsit1ve', 'psw', 'not-my-real-password', 'yourStrong(!)Password']) expect(isStandInPassword(v), v).toBe(true);
+    for (const v of ['too-late-in-file', 'rapunz3l', 'Tr0ub4dor&3x9Q', 'D1fficultP%40ssw0rd', 'StrongHold42x']) expect(isStandInPassword(v), v).toBe(false);
     for (let i = 0; i < 2000; i++) expect(isStandInPassword(randomChars(rand, ALNUM, 12))).toBe(false);
   });
 

@@ -36,7 +36,7 @@ export function meetsEntropy(secret: string, threshold: number): boolean {
 
 // Values that only look like secrets: documentation stand-ins and template variables. Template
 // bodies are bounded: an unbounded [^}]* rescans to the end from every "${" or "{{" (quadratic).
-const PLACEHOLDER_WORDS = /example|placeholder|xxxxx|\*\*\*\*|your[_-]?(api[_-]?)?(key|token|secret|password)|changeme|redacted|dummy|sample|insert[_-]?here|replace[_-]?me/i;
+const PLACEHOLDER_WORDS = /example|placeholder|xxxxx|\*\*\*\*|your[_-]?(api[_-]?)?(key|token|secret|password)|changeme|redacted|dummy|sample|insert[_-]?here|replace[_-]?(?:me|with)/i;
 const TEMPLATE_SYNTAX = /\$\{[^}]{0,256}\}|\{\{[^}]{0,256}\}\}|^\$[A-Z_][A-Z0-9_]*$|^%[A-Z_]+%$|^<[^>]+>$|process\.env\.|os\.environ/;
 const REPEATED = /^(.)\1+$/;
 // Counting runs, and the interleaved a1b2c3d4… that charts and docs fill a key-shaped slot with.
@@ -173,11 +173,12 @@ export function decodesToProse(secret: string): boolean {
   return words.length >= 3 && words.join(' ').length >= text.length * 0.8;
 }
 
-// Words that documentation builds stand-in passwords from ("p@ssword", "V3ry_S3nsit1ve", "psw").
+// Words that documentation builds stand-in passwords from ("p@ssword", "V3ry_S3nsit1ve", "psw",
+// "yourStrong(!)Password").
 const STAND_IN_WORDS = new Set([
   'password', 'passwd', 'passw', 'pass', 'pwd', 'psw', 'pw', 'secret', 'sensitive', 'very', 'super', 'my', 'your',
   'not', 'real', 'fake', 'test', 'testing', 'dummy', 'sample', 'demo', 'foo', 'bar', 'baz', 'token', 'key', 'api',
-  'private', 'admin', 'user', 'letmein', 'changeit', 'qwerty', 'hunter', 'top', 'mock',
+  'private', 'admin', 'user', 'letmein', 'changeit', 'qwerty', 'hunter', 'top', 'mock', 'strong',
 ]);
 // One of these must be among them: "my-user" or "foo" alone is not a stand-in password.
 const STAND_IN_CORE = ['pass', 'pwd', 'psw', 'secret', 'sensitive', 'letmein', 'changeit', 'qwerty', 'hunter'];
