@@ -44,6 +44,18 @@ describe(`a catch-all match is reported under the provider rule its context name
     expect(curl.map((m) => m.ruleId)).toEqual(['authorization-header']);
   });
 
+  it("drops a catch-all value that starts with a provider's token prefix but is no token of that provider", () => {
+    const xai = fill('xai-{{alnum:80}}');
+    expect(scan(`XAI_TOKEN = '${xai}'\n`).map((m) => m.ruleId)).toEqual(['xai-api-key']);
+    // Cut short, or written in capitals: a broken copy of a known token format, not a credential.
+    for (const broken of [xai.slice(0, 40), fill('spu-{{HEX:32}}'), fill('spu-{{hex:38}}')]) {
+      expect(scan(`api_token = '${broken}'\n`).map((m) => m.ruleId), broken.slice(0, 6)).toEqual([]);
+    }
+    // An everyday word is no token prefix: a value that merely starts with one stays generic.
+    const other = fill('live_{{alnum:24}}{{digits:4}}');
+    expect(scan(`api_token = '${other}'\n`).map((m) => m.ruleId)).toEqual(['generic-api-key']);
+  });
+
   it('a setting that names one service is not overruled by another named nearby', () => {
     const hex = fill('{{hex:32}}');
     // Datadog takes 32 hex digits too, but the setting names an in-house service.

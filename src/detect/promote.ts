@@ -66,6 +66,8 @@ export class ProviderPromotion<R extends PromotableRule> {
   private readonly probes = new Map<string, [string, string][]>();
   /** Per rule id, its patterns as private copies: the engine's own keep scanning state in lastIndex. */
   private readonly copies = new Map<string, RegExp[]>();
+  /** Token prefixes (xai-, spu-, shippo_live_) and the provider rules whose tokens start with them. */
+  private readonly prefixes = new Map<string, R[]>();
 
   /**
    * `accepts` is the engine's own test of a value for a rule (entropy, allow list, placeholders):
@@ -88,6 +90,22 @@ export class ProviderPromotion<R extends PromotableRule> {
     for (const list of this.byProvider.values()) {
       list.sort((a, b) => SEVERITY_RANK[a.spec.severity] - SEVERITY_RANK[b.spec.severity] || (a.spec.id < b.spec.id ? -1 : 1));
     }
+    for (const rule of rules) {
+      if (rule.spec.generic || rule.spec.identifier) continue;
+      for (const prefix of tokenPrefixes(rule.spec)) this.prefixes.set(prefix, [...(this.prefixes.get(prefix) ?? []), rule]);
+    }
+  }
+
+  /**
+   * Whether a catch-all match's value starts with a provider's token prefix (xai-, spu-) that none
+   * of the rules issuing that prefix takes it for: a token of a known format cut short, run on, or
+   * written in the wrong case, which is a broken copy or a stand-in, not a credential.
+   */
+  misshapenToken(from: string, secret: string): boolean {
+    if (!PROMOTED_FROM.has(from)) return false;
+    const lower = secret.toLowerCase();
+    const issuers = [...this.prefixes].filter(([prefix]) => lower.startsWith(prefix) && secret.length > prefix.length).flatMap(([, rules]) => rules);
+    return issuers.length > 0 && !issuers.some((rule) => this.fitsOwnExamples(rule, secret));
   }
 
   /**
@@ -158,12 +176,15 @@ export class ProviderPromotion<R extends PromotableRule> {
   private fitting(key: string, secret: string): R | null {
     const rules = this.byProvider.get(key);
     if (rules === undefined || TECHNOLOGIES.has(key)) return null;
-    for (const rule of rules) {
-      if (!this.accepts(rule, secret)) continue;
-      const patterns = this.patternsOf(rule);
-      if (this.probesOf(rule.spec).some(([before, after]) => reports(patterns, before + secret + after, before.length, secret))) return rule;
-    }
+    for (const rule of rules) if (this.fitsOwnExamples(rule, secret)) return rule;
     return null;
+  }
+
+  /** Whether the rule takes `secret` and one of its patterns reports it in one of the rule's own examples. */
+  private fitsOwnExamples(rule: R, secret: string): boolean {
+    if (!this.accepts(rule, secret)) return false;
+    const patterns = this.patternsOf(rule);
+    return this.probesOf(rule.spec).some(([before, after]) => reports(patterns, before + secret + after, before.length, secret));
   }
 
   private patternsOf(rule: R): RegExp[] {
@@ -192,6 +213,21 @@ export class ProviderPromotion<R extends PromotableRule> {
     return probes;
   }
 }
+
+/**
+ * The keywords of a rule that are the start of its tokens: ending in - or _ after three or more
+ * characters, and how the secret of at least one of its positive examples begins (the example
+ * templates are read as text: `[[xai-{{alnum:80}}]]` begins with xai-).
+ */
+function tokenPrefixes(spec: RuleSpec): string[] {
+  const starts = spec.examples.positive.map((e) => /\[\[([^{\]]*)/.exec(e)?.[1]?.toLowerCase() ?? '');
+  return spec.keywords
+    .map((k) => k.toLowerCase())
+    .filter((k) => /^[a-z0-9][a-z0-9_.-]{2,}[-_]$/.test(k) && !WORD_PREFIXES.has(k.slice(0, -1)) && starts.some((s) => s.startsWith(k)));
+}
+
+/** Prefixes that are everyday words: other services' keys and people's passwords start with them too. */
+const WORD_PREFIXES = new Set(['api', 'sdk', 'key', 'secret', 'live', 'test', 'token', 'access', 'admin']);
 
 /** Whether one of the rule's patterns reports exactly `secret` at `at` in `text`. */
 function reports(patterns: readonly RegExp[], text: string, at: number, secret: string): boolean {
