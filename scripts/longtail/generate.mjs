@@ -212,12 +212,9 @@ export function rowPattern(row) {
   // The name itself is no value: a second mention of it must not be taken for the key.
   const notName = nameFitsShape(row) ? `(?!${name})` : '';
   const value = `${before}(?<secret>${notName}${body})${after}`;
-  // A YAML block named after the provider (`sumologic:`) whose indented entries follow: the value
-  // stands in one of its first few entries, named with a credential word.
-  const section = `${name}[\\w.\\-]{0,20}["']?[ \\t]*:[ \\t]*\\r?\\n(?:[ \\t]+[^\\n]{0,80}\\n){0,4}?[ \\t]+[^\\n]{0,${NEAR}}?${credential}[^\\n]{0,${GAP}}?`;
   const pattern = needsCredentialWord(row)
-    ? `(?:(?<=${credential}[^\\n]{0,${NEAR}})${name}${gap}|${name}${gap}${line.replace('[^\\n]', credential)}${line}{0,${NEAR}}?|${section})${value}`
-    : `(?:${name}${gap}|${section})${value}`;
+    ? `(?:(?<=${credential}[^\\n]{0,${NEAR}})${name}${gap}|${name}${gap}${line.replace('[^\\n]', credential)}${line}{0,${NEAR}}?)${value}`
+    : `${name}${gap}${value}`;
   return { keywords, pattern };
 }
 
@@ -242,7 +239,6 @@ export function buildRule(rowOrRows) {
     ...(envKeyword ? [`${envKeyword.replace(/ /g, '_').toUpperCase()}_API_KEY=[[${v}]]`] : []),
     `\n\t[INFO] Sending request to the ${kw} API\n\t[DEBUG] Using Key=[[${v}]]\n\t[INFO] Response received: 200 OK\n`,
     `${kw}:\n  api_key: "[[${v}]]"\n`,
-    `${kw}:\n  region: eu-west-1\n  account_id: acme-prod\n  secret_key: '[[${v}]]'\n`,
     ...rows.slice(1).map((r) => `${r.keywords[0]} token = '[[${valueTemplate(r.shape)}]]'`),
   ];
   const negative = [
@@ -250,7 +246,6 @@ export function buildRule(rowOrRows) {
     `api_key = '${v}'`,
     `${kw} keyword is not close to the real key in the data\n = '${v}'`,
     `${kw}: https://cdn.jsdelivr.net/npm/${kw}/${v}`,
-    `${kw}:\n  image: registry/app\nother:\n  api_key: '${v}'\n`,
     ...rows.slice(1).map((r) => `${r.keywords[0]} = '${valueTemplate(r.shape, true)}'`),
   ];
   if (rows.some(needsCredentialWord)) negative.push(`${kw} release ${v} published`);

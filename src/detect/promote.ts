@@ -66,8 +66,11 @@ export class ProviderPromotion<R extends PromotableRule> {
   private readonly probes = new Map<string, [string, string][]>();
   /** Per rule id, its patterns as private copies: the engine's own keep scanning state in lastIndex. */
   private readonly copies = new Map<string, RegExp[]>();
-  /** Token prefixes (xai-, spu-, shippo_live_) and the provider rules whose tokens start with them. */
-  private readonly prefixes = new Map<string, R[]>();
+  /**
+   * Token prefixes (xai-, spu-, shippo_live_) with the provider rules whose tokens start with
+   * them, by their first three characters: every catch-all match is looked up here.
+   */
+  private readonly prefixes = new Map<string, Map<string, R[]>>();
 
   /**
    * `accepts` is the engine's own test of a value for a rule (entropy, allow list, placeholders):
@@ -92,7 +95,11 @@ export class ProviderPromotion<R extends PromotableRule> {
     }
     for (const rule of rules) {
       if (rule.spec.generic || rule.spec.identifier) continue;
-      for (const prefix of tokenPrefixes(rule.spec)) this.prefixes.set(prefix, [...(this.prefixes.get(prefix) ?? []), rule]);
+      for (const prefix of tokenPrefixes(rule.spec)) {
+        const head = this.prefixes.get(prefix.slice(0, 3)) ?? new Map<string, R[]>();
+        head.set(prefix, [...(head.get(prefix) ?? []), rule]);
+        this.prefixes.set(prefix.slice(0, 3), head);
+      }
     }
   }
 
@@ -103,8 +110,10 @@ export class ProviderPromotion<R extends PromotableRule> {
    */
   misshapenToken(from: string, secret: string): boolean {
     if (!PROMOTED_FROM.has(from)) return false;
+    const head = this.prefixes.get(secret.slice(0, 3).toLowerCase());
+    if (head === undefined) return false;
     const lower = secret.toLowerCase();
-    const issuers = [...this.prefixes].filter(([prefix]) => lower.startsWith(prefix) && secret.length > prefix.length).flatMap(([, rules]) => rules);
+    const issuers = [...head].filter(([prefix]) => lower.startsWith(prefix) && secret.length > prefix.length).flatMap(([, rules]) => rules);
     return issuers.length > 0 && !issuers.some((rule) => this.fitsOwnExamples(rule, secret));
   }
 
