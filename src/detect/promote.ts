@@ -104,9 +104,11 @@ export class ProviderPromotion<R extends PromotableRule> {
   }
 
   /**
-   * Whether a catch-all match's value starts with a provider's token prefix (xai-, spu-) that none
-   * of the rules issuing that prefix takes it for: a token of a known format cut short, run on, or
-   * written in the wrong case, which is a broken copy or a stand-in, not a credential.
+   * Whether a catch-all match's value is a provider's token (it starts with the token's prefix:
+   * spu-, xai-) written in the wrong case: a mangled copy of a known format, not a credential. A
+   * value of another length, or of a form the rule does not know, is kept: rules lag behind
+   * providers' formats (a token grown by two characters), and prefixes are shared (Segment's sgp_
+   * is not Sourcegraph's).
    */
   misshapenToken(from: string, secret: string): boolean {
     if (!PROMOTED_FROM.has(from)) return false;
@@ -114,7 +116,9 @@ export class ProviderPromotion<R extends PromotableRule> {
     if (head === undefined) return false;
     const lower = secret.toLowerCase();
     const issuers = [...head].filter(([prefix]) => lower.startsWith(prefix) && secret.length > prefix.length).flatMap(([, rules]) => rules);
-    return issuers.length > 0 && !issuers.some((rule) => this.fitsOwnExamples(rule, secret));
+    if (issuers.length === 0 || issuers.some((rule) => this.fitsOwnExamples(rule, secret))) return false;
+    const variants = [lower, secret.toUpperCase()].filter((variant) => variant !== secret);
+    return issuers.some((rule) => variants.some((variant) => this.fitsOwnExamples(rule, variant)));
   }
 
   /**
