@@ -44,6 +44,18 @@ describe(`a catch-all match is reported under the provider rule its context name
     expect(curl.map((m) => m.ruleId)).toEqual(['authorization-header']);
   });
 
+  it("drops a catch-all value that is a provider's prefixed token in the wrong case", () => {
+    const spu = fill('spu-{{hex:32}}');
+    expect(scan(`api_token = '${spu}'\n`).map((m) => m.ruleId)).toContain('spectralops-api-key');
+    // Written in capitals: a mangled copy of a known token format, not a credential.
+    expect(scan(`api_token = '${spu.toUpperCase()}'\n`).map((m) => m.ruleId)).toEqual([]);
+    // Of another length, or with a shared prefix, it may be a format the rule does not know yet.
+    expect(scan(`api_token = '${fill('spu-{{hex:38}}')}'\n`).map((m) => m.ruleId)).toEqual(['generic-api-key']);
+    // An everyday word is no token prefix: a value that merely starts with one stays generic.
+    const other = fill('live_{{alnum:24}}{{digits:4}}');
+    expect(scan(`api_token = '${other}'\n`).map((m) => m.ruleId)).toEqual(['generic-api-key']);
+  });
+
   it('a setting that names one service is not overruled by another named nearby', () => {
     const hex = fill('{{hex:32}}');
     // Datadog takes 32 hex digits too, but the setting names an in-house service.

@@ -27,6 +27,8 @@ const CLASSES = {
   alnum: { chars: 'A-Za-z0-9', size: 62, sub: { digit: 10, lower: 26, upper: 26 }, template: 'alnum' },
   ext: { chars: 'A-Za-z0-9_\\-', size: 64, sub: { digit: 10, lower: 26, upper: 26 }, template: 'b64url' },
   b64: { chars: 'A-Za-z0-9+/=', size: 65, sub: { digit: 10, lower: 26, upper: 26 }, template: 'b64' },
+  // Dotted tokens (a JWT-like body of URL-safe segments joined by dots).
+  dot: { chars: 'A-Za-z0-9_.\\-', size: 65, sub: { digit: 10, lower: 26, upper: 26 }, template: 'b64url' },
   digits: { chars: '0-9', size: 10, sub: {}, template: 'digits' },
 };
 const SUB_CHARS = { digit: '0-9', lower: 'a-z', upper: 'A-Z' };
@@ -66,7 +68,7 @@ export function readTable(text = readFileSync(join(here, 'providers.txt'), 'utf8
 function parseShape(text, line) {
   return text.split(/\s+/).map((token) => {
     if (token === 'uuid') return { uuid: true };
-    const m = /^(hex|HEX|lower|upper|alnum|ext|b64|digits):?(\d+)(?:-(\d+))?$/.exec(token);
+    const m = /^(hex|HEX|lower|upper|alnum|ext|b64|dot|digits):?(\d+)(?:-(\d+))?$/.exec(token);
     if (m) return { cls: m[1], n: Number(m[2]), max: m[3] === undefined ? Number(m[2]) : Number(m[3]) };
     if (/^[A-Za-z0-9._-]+$/.test(token)) return { literal: token };
     throw new Error(`providers.txt line ${line}: bad shape token "${token}"`);
@@ -116,11 +118,12 @@ function valueParts(shape) {
   const dash = all.some((c) => c.includes('-') && c.endsWith('\\-')) || shape.some((p) => p.uuid || (p.literal ?? '').includes('-'));
   const base64 = shape.some((p) => p.cls === 'b64');
   const word = `A-Za-z0-9_${dash ? '\\-' : ''}${base64 ? '+' : ''}`;
-  // Not the tail of a path, URL fragment, address or file name, nor a digest labelled as one.
-  const before = `(?<![${word}\\-/#@.\\\\]|sha\\d{1,3}[:=\\-]|md5[:=\\-])`;
+  // Not the tail of a path, URL fragment, address or file name, nor a digest labelled as one, nor
+  // a piece of a longer run that a stray character splits (`<10 chars>?<26 chars>` is no 26-char key).
+  const before = `(?<![${word}\\-/#@.\\\\?]|sha\\d{1,3}[:=\\-]|md5[:=\\-])`;
   // Base64 padding after the value would make it longer than the shape.
   // Nor a digest in a checksum list (md5sum's "<digest>  <path>").
-  const after = `(?![${word}\\-${base64 ? '/=' : ''}]|\\.[A-Za-z0-9]| {1,2}\\*?[\\w.\\-]*\\/)`;
+  const after = `(?![${word}\\-?${base64 ? '/=' : ''}]|\\.[A-Za-z0-9]| {1,2}\\*?[\\w.\\-]*\\/)`;
   const body = shape
     .map((p) => {
       // Grouped like a UUID; some providers' ids are not hex, and .NET writes them in capitals.
@@ -215,34 +218,43 @@ export function rowPattern(row) {
   return { keywords, pattern };
 }
 
-export function buildRule(row) {
-  const { keywords, pattern } = rowPattern(row);
-  const kw = row.keywords[0];
+/**
+ * One rule for a provider's rows: a provider whose credentials come in several shapes (a token and
+ * a key, a current and a legacy format) has a row per shape, and each row adds a pattern.
+ */
+export function buildRule(rowOrRows) {
+  const rows = Array.isArray(rowOrRows) ? rowOrRows : [rowOrRows];
+  const [first] = rows;
+  const patterns = rows.map(rowPattern);
+  const keywords = [...new Set(patterns.flatMap((p) => p.keywords))];
+  const kw = first.keywords[0];
   // An environment variable's name can only hold a keyword spelt without dots (PRIVACY_COM is no keyword).
-  const envKeyword = row.keywords.find((k) => /^[a-z0-9 ]+$/.test(k));
-  const v = valueTemplate(row.shape);
-  const bad = valueTemplate(row.shape, true);
-  const length = shapeLength(row.shape);
+  const envKeyword = first.keywords.find((k) => /^[a-z0-9 ]+$/.test(k));
+  const v = valueTemplate(first.shape);
+  const bad = valueTemplate(first.shape, true);
+  const length = Math.min(...rows.map((r) => shapeLength(r.shape)));
   const positive = [
     `${kw} token = '[[${v}]]'`,
     `You can find a ${kw} secret [[${v}]] within`,
     ...(envKeyword ? [`${envKeyword.replace(/ /g, '_').toUpperCase()}_API_KEY=[[${v}]]`] : []),
     `\n\t[INFO] Sending request to the ${kw} API\n\t[DEBUG] Using Key=[[${v}]]\n\t[INFO] Response received: 200 OK\n`,
     `${kw}:\n  api_key: "[[${v}]]"\n`,
+    ...rows.slice(1).map((r) => `${r.keywords[0]} token = '[[${valueTemplate(r.shape)}]]'`),
   ];
   const negative = [
     `${kw} = '${bad}'`,
     `api_key = '${v}'`,
     `${kw} keyword is not close to the real key in the data\n = '${v}'`,
     `${kw}: https://cdn.jsdelivr.net/npm/${kw}/${v}`,
+    ...rows.slice(1).map((r) => `${r.keywords[0]} = '${valueTemplate(r.shape, true)}'`),
   ];
-  if (needsCredentialWord(row)) negative.push(`${kw} release ${v} published`);
+  if (rows.some(needsCredentialWord)) negative.push(`${kw} release ${v} published`);
   return {
-    id: ruleId(row.provider),
-    title: `${row.provider} API key`,
-    provider: row.provider,
+    id: ruleId(first.provider),
+    title: `${first.provider} API key`,
+    provider: first.provider,
     keywords,
-    pattern,
+    patterns: patterns.map((p) => p.pattern),
     entropy: length >= 24 ? 3 : length >= 16 ? 2.8 : 2.5,
     positive,
     negative,
@@ -261,7 +273,7 @@ export function renderRule(rule) {
     'severity: high',
     `keywords: [${rule.keywords.map(q).join(', ')}]`,
     'patterns:',
-    `  - ${q(rule.pattern)}`,
+    ...rule.patterns.map((p) => `  - ${q(p)}`),
     `entropy: ${rule.entropy}`,
     'remediation: >',
     `  Revoke or regenerate this ${rule.provider} key in the account's API or developer settings, check`,
@@ -348,13 +360,15 @@ export function plan(dir = join(root, 'detectors')) {
     if (!existsSync(join(dir, name)) || generated.has(name)) throw new Error(`rule=${id}: no hand-written rule ${name} to extend`);
     wanted.set(name, extendRule(readFileSync(join(dir, name), 'utf8'), extending));
   }
-  for (const row of rows) {
-    const rule = buildRule(row);
+  const byProvider = new Map();
+  for (const row of rows) byProvider.set(ruleId(row.provider), [...(byProvider.get(ruleId(row.provider)) ?? []), row]);
+  for (const group of byProvider.values()) {
+    const rule = buildRule(group);
     const name = `${rule.id}.yaml`;
-    const key = row.provider.toLowerCase().replace(/[^a-z0-9]/g, '');
-    if (handProviders.has(key)) throw new Error(`${row.provider}: ${handProviders.get(key)} already covers it; extend that rule instead`);
+    const key = group[0].provider.toLowerCase().replace(/[^a-z0-9]/g, '');
+    if (handProviders.has(key)) throw new Error(`${group[0].provider}: ${handProviders.get(key)} already covers it; extend that rule instead`);
     if (existsSync(join(dir, name)) && !generated.has(name)) throw new Error(`${name} exists and is not generated`);
-    if (wanted.has(name)) throw new Error(`${name}: two rows make the same id`);
+    if (group.some((r) => r.provider !== group[0].provider)) throw new Error(`${name}: rows of two providers make the same id`);
     wanted.set(name, renderRule(rule));
   }
   const stale = [...generated.keys()].filter((n) => !wanted.has(n));

@@ -66,6 +66,11 @@ export class ProviderPromotion<R extends PromotableRule> {
   private readonly probes = new Map<string, [string, string][]>();
   /** Per rule id, its patterns as private copies: the engine's own keep scanning state in lastIndex. */
   private readonly copies = new Map<string, RegExp[]>();
+  /**
+   * Token prefixes (xai-, spu-, shippo_live_) with the provider rules whose tokens start with
+   * them, by their first three characters: every catch-all match is looked up here.
+   */
+  private readonly prefixes = new Map<string, Map<string, R[]>>();
 
   /**
    * `accepts` is the engine's own test of a value for a rule (entropy, allow list, placeholders):
@@ -88,6 +93,32 @@ export class ProviderPromotion<R extends PromotableRule> {
     for (const list of this.byProvider.values()) {
       list.sort((a, b) => SEVERITY_RANK[a.spec.severity] - SEVERITY_RANK[b.spec.severity] || (a.spec.id < b.spec.id ? -1 : 1));
     }
+    for (const rule of rules) {
+      if (rule.spec.generic || rule.spec.identifier) continue;
+      for (const prefix of tokenPrefixes(rule.spec)) {
+        const head = this.prefixes.get(prefix.slice(0, 3)) ?? new Map<string, R[]>();
+        head.set(prefix, [...(head.get(prefix) ?? []), rule]);
+        this.prefixes.set(prefix.slice(0, 3), head);
+      }
+    }
+  }
+
+  /**
+   * Whether a catch-all match's value is a provider's token (it starts with the token's prefix:
+   * spu-, xai-) written in the wrong case: a mangled copy of a known format, not a credential. A
+   * value of another length, or of a form the rule does not know, is kept: rules lag behind
+   * providers' formats (a token grown by two characters), and prefixes are shared (Segment's sgp_
+   * is not Sourcegraph's).
+   */
+  misshapenToken(from: string, secret: string): boolean {
+    if (!PROMOTED_FROM.has(from)) return false;
+    const head = this.prefixes.get(secret.slice(0, 3).toLowerCase());
+    if (head === undefined) return false;
+    const lower = secret.toLowerCase();
+    const issuers = [...head].filter(([prefix]) => lower.startsWith(prefix) && secret.length > prefix.length).flatMap(([, rules]) => rules);
+    if (issuers.length === 0 || issuers.some((rule) => this.fitsOwnExamples(rule, secret))) return false;
+    const variants = [lower, secret.toUpperCase()].filter((variant) => variant !== secret);
+    return issuers.some((rule) => variants.some((variant) => this.fitsOwnExamples(rule, variant)));
   }
 
   /**
@@ -158,12 +189,15 @@ export class ProviderPromotion<R extends PromotableRule> {
   private fitting(key: string, secret: string): R | null {
     const rules = this.byProvider.get(key);
     if (rules === undefined || TECHNOLOGIES.has(key)) return null;
-    for (const rule of rules) {
-      if (!this.accepts(rule, secret)) continue;
-      const patterns = this.patternsOf(rule);
-      if (this.probesOf(rule.spec).some(([before, after]) => reports(patterns, before + secret + after, before.length, secret))) return rule;
-    }
+    for (const rule of rules) if (this.fitsOwnExamples(rule, secret)) return rule;
     return null;
+  }
+
+  /** Whether the rule takes `secret` and one of its patterns reports it in one of the rule's own examples. */
+  private fitsOwnExamples(rule: R, secret: string): boolean {
+    if (!this.accepts(rule, secret)) return false;
+    const patterns = this.patternsOf(rule);
+    return this.probesOf(rule.spec).some(([before, after]) => reports(patterns, before + secret + after, before.length, secret));
   }
 
   private patternsOf(rule: R): RegExp[] {
@@ -192,6 +226,21 @@ export class ProviderPromotion<R extends PromotableRule> {
     return probes;
   }
 }
+
+/**
+ * The keywords of a rule that are the start of its tokens: ending in - or _ after three or more
+ * characters, and how the secret of at least one of its positive examples begins (the example
+ * templates are read as text: `[[xai-{{alnum:80}}]]` begins with xai-).
+ */
+function tokenPrefixes(spec: RuleSpec): string[] {
+  const starts = spec.examples.positive.map((e) => /\[\[([^{\]]*)/.exec(e)?.[1]?.toLowerCase() ?? '');
+  return spec.keywords
+    .map((k) => k.toLowerCase())
+    .filter((k) => /^[a-z0-9][a-z0-9_.-]{2,}[-_]$/.test(k) && !WORD_PREFIXES.has(k.slice(0, -1)) && starts.some((s) => s.startsWith(k)));
+}
+
+/** Prefixes that are everyday words: other services' keys and people's passwords start with them too. */
+const WORD_PREFIXES = new Set(['api', 'sdk', 'key', 'secret', 'live', 'test', 'token', 'access', 'admin']);
 
 /** Whether one of the rule's patterns reports exactly `secret` at `at` in `text`. */
 function reports(patterns: readonly RegExp[], text: string, at: number, secret: string): boolean {
