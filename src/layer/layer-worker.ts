@@ -71,12 +71,14 @@ parentPort!.on('message', (msg: LayerWorkerRequest) => {
 
 async function walk(blob: BlobRange): Promise<void> {
   Atomics.store(walking, index, 1);
+  // On a timer, not per file: a big binary file (a JDK's lib/modules) is hundreds of chunks with
+  // no file in between, and the walk yields to the event loop between chunks.
+  const collecting = collector ? setInterval(collector, CHECK_EVERY_MS) : null;
   try {
     // createReadStream cannot express an empty range (end < start reads to EOF).
     const stream = blob.size === 0 ? Readable.from([]) : createReadStream(blob.path, { start: blob.start, end: blob.start + blob.size - 1, highWaterMark: 1024 * 1024 });
     let last = 0;
     const scan = await scanLayer(stream, pool, (p) => {
-      collector?.(p.bytes);
       const now = performance.now();
       if (now - last < 100) return;
       last = now;
@@ -87,6 +89,7 @@ async function walk(blob: BlobRange): Promise<void> {
   } catch (err) {
     parentPort!.postMessage({ type: 'error', messages: causeChain(err) } satisfies LayerWorkerMessage);
   } finally {
+    if (collecting) clearInterval(collecting);
     Atomics.store(walking, index, 0);
   }
 }
@@ -108,23 +111,19 @@ function causeChain(err: unknown): string[] {
 // heap (20-30 MiB) is a few ms; at 24 MiB, a 1 GB gzip image takes ~20 of them per worker, and
 // the scan's CPU time did not grow (A/B in the README's Performance section).
 const COLLECT_EXTERNAL_BYTES = 24 * 1024 * 1024;
-// External memory is looked at every this many file bytes walked, not per file.
-const CHECK_EVERY_BYTES = 2 * 1024 * 1024;
+// How often a walking worker looks at its external memory: a 1 MiB chunk is a few ms of work.
+const CHECK_EVERY_MS = 20;
 
 /**
- * Given the bytes walked so far, collects when the external memory has grown by
- * COLLECT_EXTERNAL_BYTES since the last collection. Null without `gc()` (only a process tuned
- * for scanning exposes it) or when not asked to: a library's host keeps V8's own schedule.
+ * Collects when the external memory has grown by COLLECT_EXTERNAL_BYTES since the last
+ * collection. Null without `gc()` (only a process tuned for scanning exposes it) or when not asked
+ * to: a library's host keeps V8's own schedule.
  */
-function externalCollector(asked: boolean): ((walked: number) => void) | null {
+function externalCollector(asked: boolean): (() => void) | null {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!asked || typeof gc !== 'function') return null;
-  let checkedAt = 0;
   let floor = getHeapStatistics().external_memory;
-  return (walked) => {
-    // A new layer starts again from 0.
-    if (walked >= checkedAt && walked - checkedAt < CHECK_EVERY_BYTES) return;
-    checkedAt = walked;
+  return () => {
     const external = getHeapStatistics().external_memory;
     // V8's own collections lower it too: grow from the lowest seen.
     if (external < floor) floor = external;
