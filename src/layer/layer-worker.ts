@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { close, createReadStream, open, read } from 'node:fs';
 import { Readable } from 'node:stream';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
@@ -71,12 +71,13 @@ parentPort!.on('message', (msg: LayerWorkerRequest) => {
 
 async function walk(blob: BlobRange): Promise<void> {
   Atomics.store(walking, index, 1);
-  // On a timer, not per file: a big binary file (a JDK's lib/modules) is hundreds of chunks with
-  // no file in between, and the walk yields to the event loop between chunks.
-  const collecting = collector ? setInterval(collector, CHECK_EVERY_MS) : null;
   try {
     // createReadStream cannot express an empty range (end < start reads to EOF).
-    const stream = blob.size === 0 ? Readable.from([]) : createReadStream(blob.path, { start: blob.start, end: blob.start + blob.size - 1, highWaterMark: 1024 * 1024 });
+    // The collector looks at the external memory before each 1 MiB read: per file would miss a big
+    // binary file (a JDK's lib/modules: hundreds of chunks, no file in between), and a timer
+    // does not fire while the walk runs on buffered data.
+    const reads = collector ? { open, close, read: (...args: Parameters<typeof read>) => (collector(), read(...args)) } : undefined;
+    const stream = blob.size === 0 ? Readable.from([]) : createReadStream(blob.path, { start: blob.start, end: blob.start + blob.size - 1, highWaterMark: 1024 * 1024, ...(reads ? { fs: reads } : {}) });
     let last = 0;
     const scan = await scanLayer(stream, pool, (p) => {
       const now = performance.now();
@@ -89,7 +90,6 @@ async function walk(blob: BlobRange): Promise<void> {
   } catch (err) {
     parentPort!.postMessage({ type: 'error', messages: causeChain(err) } satisfies LayerWorkerMessage);
   } finally {
-    if (collecting) clearInterval(collecting);
     Atomics.store(walking, index, 0);
   }
 }
@@ -111,9 +111,6 @@ function causeChain(err: unknown): string[] {
 // heap (20-30 MiB) is a few ms; at 24 MiB, a 1 GB gzip image takes ~20 of them per worker, and
 // the scan's CPU time did not grow (A/B in the README's Performance section).
 const COLLECT_EXTERNAL_BYTES = 24 * 1024 * 1024;
-// How often a walking worker looks at its external memory: a 1 MiB chunk is a few ms of work.
-const CHECK_EVERY_MS = 20;
-
 /**
  * Collects when the external memory has grown by COLLECT_EXTERNAL_BYTES since the last
  * collection. Null without `gc()` (only a process tuned for scanning exposes it) or when not asked
