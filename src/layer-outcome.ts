@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { sightingValue } from './attribute.js';
-import { changesOf, HEAD_BYTES, type CachedLayer, type CachedMatch, type LayerCache } from './cache/layer-cache.js';
+import { changesOf, HEAD_BYTES, type CachedLayer, type CachedMatch, type LayerCache, type ScannedChanges } from './cache/layer-cache.js';
 import type { DetectionPool } from './detect/pool.js';
 import { keyFingerprint } from './detect/public-keys.js';
 import { ScanError } from './errors.js';
-import { LayerWorkers } from './layer/layer-workers.js';
+import { LayerWorkers, type ScannedLayer } from './layer/layer-workers.js';
 import type { ArchiveLimits } from './layer/nested.js';
-import { scanLayer, type LayerChanges, type LayerScan, type WalkedChanges } from './layer/walk.js';
+import { scanLayer, type LayerChanges } from './layer/walk.js';
 import type { ImageContainer } from './source/container.js';
 import type { ResolvedLayer } from './source/resolve.js';
 import { StreamedImage } from './source/stream.js';
@@ -119,9 +119,9 @@ export async function scanBlob(
   pool: DetectionPool | LayerWorkers,
   limits: ArchiveLimits,
   onFiles: (files: number, bytes: number) => void = () => {},
-): Promise<LayerOutcome & { blobDigest: string; changes: WalkedChanges }> {
+): Promise<LayerOutcome & { blobDigest: string; changes: ScannedChanges }> {
   const where = `layer ${layer.index} (${layer.digest ?? layer.blob})`;
-  let scan: LayerScan;
+  let scan: ScannedLayer;
   try {
     scan = container instanceof StreamedImage
       ? await container.scanOf(layer.blob)!

@@ -100,6 +100,26 @@ describe('an inline pool shares detection with idle peers', () => {
   });
 });
 
+describe('an inline pool joins a window given in parts', () => {
+  it('finds a token cut across parts, and nothing a longer window before it left in the joined buffer', async () => {
+    const pool = new DetectionPool(ruleSet.rules, 0, ruleSet.plan);
+    const detect = (parts: Uint8Array[]) => new Promise<string[]>((resolve, reject) => {
+      expect(pool.submit(parts, { found: (matches) => resolve(matches.map((m) => `${m.line}:${m.column} ${m.secret}`)), failed: reject })).toBeNull();
+    });
+    const first = token();
+    const long = Buffer.from(`${'filler line\n'.repeat(20_000)}export GITHUB_TOKEN=${first}\n`);
+    // Cut inside the token: only the joined window holds it whole.
+    const cut = long.length - 20;
+    expect(await detect([long.subarray(0, 70_000), long.subarray(70_000, cut), long.subarray(cut)])).toEqual([`20001:21 ${first}`]);
+    // Shorter than the first: its bytes past this window's end are the first window's token.
+    const second = token();
+    const short = Buffer.from(`a\nGITHUB_TOKEN=${second}\n`);
+    expect(await detect([short.subarray(0, 10), short.subarray(10)])).toEqual([`2:14 ${second}`]);
+    expect(await detect([Buffer.from('nothing '), Buffer.from('here\n')])).toEqual([]);
+    await pool.close();
+  });
+});
+
 describe('a scan spread over layer workers keeps each finding where it was written', () => {
   let dir: string;
   beforeAll(() => {

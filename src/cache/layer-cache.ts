@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../atomic-write.js';
-import type { EntryKind, LayerChanges, PathKinds, WalkedChanges } from '../layer/walk.js';
+import type { EntryKind, LayerChanges, PathKinds } from '../layer/walk.js';
 
 /**
  * Bumped whenever the entry layout or anything that changes per-layer results without changing
@@ -221,7 +221,7 @@ export function layerEntry(parts: LayerCacheKeyParts, diffId: string, blobs: Blo
     bytes: result.bytes,
     skipped: result.skipped,
     changes: {
-      entries: pathsByKind(result.changes.entries),
+      entries: result.changes.entries instanceof CachedPaths ? result.changes.entries.byKind : pathsByKind(result.changes.entries),
       whiteouts: [...result.changes.whiteouts],
       opaqueDirs: [...result.changes.opaqueDirs],
     },
@@ -262,7 +262,7 @@ export interface LayerResult {
   files: number;
   bytes: number;
   skipped: Record<string, number>;
-  changes: WalkedChanges;
+  changes: ScannedChanges;
   matches: CachedMatch[];
 }
 
@@ -275,7 +275,17 @@ export type PathsByKind = Partial<Record<EntryKind, string | string[]>>;
 
 const ENTRY_KINDS: readonly EntryKind[] = ['file', 'dir', 'symlink', 'hardlink', 'other'];
 
-function pathsByKind(entries: ReadonlyMap<string, EntryKind>): PathsByKind {
+/**
+ * A scanned layer's changes as attribution and the cache take them: every path as the walk
+ * listed it, or already grouped by kind (what a layer worker sends back, see layer-worker.ts).
+ */
+export interface ScannedChanges extends LayerChanges {
+  entries: ReadonlyMap<string, EntryKind> | CachedPaths;
+  whiteouts: ReadonlySet<string>;
+  opaqueDirs: ReadonlySet<string>;
+}
+
+export function pathsByKind(entries: ReadonlyMap<string, EntryKind>): PathsByKind {
   const lists = new Map<EntryKind, string[]>();
   for (const [path, kind] of entries) {
     let list = lists.get(kind);
@@ -300,14 +310,16 @@ export function changesOf(entry: CachedLayer): LayerChanges {
 }
 
 /**
- * A cached layer's paths, listed on first lookup: only a finding in a layer below asks, and
- * listing every path of every layer (tens of thousands) took a tenth of a rescan served from the
- * cache, most of it in the collector.
+ * A layer's paths grouped by kind (from the cache, or from a layer worker), listed on first
+ * lookup: only a finding in a layer below asks. Listing every path of every layer (tens of
+ * thousands) took a tenth of a rescan served from the cache, most of it in the collector; and
+ * held as a Map from the end of each layer's walk, the paths of a 4 GB image were most of the
+ * scan thread's heap (a few joined strings are a third of it).
  */
-class CachedPaths implements PathKinds {
+export class CachedPaths implements PathKinds {
   private listed: Map<string, EntryKind> | null = null;
 
-  constructor(private readonly byKind: PathsByKind) {}
+  constructor(readonly byKind: PathsByKind) {}
 
   get(path: string): EntryKind | undefined {
     if (this.listed === null) {

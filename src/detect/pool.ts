@@ -50,6 +50,8 @@ const STARTUP_BYTES = 16 * 1024 * 1024;
 // Enough to keep every buffer the start-up queue needed: fresh memory costs a page fault per 4 KiB
 // on first touch, so a kept buffer is much cheaper than a new one.
 const SPARE_COUNT = STARTUP_BYTES / SPARE_BYTES + 2;
+// A detection window and its overlap (1 MiB + 32 KiB) fit the joined buffer of an inline pool.
+const JOINED_BYTES = 1024 * 1024 + 64 * 1024;
 
 /** What two layer workers send each other over their port: a batch to detect, or its answer. */
 export type PeerMessage =
@@ -160,7 +162,7 @@ export class DetectionPool {
     let newlines: [number, number] = [-1, -1];
     let outcome: GzipOutcome = GzipOutcome.Scanned;
     try {
-      const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      const bytes = parts.length === 1 ? parts[0]! : this.joined(parts);
       if (gunzip) ({ outcome, matches: found } = scanGzipMember(engine, bytes));
       else found = engine.scan(bytes);
       if (countTo > 0) newlines = engine.newlines(bytes, countTo);
@@ -169,6 +171,26 @@ export class DetectionPool {
       return;
     }
     to.found(found, newlines[0], newlines[1], outcome);
+  }
+
+  /** Reused by `joined`: detection keeps nothing of the bytes it is given once `scan` returns. */
+  private scratch: Uint8Array | null = null;
+
+  /**
+   * A window's parts joined in one buffer kept for the next window. A fresh buffer per window (up
+   * to 1 MiB) outlived a young collection or two while detection allocated its strings, was
+   * promoted, and waited for a full collection: with the decompressed chunks it piled up to tens
+   * of MiB of dead external memory per layer worker, which the C allocator then kept as RSS.
+   */
+  private joined(parts: readonly Uint8Array[]): Uint8Array {
+    const bytes = parts.reduce((n, p) => n + p.byteLength, 0);
+    if (this.scratch === null || this.scratch.byteLength < bytes) this.scratch = new Uint8Array(Math.max(bytes, JOINED_BYTES));
+    let pos = 0;
+    for (const part of parts) {
+      this.scratch.set(part, pos);
+      pos += part.byteLength;
+    }
+    return this.scratch.subarray(0, bytes);
   }
 
   /**

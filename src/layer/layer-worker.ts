@@ -1,6 +1,8 @@
-import { createReadStream } from 'node:fs';
+import { close, createReadStream, open, read } from 'node:fs';
 import { Readable } from 'node:stream';
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { pathsByKind, type PathsByKind } from '../cache/layer-cache.js';
 import { DetectionPool } from '../detect/pool.js';
 import type { PatternPlan } from '../detect/engine.js';
 import type { RuleSpec } from '../detect/rules.js';
@@ -22,6 +24,8 @@ export interface LayerJob {
   index: number;
   /** Int32 per layer worker: 1 while it walks a layer (its peers then send it no batches). */
   walking: SharedArrayBuffer;
+  /** The process was tuned for scanning (src/runtime.ts): collect dead buffers with `gc()` if there is one. */
+  collect: boolean;
 }
 
 /** From the scan's thread: a layer to walk, or the port to another layer worker (its `index`). */
@@ -29,17 +33,24 @@ export type LayerWorkerRequest =
   | { type: 'walk'; blob: BlobRange }
   | { type: 'peer'; port: MessagePort; index: number };
 
+/**
+ * A layer's scan as it crosses to the scan's thread: its paths joined by kind (see CachedPaths),
+ * not a Map of every path, which took longer to clone and three times the heap to keep.
+ */
+export type PostedScan = Omit<LayerScan, 'changes'> & { changes: { entries: PathsByKind; whiteouts: Set<string>; opaqueDirs: Set<string> } };
+
 export type LayerWorkerMessage =
   | { type: 'progress'; files: number; bytes: number }
-  | { type: 'done'; scan: LayerScan }
+  | { type: 'done'; scan: PostedScan }
   | { type: 'error'; messages: string[] };
 
 /**
  * One thread that walks whole layers (a blob range at a time): it reads, decompresses, hashes and
  * walks the layer and runs detection inline, so nothing is copied to another thread but the result.
  */
-const { rules, plan, limits, index, walking: walkingBuffer } = workerData as LayerJob;
+const { rules, plan, limits, index, walking: walkingBuffer, collect } = workerData as LayerJob;
 const walking = new Int32Array(walkingBuffer);
+const collector = externalCollector(collect);
 // Inline detection (jobs 0), shared with peers that walk nothing at the time (see addPeer).
 const pool = new DetectionPool(rules, 0, plan);
 
@@ -62,7 +73,11 @@ async function walk(blob: BlobRange): Promise<void> {
   Atomics.store(walking, index, 1);
   try {
     // createReadStream cannot express an empty range (end < start reads to EOF).
-    const stream = blob.size === 0 ? Readable.from([]) : createReadStream(blob.path, { start: blob.start, end: blob.start + blob.size - 1, highWaterMark: 1024 * 1024 });
+    // The collector looks at the external memory before each 1 MiB read: per file would miss a big
+    // binary file (a JDK's lib/modules: hundreds of chunks, no file in between), and a timer
+    // does not fire while the walk runs on buffered data.
+    const reads = collector ? { open, close, read: (...args: Parameters<typeof read>) => (collector(), read(...args)) } : undefined;
+    const stream = blob.size === 0 ? Readable.from([]) : createReadStream(blob.path, { start: blob.start, end: blob.start + blob.size - 1, highWaterMark: 1024 * 1024, ...(reads ? { fs: reads } : {}) });
     let last = 0;
     const scan = await scanLayer(stream, pool, (p) => {
       const now = performance.now();
@@ -70,7 +85,8 @@ async function walk(blob: BlobRange): Promise<void> {
       last = now;
       parentPort!.postMessage({ type: 'progress', files: p.files, bytes: p.bytes } satisfies LayerWorkerMessage);
     }, limits);
-    parentPort!.postMessage({ type: 'done', scan } satisfies LayerWorkerMessage);
+    const { entries, whiteouts, opaqueDirs } = scan.changes;
+    parentPort!.postMessage({ type: 'done', scan: { ...scan, changes: { entries: pathsByKind(entries), whiteouts, opaqueDirs } } } satisfies LayerWorkerMessage);
   } catch (err) {
     parentPort!.postMessage({ type: 'error', messages: causeChain(err) } satisfies LayerWorkerMessage);
   } finally {
@@ -86,4 +102,30 @@ function causeChain(err: unknown): string[] {
     out.push(e instanceof Error ? e.message : String(e));
   }
   return out;
+}
+
+// A full collection once the external memory (decompressed chunks, file reads, joined windows:
+// nearly all dead by then) has grown by this much. Left to V8, a walking worker's dead buffers
+// pile up to 64-80 MiB before its old generation or the external limit starts a collection, and
+// the C allocator keeps that high-water mark as RSS, per worker. A collection of a worker's
+// heap (20-30 MiB) is a few ms; at 24 MiB, a 1 GB gzip image takes ~20 of them per worker, and
+// the scan's CPU time did not grow (A/B in the README's Performance section).
+const COLLECT_EXTERNAL_BYTES = 24 * 1024 * 1024;
+/**
+ * Collects when the external memory has grown by COLLECT_EXTERNAL_BYTES since the last
+ * collection. Null without `gc()` (only a process tuned for scanning exposes it) or when not asked
+ * to: a library's host keeps V8's own schedule.
+ */
+function externalCollector(asked: boolean): (() => void) | null {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!asked || typeof gc !== 'function') return null;
+  let floor = getHeapStatistics().external_memory;
+  return () => {
+    const external = getHeapStatistics().external_memory;
+    // V8's own collections lower it too: grow from the lowest seen.
+    if (external < floor) floor = external;
+    if (external - floor < COLLECT_EXTERNAL_BYTES) return;
+    gc();
+    floor = getHeapStatistics().external_memory;
+  };
 }

@@ -1,6 +1,8 @@
 import type { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
+import { CachedPaths, type ScannedChanges } from '../cache/layer-cache.js';
 import { workerThreads } from '../lazy.js';
+import { tunedForScanning } from '../runtime.js';
 import { planPatterns, type PatternPlan } from '../detect/engine.js';
 import { detectionOnly } from '../detect/pool.js';
 import type { RuleSpec } from '../detect/rules.js';
@@ -9,6 +11,9 @@ import type { LayerScan, WalkProgress } from './walk.js';
 import type { BlobRange, LayerJob, LayerWorkerMessage, LayerWorkerRequest } from './layer-worker.js';
 
 export type { BlobRange };
+
+/** A layer's scan, its changes as the walk listed them or as a layer worker sent them back. */
+export type ScannedLayer = Omit<LayerScan, 'changes'> & { changes: ScannedChanges };
 
 function workerScript(): URL {
   // Under the test runner this module is TypeScript source; workers need the compiled file.
@@ -72,7 +77,7 @@ export class LayerWorkers {
 
   private spawn(index: number): Worker {
     this.plan ??= planPatterns(this.rules);
-    const workerData: LayerJob = { rules: detectionOnly(this.rules), plan: this.plan, limits: this.limits, index, walking: this.walking };
+    const workerData: LayerJob = { rules: detectionOnly(this.rules), plan: this.plan, limits: this.limits, index, walking: this.walking, collect: tunedForScanning() };
     // A young generation of 8 MiB rather than V8's default (up to 48 MiB): what survives a young
     // collection here is a few MiB of buffers and bookkeeping, and each worker's young space
     // counts in the process's peak RSS once touched.
@@ -89,10 +94,10 @@ export class LayerWorkers {
   }
 
   /** Walks one layer blob on a worker; rejects with the walk's error (its causes kept as messages). */
-  scan(blob: BlobRange, onProgress?: (p: WalkProgress) => void): Promise<LayerScan> {
+  scan(blob: BlobRange, onProgress?: (p: WalkProgress) => void): Promise<ScannedLayer> {
     if (this.failure) return Promise.reject(this.failure);
     const worker = this.take();
-    return new Promise<LayerScan>((resolve, reject) => {
+    return new Promise<ScannedLayer>((resolve, reject) => {
       const finish = (): void => {
         worker.off('message', onMessage);
         this.running.delete(worker);
@@ -105,7 +110,7 @@ export class LayerWorkers {
           case 'done':
             finish();
             this.idle.push(worker);
-            resolve(msg.scan);
+            resolve({ ...msg.scan, changes: { ...msg.scan.changes, entries: new CachedPaths(msg.scan.changes.entries) } });
             return;
           case 'error':
             finish();
