@@ -263,6 +263,8 @@ export function renderRule(rule) {
     'patterns:',
     `  - ${q(rule.pattern)}`,
     `entropy: ${rule.entropy}`,
+    // The table holds the provider's one documented key shape: a catch-all value named for it of another shape is none of its keys.
+    'soleShape: true',
     'remediation: >',
     `  Revoke or regenerate this ${rule.provider} key in the account's API or developer settings, check`,
     '  the account for use you do not recognise, and give the new key to the application at run time',

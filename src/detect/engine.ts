@@ -686,6 +686,7 @@ export class DetectionEngine {
     const provider = serviceBefore(around(offset - 160, offset), this.knownProviders);
     const promoted = this.promotion.ruleFor(rule.spec.id, secret, provider, around(from, offset + secret.length + PROMOTION_AFTER), offset - from);
     if (promoted !== null) return { ruleId: promoted.spec.id, secret, offset };
+    if (this.promotion.contradicts(rule.spec.id, secret, provider, around(from, offset), offset - from)) return null;
     return provider === null ? { ruleId: rule.spec.id, secret, offset } : { ruleId: rule.spec.id, secret, offset, provider };
   }
 

@@ -110,6 +110,42 @@ export class ProviderPromotion<R extends PromotableRule> {
   }
 
   /**
+   * Whether a catch-all key value is named for a provider whose keys all have another shape: its
+   * setting names the provider, or the provider's name stands on the value's line or the line
+   * before ("Sending request to the abyssale API" / "Using API_KEY=…"), and that provider's rules
+   * are all of one documented shape (`soleShape`) that the value does not have. Such a value is a
+   * mistyped, truncated or made-up key, or another identifier of that service, not a credential
+   * the catch-all rule should report.
+   */
+  contradicts(from: string, secret: string, named: string | null, context: string, at: number): boolean {
+    if (from !== 'generic-api-key') return false;
+    const namedKey = named === null || HEADER_NAMES.has(providerKey(named)) ? null : providerKey(named);
+    const known = namedKey === null ? null : this.byProvider.has(namedKey) ? namedKey : this.knownStart(namedKey);
+    // A setting naming a known service decides; one naming no known service ("Using API_KEY") leaves it to the lines.
+    if (known !== null) return this.soleShapeMismatch(known, secret);
+    const lineStart = context.lastIndexOf('\n', at - 1);
+    const previousStart = lineStart <= 0 ? 0 : context.lastIndexOf('\n', lineStart - 1) + 1;
+    for (const m of context.slice(previousStart, at).matchAll(/[A-Za-z][A-Za-z0-9]*/g)) {
+      for (const word of new Set([...nameWords(m[0]), nameWords(m[0]).join('')])) {
+        if (this.soleShapeMismatch(this.keyOfWord(word), secret)) return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Whether the provider is known, every one of its rules is of one documented shape, and `secret`
+   * has none of them, whatever its case: other scanners' tables match many lower-case shapes
+   * case-insensitively, so a mixed-case value of the right length and letters still counts.
+   */
+  private soleShapeMismatch(key: string | null, secret: string): boolean {
+    if (key === null || TECHNOLOGIES.has(key) || EVERYDAY_WORDS.has(key)) return false;
+    const rules = this.byProvider.get(key);
+    if (rules === undefined || !rules.every((rule) => rule.spec.soleShape)) return false;
+    return [secret, secret.toLowerCase(), secret.toUpperCase()].every((value) => this.fitting(key, value) === null);
+  }
+
+  /**
    * Known providers that the text around the value at [at, at + length) names, nearest first. A
    * name counts where code or config names a service: a module or package (`require('razorpay')`,
    * `from clarifai.client`), a host (`api.datadoghq.com`), a section or class (`clarifai:`,
