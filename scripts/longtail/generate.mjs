@@ -26,6 +26,7 @@ const CLASSES = {
   upper: { chars: 'A-Z0-9', size: 36, sub: { digit: 10, upper: 26 }, template: 'upper' },
   alnum: { chars: 'A-Za-z0-9', size: 62, sub: { digit: 10, lower: 26, upper: 26 }, template: 'alnum' },
   ext: { chars: 'A-Za-z0-9_\\-', size: 64, sub: { digit: 10, lower: 26, upper: 26 }, template: 'b64url' },
+  slug: { chars: 'a-z0-9\\-', size: 37, sub: { digit: 10, lower: 26 }, template: 'lower' },
   b64: { chars: 'A-Za-z0-9+/=', size: 65, sub: { digit: 10, lower: 26, upper: 26 }, template: 'b64' },
   digits: { chars: '0-9', size: 10, sub: {}, template: 'digits' },
 };
@@ -66,7 +67,7 @@ export function readTable(text = readFileSync(join(here, 'providers.txt'), 'utf8
 function parseShape(text, line) {
   return text.split(/\s+/).map((token) => {
     if (token === 'uuid') return { uuid: true };
-    const m = /^(hex|HEX|lower|upper|alnum|ext|b64|digits):?(\d+)(?:-(\d+))?$/.exec(token);
+    const m = /^(hex|HEX|lower|upper|alnum|ext|slug|b64|digits):?(\d+)(?:-(\d+))?$/.exec(token);
     if (m) return { cls: m[1], n: Number(m[2]), max: m[3] === undefined ? Number(m[2]) : Number(m[3]) };
     if (/^[A-Za-z0-9._-]+$/.test(token)) return { literal: token };
     throw new Error(`providers.txt line ${line}: bad shape token "${token}"`);
@@ -209,14 +210,19 @@ export function rowPattern(row) {
   // The name itself is no value: a second mention of it must not be taken for the key.
   const notName = nameFitsShape(row) ? `(?!${name})` : '';
   const value = `${before}(?<secret>${notName}${body})${after}`;
-  const pattern = needsCredentialWord(row)
+  // A value whose literal prefix spells the provider's name (apify_api_…) names it by itself.
+  const prefix = row.shape[0].literal?.toLowerCase() ?? '';
+  const selfNamed = prefix !== '' && spellingsOf(row).some((k) => prefix.includes(k));
+  const pattern = selfNamed
+    ? value
+    : needsCredentialWord(row)
     ? `(?:(?<=${credential}[^\\n]{0,${NEAR}})${name}${gap}|${name}${gap}${line.replace('[^\\n]', credential)}${line}{0,${NEAR}}?)${value}`
     : `${name}${gap}${value}`;
-  return { keywords, pattern };
+  return { keywords, pattern, selfNamed };
 }
 
 export function buildRule(row) {
-  const { keywords, pattern } = rowPattern(row);
+  const { keywords, pattern, selfNamed } = rowPattern(row);
   const kw = row.keywords[0];
   // An environment variable's name can only hold a keyword spelt without dots (PRIVACY_COM is no keyword).
   const envKeyword = row.keywords.find((k) => /^[a-z0-9 ]+$/.test(k));
@@ -232,8 +238,8 @@ export function buildRule(row) {
   ];
   const negative = [
     `${kw} = '${bad}'`,
-    `api_key = '${v}'`,
-    `${kw} keyword is not close to the real key in the data\n = '${v}'`,
+    // A value that names its provider needs no name before it.
+    ...(selfNamed ? [] : [`api_key = '${v}'`, `${kw} keyword is not close to the real key in the data\n = '${v}'`]),
     `${kw}: https://cdn.jsdelivr.net/npm/${kw}/${v}`,
   ];
   if (needsCredentialWord(row)) negative.push(`${kw} release ${v} published`);
