@@ -55,7 +55,9 @@ export function readTable(text = readFileSync(join(here, 'providers.txt'), 'utf8
     const flagList = flags.split(/[\s,]+/).filter(Boolean);
     const extend = flagList.find((f) => f.startsWith('rule='))?.slice(5) ?? null;
     const not = flagList.filter((f) => f.startsWith('not=')).map((f) => f.slice(4).toLowerCase());
-    const row = { provider, keywords: keywords.split(',').map((k) => k.trim().toLowerCase()).filter(Boolean), shape: parseShape(shape, i + 1), word: flagList.includes('w'), extend, not };
+    // A provider with a second kind of key gets a second row named for it (as=personal-auth-token).
+    const kind = flagList.find((f) => f.startsWith('as='))?.slice(3) ?? null;
+    const row = { provider, keywords: keywords.split(',').map((k) => k.trim().toLowerCase()).filter(Boolean), shape: parseShape(shape, i + 1), word: flagList.includes('w'), extend, not, kind };
     if (row.keywords.length === 0) throw new Error(`providers.txt line ${i + 1}: no keyword`);
     for (const k of row.keywords) if (k.replace(/ /g, '').length < 4) throw new Error(`providers.txt line ${i + 1}: keyword "${k}" is too short to name a provider`);
     rows.push(row);
@@ -122,8 +124,11 @@ function valueParts(shape) {
   // Base64 padding after the value would make it longer than the shape.
   // Nor a digest in a checksum list (md5sum's "<digest>  <path>").
   const after = `(?![${word}\\-${base64 ? '/=' : ''}]|\\.[A-Za-z0-9]| {1,2}\\*?[\\w.\\-]*\\/)`;
+  // Whether a value is a word or a name shows in its first run of characters: the runs after a
+  // literal separator (a JWT's signature) are only checked for the character kinds they need.
+  const firstClass = shape.findIndex((p) => p.cls);
   const body = shape
-    .map((p) => {
+    .map((p, index) => {
       // Grouped like a UUID; some providers' ids are not hex, and .NET writes them in capitals.
       if (p.uuid) return '(?:[a-z0-9]{8}(?:-[a-z0-9]{4}){3}-[a-z0-9]{12}|[A-Z0-9]{8}(?:-[A-Z0-9]{4}){3}-[A-Z0-9]{12})';
       if (p.literal) return escape(p.literal);
@@ -138,14 +143,14 @@ function valueParts(shape) {
       // Nor a run of words in one case ("replace_with_key_now", "SOME_SETTING_NAME"), when random
       // values of the shape almost never are one.
       const separators = c.chars.includes('_') ? '_\\-' : '';
-      const words = ['lower', 'upper']
+      const words = index !== firstClass ? '' : ['lower', 'upper']
         .filter((sub) => sub in c.sub && 'digit' in c.sub && !required.includes('[0-9]'))
         .filter((sub) => Math.pow((c.sub[sub] + separators.length / 2) / c.size, p.n) < REQUIRED_CLASS_ODDS)
         .map((sub) => `(?![${SUB_CHARS[sub]}${separators}]{${count}}(?![${c.chars}]))`)
         .join('');
       // Nor words in camel or title case, with or without separators ("CommandLineTool",
       // "Community-maintained"): all letters, and no two capitals in a row.
-      const camel = 'lower' in c.sub && 'upper' in c.sub && !required.includes('[0-9]')
+      const camel = index === firstClass && 'lower' in c.sub && 'upper' in c.sub && !required.includes('[0-9]')
         ? `(?!(?=[A-Za-z${separators}]{${count}}(?![${c.chars}]))(?![A-Za-z${separators}]{0,${p.max - 2}}[A-Z]{2}))`
         : '';
       return `${required}${words}${camel}[${c.chars}]{${count}}`;
@@ -244,8 +249,8 @@ export function buildRule(row) {
   ];
   if (needsCredentialWord(row)) negative.push(`${kw} release ${v} published`);
   return {
-    id: ruleId(row.provider),
-    title: `${row.provider} API key`,
+    id: row.kind === null ? ruleId(row.provider) : ruleId(row.provider).replace(/-api-key$/, `-${row.kind}`),
+    title: row.kind === null ? `${row.provider} API key` : `${row.provider} ${row.kind.replace(/-/g, ' ')}`,
     provider: row.provider,
     keywords,
     pattern,
