@@ -58,6 +58,10 @@ describe(`a catch-all match is reported under the provider rule its context name
     // case): Adzuna keys are 32 lower-case letters and digits.
     const upper = fill('{{upper:28}}{{digits:4}}');
     expect(scan(`ADZUNA_API_KEY=${upper}\n`)).toMatchObject([{ ruleId: 'generic-api-key', secret: upper, provider: rule('adzuna-api-key').provider }]);
+    // Nor is a value of the right length whose letters go past the documented alphabet (Todoist
+    // keys are 40 hex digits; other scanners take any lower-case letter).
+    const wide = fill('ghijk{{lower:31}}{{digits:4}}');
+    expect(scan(`TODOIST_API_KEY=${wide}\n`)).toMatchObject([{ ruleId: 'generic-api-key', secret: wide, provider: rule('todoist-api-key').provider }]);
   });
 
   it('a setting that names one service is not overruled by another named nearby', () => {

@@ -66,6 +66,8 @@ export class ProviderPromotion<R extends PromotableRule> {
   private readonly probes = new Map<string, [string, string][]>();
   /** Per rule id, its patterns as private copies: the engine's own keep scanning state in lastIndex. */
   private readonly copies = new Map<string, RegExp[]>();
+  /** Per provider key, the lengths and symbols of its rules' example keys (see soleShapeMismatch). */
+  private readonly shapes = new Map<string, ExampleShapes>();
 
   /**
    * `accepts` is the engine's own test of a value for a rule (entropy, allow list, placeholders):
@@ -142,8 +144,16 @@ export class ProviderPromotion<R extends PromotableRule> {
     if (key === null || TECHNOLOGIES.has(key) || EVERYDAY_WORDS.has(key)) return false;
     const rules = this.byProvider.get(key);
     if (rules === undefined || !rules.every((rule) => rule.spec.soleShape)) return false;
-    return [secret, secret.toLowerCase(), secret.toUpperCase()].every((value) => this.fitting(key, value) === null);
+    if (![secret, secret.toLowerCase(), secret.toUpperCase()].every((value) => this.fitting(key, value) === null)) return false;
+    // Other scanners read many of these keys with a wider alphabet than the documented one (any
+    // letter where the table says hex): only a length or a symbol that no key of the provider
+    // has shows the value is not one.
+    let shapes = this.shapes.get(key);
+    if (shapes === undefined) this.shapes.set(key, (shapes = exampleShapes(rules)));
+    const { lengths, symbols } = shapes;
+    return !lengths.has(secret.length) || [...secret].some((c) => !/[A-Za-z0-9]/.test(c) && !symbols.has(c));
   }
+
 
   /**
    * Known providers that the text around the value at [at, at + length) names, nearest first. A
@@ -255,4 +265,25 @@ function namesSomething(text: string, index: number, word: string): boolean {
   let i = index - 1;
   while (i >= 0 && (text[i] === ' ' || text[i] === '\t')) i--;
   return i >= 0 && !'.!?#*>|\r\n'.includes(text[i]!);
+}
+
+interface ExampleShapes {
+  lengths: Set<number>;
+  symbols: Set<string>;
+}
+
+/** The lengths of the rules' example keys and the symbols (not letters or digits) they hold. */
+function exampleShapes(rules: readonly PromotableRule[]): ExampleShapes {
+  const lengths = new Set<number>();
+  const symbols = new Set<string>();
+  for (const rule of rules) {
+    const rand = seededRandom(0x5eed);
+    for (const template of rule.spec.examples.positive) {
+      const { secret } = renderTemplate(template, rand);
+      if (secret === null) continue;
+      lengths.add(secret.length);
+      for (const c of secret) if (!/[A-Za-z0-9]/.test(c)) symbols.add(c);
+    }
+  }
+  return { lengths, symbols };
 }
