@@ -56,6 +56,26 @@ describe(`a catch-all match is reported under the provider rule its context name
     expect(scan(`api_token = '${other}'\n`).map((m) => m.ruleId)).toEqual(['generic-api-key']);
   });
 
+  it("drops a key named for a long-tail provider when the value has none of that provider's one shape", () => {
+    // AccuWeather keys are 32 letters and digits: a value with a character no key holds, or of
+    // another length, next to its name is not one of its keys, whether the setting or the line
+    // before names it.
+    const odd = fill('{{alnum:12}}_{{alnum:12}}{{digits:4}}');
+    expect(scan(`ACCUWEATHER_API_KEY=${odd}\n`)).toEqual([]);
+    expect(scan(`[INFO] Sending request to the accuweather API\n[DEBUG] Using API_KEY=${odd}\n`)).toEqual([]);
+    // The same value named for no provider, or for one with several key shapes, stays reported.
+    expect(scan(`SHELFWATCH_API_KEY=${odd}\n`).map((m) => m.ruleId)).toEqual(['generic-api-key']);
+    expect(scan(`[INFO] Sending request to the API\n[DEBUG] Using API_KEY=${odd}\n`).map((m) => m.ruleId)).toEqual(['generic-api-key']);
+    // A value of the shape in another case still counts (other tables match these shapes in any
+    // case): Adzuna keys are 32 lower-case letters and digits.
+    const upper = fill('{{upper:28}}{{digits:4}}');
+    expect(scan(`ADZUNA_API_KEY=${upper}\n`)).toMatchObject([{ ruleId: 'generic-api-key', secret: upper, provider: rule('adzuna-api-key').provider }]);
+    // Nor is a value of the right length whose letters go past the documented alphabet (Todoist
+    // keys are 40 hex digits; other scanners take any lower-case letter).
+    const wide = fill('ghijk{{lower:31}}{{digits:4}}');
+    expect(scan(`TODOIST_API_KEY=${wide}\n`)).toMatchObject([{ ruleId: 'generic-api-key', secret: wide, provider: rule('todoist-api-key').provider }]);
+  });
+
   it('a setting that names one service is not overruled by another named nearby', () => {
     const hex = fill('{{hex:32}}');
     // Datadog takes 32 hex digits too, but the setting names an in-house service.

@@ -26,6 +26,7 @@ const CLASSES = {
   upper: { chars: 'A-Z0-9', size: 36, sub: { digit: 10, upper: 26 }, template: 'upper' },
   alnum: { chars: 'A-Za-z0-9', size: 62, sub: { digit: 10, lower: 26, upper: 26 }, template: 'alnum' },
   ext: { chars: 'A-Za-z0-9_\\-', size: 64, sub: { digit: 10, lower: 26, upper: 26 }, template: 'b64url' },
+  slug: { chars: 'a-z0-9\\-', size: 37, sub: { digit: 10, lower: 26 }, template: 'lower' },
   b64: { chars: 'A-Za-z0-9+/=', size: 65, sub: { digit: 10, lower: 26, upper: 26 }, template: 'b64' },
   // Dotted tokens (a JWT-like body of URL-safe segments joined by dots).
   dot: { chars: 'A-Za-z0-9_.\\-', size: 65, sub: { digit: 10, lower: 26, upper: 26 }, template: 'b64url' },
@@ -56,7 +57,9 @@ export function readTable(text = readFileSync(join(here, 'providers.txt'), 'utf8
     const flagList = flags.split(/[\s,]+/).filter(Boolean);
     const extend = flagList.find((f) => f.startsWith('rule='))?.slice(5) ?? null;
     const not = flagList.filter((f) => f.startsWith('not=')).map((f) => f.slice(4).toLowerCase());
-    const row = { provider, keywords: keywords.split(',').map((k) => k.trim().toLowerCase()).filter(Boolean), shape: parseShape(shape, i + 1), word: flagList.includes('w'), extend, not };
+    // A provider with a second kind of key gets a second row named for it (as=personal-auth-token).
+    const kind = flagList.find((f) => f.startsWith('as='))?.slice(3) ?? null;
+    const row = { provider, keywords: keywords.split(',').map((k) => k.trim().toLowerCase()).filter(Boolean), shape: parseShape(shape, i + 1), word: flagList.includes('w'), extend, not, kind };
     if (row.keywords.length === 0) throw new Error(`providers.txt line ${i + 1}: no keyword`);
     for (const k of row.keywords) if (k.replace(/ /g, '').length < 4) throw new Error(`providers.txt line ${i + 1}: keyword "${k}" is too short to name a provider`);
     rows.push(row);
@@ -68,7 +71,7 @@ export function readTable(text = readFileSync(join(here, 'providers.txt'), 'utf8
 function parseShape(text, line) {
   return text.split(/\s+/).map((token) => {
     if (token === 'uuid') return { uuid: true };
-    const m = /^(hex|HEX|lower|upper|alnum|ext|b64|dot|digits):?(\d+)(?:-(\d+))?$/.exec(token);
+    const m = /^(hex|HEX|lower|upper|alnum|ext|slug|b64|dot|digits):?(\d+)(?:-(\d+))?$/.exec(token);
     if (m) return { cls: m[1], n: Number(m[2]), max: m[3] === undefined ? Number(m[2]) : Number(m[3]) };
     if (/^[A-Za-z0-9._-]+$/.test(token)) return { literal: token };
     throw new Error(`providers.txt line ${line}: bad shape token "${token}"`);
@@ -124,8 +127,11 @@ function valueParts(shape) {
   // Base64 padding after the value would make it longer than the shape.
   // Nor a digest in a checksum list (md5sum's "<digest>  <path>").
   const after = `(?![${word}\\-?${base64 ? '/=' : ''}]|\\.[A-Za-z0-9]| {1,2}\\*?[\\w.\\-]*\\/)`;
+  // Whether a value is a word or a name shows in its first run of characters: the runs after a
+  // literal separator (a JWT's signature) are only checked for the character kinds they need.
+  const firstClass = shape.findIndex((p) => p.cls);
   const body = shape
-    .map((p) => {
+    .map((p, index) => {
       // Grouped like a UUID; some providers' ids are not hex, and .NET writes them in capitals.
       if (p.uuid) return '(?:[a-z0-9]{8}(?:-[a-z0-9]{4}){3}-[a-z0-9]{12}|[A-Z0-9]{8}(?:-[A-Z0-9]{4}){3}-[A-Z0-9]{12})';
       if (p.literal) return escape(p.literal);
@@ -140,14 +146,14 @@ function valueParts(shape) {
       // Nor a run of words in one case ("replace_with_key_now", "SOME_SETTING_NAME"), when random
       // values of the shape almost never are one.
       const separators = c.chars.includes('_') ? '_\\-' : '';
-      const words = ['lower', 'upper']
+      const words = index !== firstClass ? '' : ['lower', 'upper']
         .filter((sub) => sub in c.sub && 'digit' in c.sub && !required.includes('[0-9]'))
         .filter((sub) => Math.pow((c.sub[sub] + separators.length / 2) / c.size, p.n) < REQUIRED_CLASS_ODDS)
         .map((sub) => `(?![${SUB_CHARS[sub]}${separators}]{${count}}(?![${c.chars}]))`)
         .join('');
       // Nor words in camel or title case, with or without separators ("CommandLineTool",
       // "Community-maintained"): all letters, and no two capitals in a row.
-      const camel = 'lower' in c.sub && 'upper' in c.sub && !required.includes('[0-9]')
+      const camel = index === firstClass && 'lower' in c.sub && 'upper' in c.sub && !required.includes('[0-9]')
         ? `(?!(?=[A-Za-z${separators}]{${count}}(?![${c.chars}]))(?![A-Za-z${separators}]{0,${p.max - 2}}[A-Z]{2}))`
         : '';
       return `${required}${words}${camel}[${c.chars}]{${count}}`;
@@ -212,21 +218,27 @@ export function rowPattern(row) {
   // The name itself is no value: a second mention of it must not be taken for the key.
   const notName = nameFitsShape(row) ? `(?!${name})` : '';
   const value = `${before}(?<secret>${notName}${body})${after}`;
-  const pattern = needsCredentialWord(row)
+  // A value whose literal prefix spells the provider's name (apify_api_…) names it by itself.
+  const prefix = row.shape[0].literal?.toLowerCase() ?? '';
+  const selfNamed = prefix !== '' && spellingsOf(row).some((k) => prefix.includes(k));
+  const pattern = selfNamed
+    ? value
+    : needsCredentialWord(row)
     ? `(?:(?<=${credential}[^\\n]{0,${NEAR}})${name}${gap}|${name}${gap}${line.replace('[^\\n]', credential)}${line}{0,${NEAR}}?)${value}`
     : `${name}${gap}${value}`;
-  return { keywords, pattern };
+  return { keywords, pattern, selfNamed };
 }
 
 /**
- * One rule for a provider's rows: a provider whose credentials come in several shapes (a token and
- * a key, a current and a legacy format) has a row per shape, and each row adds a pattern.
+ * One rule for a provider's rows of one kind: a provider whose credentials come in several shapes
+ * (a token and a key, a current and a legacy format) has a row per shape, and each row adds a pattern.
  */
 export function buildRule(rowOrRows) {
   const rows = Array.isArray(rowOrRows) ? rowOrRows : [rowOrRows];
   const [first] = rows;
   const patterns = rows.map(rowPattern);
   const keywords = [...new Set(patterns.flatMap((p) => p.keywords))];
+  const { selfNamed } = patterns[0];
   const kw = first.keywords[0];
   // An environment variable's name can only hold a keyword spelt without dots (PRIVACY_COM is no keyword).
   const envKeyword = first.keywords.find((k) => /^[a-z0-9 ]+$/.test(k));
@@ -243,15 +255,15 @@ export function buildRule(rowOrRows) {
   ];
   const negative = [
     `${kw} = '${bad}'`,
-    `api_key = '${v}'`,
-    `${kw} keyword is not close to the real key in the data\n = '${v}'`,
+    // A value that names its provider needs no name before it.
+    ...(selfNamed ? [] : [`api_key = '${v}'`, `${kw} keyword is not close to the real key in the data\n = '${v}'`]),
     `${kw}: https://cdn.jsdelivr.net/npm/${kw}/${v}`,
     ...rows.slice(1).map((r) => `${r.keywords[0]} = '${valueTemplate(r.shape, true)}'`),
   ];
   if (rows.some(needsCredentialWord)) negative.push(`${kw} release ${v} published`);
   return {
-    id: ruleId(first.provider),
-    title: `${first.provider} API key`,
+    id: first.kind === null ? ruleId(first.provider) : ruleId(first.provider).replace(/-api-key$/, `-${first.kind}`),
+    title: first.kind === null ? `${first.provider} API key` : `${first.provider} ${first.kind.replace(/-/g, ' ')}`,
     provider: first.provider,
     keywords,
     patterns: patterns.map((p) => p.pattern),
@@ -275,6 +287,8 @@ export function renderRule(rule) {
     'patterns:',
     ...rule.patterns.map((p) => `  - ${q(p)}`),
     `entropy: ${rule.entropy}`,
+    // The table holds the provider's one documented key shape: a catch-all value named for it of another shape is none of its keys.
+    'soleShape: true',
     'remediation: >',
     `  Revoke or regenerate this ${rule.provider} key in the account's API or developer settings, check`,
     '  the account for use you do not recognise, and give the new key to the application at run time',
@@ -361,12 +375,14 @@ export function plan(dir = join(root, 'detectors')) {
     wanted.set(name, extendRule(readFileSync(join(dir, name), 'utf8'), extending));
   }
   const byProvider = new Map();
-  for (const row of rows) byProvider.set(ruleId(row.provider), [...(byProvider.get(ruleId(row.provider)) ?? []), row]);
+  const groupOf = (row) => `${ruleId(row.provider)}\0${row.kind ?? ''}`;
+  for (const row of rows) byProvider.set(groupOf(row), [...(byProvider.get(groupOf(row)) ?? []), row]);
   for (const group of byProvider.values()) {
     const rule = buildRule(group);
     const name = `${rule.id}.yaml`;
     const key = group[0].provider.toLowerCase().replace(/[^a-z0-9]/g, '');
-    if (handProviders.has(key)) throw new Error(`${group[0].provider}: ${handProviders.get(key)} already covers it; extend that rule instead`);
+    // A second kind of key (as=) may sit beside a hand-written rule for the provider's first kind.
+    if (group[0].kind === null && handProviders.has(key)) throw new Error(`${group[0].provider}: ${handProviders.get(key)} already covers it; extend that rule instead`);
     if (existsSync(join(dir, name)) && !generated.has(name)) throw new Error(`${name} exists and is not generated`);
     if (group.some((r) => r.provider !== group[0].provider)) throw new Error(`${name}: rows of two providers make the same id`);
     wanted.set(name, renderRule(rule));

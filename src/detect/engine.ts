@@ -687,6 +687,7 @@ export class DetectionEngine {
     const promoted = this.promotion.ruleFor(rule.spec.id, secret, provider, around(from, offset + secret.length + PROMOTION_AFTER), offset - from);
     if (promoted !== null) return { ruleId: promoted.spec.id, secret, offset };
     if (this.promotion.misshapenToken(rule.spec.id, secret)) return null;
+    if (this.promotion.contradicts(rule.spec.id, secret, provider, around(from, offset), offset - from)) return null;
     return provider === null ? { ruleId: rule.spec.id, secret, offset } : { ruleId: rule.spec.id, secret, offset, provider };
   }
 

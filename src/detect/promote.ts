@@ -71,6 +71,8 @@ export class ProviderPromotion<R extends PromotableRule> {
    * them, by their first three characters: every catch-all match is looked up here.
    */
   private readonly prefixes = new Map<string, Map<string, R[]>>();
+  /** Per provider key, the lengths and symbols of its rules' example keys (see soleShapeMismatch). */
+  private readonly shapes = new Map<string, ExampleShapes>();
 
   /**
    * `accepts` is the engine's own test of a value for a rule (entropy, allow list, placeholders):
@@ -139,6 +141,50 @@ export class ProviderPromotion<R extends PromotableRule> {
     }
     return null;
   }
+
+  /**
+   * Whether a catch-all key value is named for a provider whose keys all have another shape: its
+   * setting names the provider, or the provider's name stands on the value's line or the line
+   * before ("Sending request to the abyssale API" / "Using API_KEY=…"), and that provider's rules
+   * are all of one documented shape (`soleShape`) that the value does not have. Such a value is a
+   * mistyped, truncated or made-up key, or another identifier of that service, not a credential
+   * the catch-all rule should report.
+   */
+  contradicts(from: string, secret: string, named: string | null, context: string, at: number): boolean {
+    if (from !== 'generic-api-key') return false;
+    const namedKey = named === null || HEADER_NAMES.has(providerKey(named)) ? null : providerKey(named);
+    const known = namedKey === null ? null : this.byProvider.has(namedKey) ? namedKey : this.knownStart(namedKey);
+    // A setting naming a known service decides; one naming no known service ("Using API_KEY") leaves it to the lines.
+    if (known !== null) return this.soleShapeMismatch(known, secret);
+    const lineStart = context.lastIndexOf('\n', at - 1);
+    const previousStart = lineStart <= 0 ? 0 : context.lastIndexOf('\n', lineStart - 1) + 1;
+    for (const m of context.slice(previousStart, at).matchAll(/[A-Za-z][A-Za-z0-9]*/g)) {
+      for (const word of new Set([...nameWords(m[0]), nameWords(m[0]).join('')])) {
+        if (this.soleShapeMismatch(this.keyOfWord(word), secret)) return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Whether the provider is known, every one of its rules is of one documented shape, and `secret`
+   * has none of them, whatever its case: other scanners' tables match many lower-case shapes
+   * case-insensitively, so a mixed-case value of the right length and letters still counts.
+   */
+  private soleShapeMismatch(key: string | null, secret: string): boolean {
+    if (key === null || TECHNOLOGIES.has(key) || EVERYDAY_WORDS.has(key)) return false;
+    const rules = this.byProvider.get(key);
+    if (rules === undefined || !rules.every((rule) => rule.spec.soleShape)) return false;
+    if (![secret, secret.toLowerCase(), secret.toUpperCase()].every((value) => this.fitting(key, value) === null)) return false;
+    // Other scanners read many of these keys with a wider alphabet than the documented one (any
+    // letter where the table says hex): only a length or a symbol that no key of the provider
+    // has shows the value is not one.
+    let shapes = this.shapes.get(key);
+    if (shapes === undefined) this.shapes.set(key, (shapes = exampleShapes(rules)));
+    const { lengths, symbols } = shapes;
+    return !lengths.has(secret.length) || [...secret].some((c) => !/[A-Za-z0-9]/.test(c) && !symbols.has(c));
+  }
+
 
   /**
    * Known providers that the text around the value at [at, at + length) names, nearest first. A
@@ -268,4 +314,25 @@ function namesSomething(text: string, index: number, word: string): boolean {
   let i = index - 1;
   while (i >= 0 && (text[i] === ' ' || text[i] === '\t')) i--;
   return i >= 0 && !'.!?#*>|\r\n'.includes(text[i]!);
+}
+
+interface ExampleShapes {
+  lengths: Set<number>;
+  symbols: Set<string>;
+}
+
+/** The lengths of the rules' example keys and the symbols (not letters or digits) they hold. */
+function exampleShapes(rules: readonly PromotableRule[]): ExampleShapes {
+  const lengths = new Set<number>();
+  const symbols = new Set<string>();
+  for (const rule of rules) {
+    const rand = seededRandom(0x5eed);
+    for (const template of rule.spec.examples.positive) {
+      const { secret } = renderTemplate(template, rand);
+      if (secret === null) continue;
+      lengths.add(secret.length);
+      for (const c of secret) if (!/[A-Za-z0-9]/.test(c)) symbols.add(c);
+    }
+  }
+  return { lengths, symbols };
 }

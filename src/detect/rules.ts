@@ -147,6 +147,7 @@ export function parseRule(text: string, fileName: string): RuleSpec {
     overrides,
     pair: str('pair', false),
     identifier: raw.identifier === true,
+    soleShape: raw.soleShape === true,
     allow,
     remediation: str('remediation')!.replace(/\s+/g, ' '),
     url: str('url', false),

@@ -23,6 +23,11 @@ export interface RuleSpec {
   pair: string | null;
   /** An identifier, not a secret: reported only as the partner of a secret, never on its own. */
   identifier: boolean;
+  /**
+   * The provider issues keys of this one shape only (the generated long-tail rules): a catch-all
+   * key value named for this provider that has another shape is not one of its keys.
+   */
+  soleShape: boolean;
   allow: string[];
   remediation: string;
   url: string | null;
