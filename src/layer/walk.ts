@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { posix } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
-import { createGunzip, gunzipSync } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import type { Header as TarHeader } from 'tar-stream';
 import { tarStream } from '../lazy.js';
@@ -11,7 +11,7 @@ import type { RawMatch } from '../detect/engine.js';
 import { decompressor, peek, sniffCompression } from './decompress.js';
 import { checkEntryHeader } from './tar-entries.js';
 import {
-  ArchiveStop, archiveKind, DEFAULT_ARCHIVE_LIMITS, expandArchive, expandTar, gunzippedName, hasZipDirectory, isBinary,
+  ArchiveStop, archiveKind, DEFAULT_ARCHIVE_LIMITS, expandArchive, expandTar, gunzippedName, gunzipWhole, hasZipDirectory, isBinary,
   layerPathOf, mayBePrefixedZip, NESTED_SEPARATOR, newBudget, RATIO_FLOOR_BYTES,
   type ArchiveKind, type ArchiveLimits, type NestedFile,
 } from './nested.js';
@@ -775,7 +775,7 @@ function submitSmallGzip(parts: Buffer[], path: string, sink: ScanSink): Promise
 async function scanSmallGzip(data: Buffer, path: string, sink: ScanSink): Promise<void> {
   let inflated: Buffer;
   try {
-    inflated = gunzipSync(data, { maxOutputLength: RATIO_FLOOR_BYTES });
+    inflated = gunzipWhole(data, RATIO_FLOOR_BYTES);
   } catch {
     const gzip = new GzipFileScan(path, sink);
     await gzip.write(data);
