@@ -1,5 +1,3 @@
-import { createReadStream } from 'node:fs';
-import { Readable } from 'node:stream';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { DetectionPool } from '../detect/pool.js';
 import type { PatternPlan } from '../detect/engine.js';
@@ -61,10 +59,8 @@ parentPort!.on('message', (msg: LayerWorkerRequest) => {
 async function walk(blob: BlobRange): Promise<void> {
   Atomics.store(walking, index, 1);
   try {
-    // createReadStream cannot express an empty range (end < start reads to EOF).
-    const stream = blob.size === 0 ? Readable.from([]) : createReadStream(blob.path, { start: blob.start, end: blob.start + blob.size - 1, highWaterMark: 1024 * 1024 });
     let last = 0;
-    const scan = await scanLayer(stream, pool, (p) => {
+    const scan = await scanLayer(blob, pool, (p) => {
       const now = performance.now();
       if (now - last < 100) return;
       last = now;
