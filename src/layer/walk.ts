@@ -76,8 +76,13 @@ const SNIFF_BYTES = 8 * 1024;
 /** .gz files up to this size (as stored) are read whole and inflated in one call. */
 const SMALL_GZIP_BYTES = 256 * 1024;
 
+/** A name that normalising could change: backslashes, empty, `.` or `..` segments. */
+const NOT_PLAIN = /\\|\/\/|(?:^|\/)\.\.?(?:\/|$)/;
+
 /** Normalises a tar member name to an absolute path inside the image. */
 export function imagePath(name: string): string {
+  // Nearly every name in a layer is already plain (`usr/share/doc/x/`): skip the full normalisation.
+  if (name !== '' && name[0] !== '/' && !NOT_PLAIN.test(name)) return '/' + (name.endsWith('/') ? name.slice(0, -1) : name);
   const normal = posix.normalize('/' + name.replace(/\\/g, '/'));
   return normal.length > 1 && normal.endsWith('/') ? normal.slice(0, -1) : normal;
 }
