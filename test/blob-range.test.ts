@@ -10,10 +10,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { tarOf } from '../fixtures/builder.mjs';
+import { buildImage, tarOf } from '../fixtures/builder.mjs';
+import { loadRuleSet } from '../src/detect/rules.js';
+import { scanBlob } from '../src/layer-outcome.js';
 import { decodeRange } from '../src/layer/decompress.js';
+import { LayerWorkers } from '../src/layer/layer-workers.js';
+import { DEFAULT_ARCHIVE_LIMITS } from '../src/layer/nested.js';
 import { scanLayer } from '../src/layer/walk.js';
 import { forceZstdDecoder } from '../src/layer/zstd-decode.js';
+import { scanImage } from '../src/scan.js';
+import { openContainer } from '../src/source/container.js';
+import { resolveImage } from '../src/source/resolve.js';
+import { leakySpec, makeSecrets } from './support/leaky-spec.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'stratascan-blob-range-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -108,5 +116,44 @@ describe('layers read from a byte range of a file', () => {
     expect(scan.diffId).toBe(sha(tar));
     const empty = await scanLayer({ path: range.path, start: 0, size: 0 }, null);
     expect(empty.files).toBe(0);
+  });
+});
+
+describe('digest checks on layers the layer workers read from a file', () => {
+  const { spec } = leakySpec(makeSecrets(4242));
+
+  it('a gzip blob that no longer matches its digest fails the scan (no cache)', async () => {
+    const bytes = (await buildImage(spec, { layout: 'oci-archive', compression: 'gzip' })) as Buffer;
+    const copy = Buffer.from(bytes);
+    // The first member whose data is gzip is a layer blob: change its MTIME (same tar, other bytes).
+    let tampered = 0;
+    for (let at = 0; at + 1024 <= copy.length && tampered === 0; at += 512) {
+      if (copy.toString('latin1', at, at + 13) === 'blobs/sha256/' && copy[at + 512] === 0x1f && copy[at + 513] === 0x8b) {
+        copy.writeUInt32LE((copy.readUInt32LE(at + 516) + 1) >>> 0, at + 516);
+        tampered++;
+      }
+    }
+    expect(tampered).toBe(1);
+    const path = join(dir, 'tampered-layer.tar');
+    writeFileSync(path, copy);
+    await expect(scanImage(path, { jobs: 2, cache: false })).rejects.toThrow(/blob content does not match its digest/);
+  });
+
+  it('a compressed layer whose tar is not the diff_id the config names fails', async () => {
+    const path = join(dir, 'good.tar');
+    writeFileSync(path, (await buildImage(spec, { layout: 'oci-archive', compression: 'gzip' })) as Buffer);
+    const container = await openContainer(path);
+    const workers = new LayerWorkers(loadRuleSet().rules, undefined, DEFAULT_ARCHIVE_LIMITS, 2);
+    try {
+      const image = await resolveImage(container, { containerFormat: container.kind });
+      const layer = image.layers[1]!;
+      const good = await scanBlob(container, layer, workers, DEFAULT_ARCHIVE_LIMITS);
+      expect(good.blobDigest).toBe(layer.digest);
+      const wrong = `sha256:${'0'.repeat(64)}`;
+      await expect(scanBlob(container, { ...layer, diffId: wrong }, workers, DEFAULT_ARCHIVE_LIMITS)).rejects.toThrow(/does not match the config's diff_id/);
+    } finally {
+      await workers.close();
+      await container.close();
+    }
   });
 });
