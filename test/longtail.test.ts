@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadRuleSet } from '../src/detect/rules.js';
 import { DetectionEngine, planPatterns } from '../src/detect/engine.js';
 import { redact } from '../src/redact.js';
-import { plan, readTable, ruleId, rowPattern, spellings } from '../scripts/longtail/generate.mjs';
+import { plan, readTable, rowPattern, rowRuleId, spellings } from '../scripts/longtail/generate.mjs';
 
 // The long tail of provider keys (scripts/longtail): one table, one generated detector per row.
 const rows = readTable();
@@ -32,7 +32,7 @@ describe('long-tail provider table', () => {
   it('has a detector for every row, named for the provider', () => {
     expect(rows.length).toBeGreaterThan(400);
     for (const row of rows.filter((r) => r.extend === null)) {
-      const rule = byId.get(ruleId(row.provider));
+      const rule = byId.get(rowRuleId(row));
       expect(rule?.provider, row.provider).toBe(row.provider);
     }
   });
@@ -100,8 +100,8 @@ describe('long-tail provider rules', () => {
 
   it('needs a credential word by a provider named with a common word', () => {
     const value = draw('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789', 32, 5);
-    expect(found(`segment ${value} of the timeline`).filter((m) => m.ruleId === 'segment-api-key')).toEqual([]);
-    expect(found(`analytics.segment.writeKey = "${value}"`).map((m) => m.ruleId)).toContain('segment-api-key');
+    expect(found(`segment ${value} of the timeline`).filter((m) => m.ruleId === 'segment-write-key')).toEqual([]);
+    expect(found(`analytics.segment.writeKey = "${value}"`).map((m) => m.ruleId)).toContain('segment-write-key');
   });
 
   it('takes no word or setting name of the key shape for a key', () => {

@@ -229,6 +229,11 @@ export function rowPattern(row) {
   return { keywords, pattern, selfNamed };
 }
 
+/** The id of the rule a row makes: the provider's, or for a second kind of key (as=) one named for the kind. */
+export function rowRuleId(row) {
+  return row.kind === null ? ruleId(row.provider) : ruleId(row.provider).replace(/-api-key$/, `-${row.kind}`);
+}
+
 /**
  * One rule for a provider's rows of one kind: a provider whose credentials come in several shapes
  * (a token and a key, a current and a legacy format) has a row per shape, and each row adds a pattern.
@@ -262,7 +267,7 @@ export function buildRule(rowOrRows) {
   ];
   if (rows.some(needsCredentialWord)) negative.push(`${kw} release ${v} published`);
   return {
-    id: first.kind === null ? ruleId(first.provider) : ruleId(first.provider).replace(/-api-key$/, `-${first.kind}`),
+    id: rowRuleId(first),
     title: first.kind === null ? `${first.provider} API key` : `${first.provider} ${first.kind.replace(/-/g, ' ')}`,
     provider: first.provider,
     keywords,

@@ -1,5 +1,4 @@
-import { gunzipSync } from 'node:zlib';
-import { archiveKind, isBinary, RATIO_FLOOR_BYTES } from '../layer/nested.js';
+import { archiveKind, gunzipWhole, isBinary, RATIO_FLOOR_BYTES } from '../layer/nested.js';
 import type { DetectionEngine, RawMatch } from './engine.js';
 
 /** What became of a small gzip file handed to detection whole. */
@@ -24,7 +23,7 @@ export type GzipOutcome = (typeof GzipOutcome)[keyof typeof GzipOutcome];
 export function scanGzipMember(engine: DetectionEngine, compressed: Uint8Array): { outcome: GzipOutcome; matches: RawMatch[] } {
   let text: Buffer;
   try {
-    text = gunzipSync(compressed, { maxOutputLength: RATIO_FLOOR_BYTES });
+    text = gunzipWhole(compressed, RATIO_FLOOR_BYTES);
   } catch {
     return { outcome: GzipOutcome.Declined, matches: [] };
   }

@@ -1,5 +1,3 @@
-import { close, createReadStream, open, read } from 'node:fs';
-import { Readable } from 'node:stream';
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { pathsByKind, type PathsByKind } from '../cache/layer-cache.js';
@@ -72,14 +70,8 @@ parentPort!.on('message', (msg: LayerWorkerRequest) => {
 async function walk(blob: BlobRange): Promise<void> {
   Atomics.store(walking, index, 1);
   try {
-    // createReadStream cannot express an empty range (end < start reads to EOF).
-    // The collector looks at the external memory before each 1 MiB read: per file would miss a big
-    // binary file (a JDK's lib/modules: hundreds of chunks, no file in between), and a timer
-    // does not fire while the walk runs on buffered data.
-    const reads = collector ? { open, close, read: (...args: Parameters<typeof read>) => (collector(), read(...args)) } : undefined;
-    const stream = blob.size === 0 ? Readable.from([]) : createReadStream(blob.path, { start: blob.start, end: blob.start + blob.size - 1, highWaterMark: 1024 * 1024, ...(reads ? { fs: reads } : {}) });
     let last = 0;
-    const scan = await scanLayer(stream, pool, (p) => {
+    const scan = await scanLayer(collector ? { ...blob, beforeRead: collector } : blob, pool, (p) => {
       const now = performance.now();
       if (now - last < 100) return;
       last = now;

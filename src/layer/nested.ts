@@ -72,6 +72,35 @@ export interface ArchiveBudget {
 export const RATIO_FLOOR_BYTES = 1024 * 1024;
 const SNIFF_BYTES = 8 * 1024;
 
+/** zlib refuses output chunks below this. */
+const MIN_INFLATE_CHUNK = 64;
+/** A declared size above this is inflated in pieces of this size: the claim may be false. */
+const MAX_INFLATE_CHUNK = 4 * 1024 * 1024;
+
+/**
+ * The output chunk for a one-call inflate of data that declares its size (a gzip trailer, a zip
+ * entry): one buffer of that size, where zlib's default 16 KiB pieces cost an allocation each and a
+ * copy to join them (thousands of man pages and changelogs in a Debian image). One byte more than
+ * the claim, or zlib, finding the buffer full, would allocate another before it sees the end. A
+ * false claim costs more pieces or a larger first buffer, never more output: the caller's
+ * maxOutputLength still bounds what comes out.
+ */
+export function inflateChunk(declared: number): number {
+  return Math.min(Math.max(declared + 1, MIN_INFLATE_CHUNK), MAX_INFLATE_CHUNK);
+}
+
+/** A gzip file's own claim of its inflated size (its last member's ISIZE, modulo 4 GiB). */
+export function gzipDeclaredSize(data: Uint8Array): number {
+  // Header (10) and trailer (8) at least.
+  if (data.length < 18) return 0;
+  return (data[data.length - 4]! | (data[data.length - 3]! << 8) | (data[data.length - 2]! << 16) | (data[data.length - 1]! << 24)) >>> 0;
+}
+
+/** Inflates a whole gzip file in one call, at most `maxOutputLength` bytes of output (else throws). */
+export function gunzipWhole(data: Uint8Array, maxOutputLength: number): Buffer {
+  return gunzipSync(data, { maxOutputLength, chunkSize: inflateChunk(Math.min(gzipDeclaredSize(data), maxOutputLength)) });
+}
+
 // Members that are binary by construction: expanding them only to find a NUL byte wastes the budget.
 const BINARY_EXTENSIONS = new Set([
   '.class', '.png', '.jpg', '.jpeg', '.gif', '.ico', '.webp', '.bmp', '.so', '.dll', '.dylib', '.exe',
@@ -169,7 +198,7 @@ export async function* expandArchive(
         yield* expandMembers(tarMembers(data, ctx), path, depth, ctx);
         break;
       case 'gzip': {
-        const inner = inflateBounded(() => data.length, (max) => gunzipSync(data, { maxOutputLength: max }), ctx);
+        const inner = inflateBounded(() => data.length, (max) => gunzipWhole(data, max), ctx);
         // A .tar.gz is one archive level: its members sit right under the outer path.
         if (archiveKind(inner) === 'tar') yield* expandMembers(tarMembers(inner, ctx), path, depth, ctx);
         else yield* expandMembers(single(gunzippedName(path), inner), path, depth, ctx);
@@ -379,7 +408,7 @@ function* zipMembers(data: Buffer, ctx: Expansion): Generator<{ name: string; da
         if (declared > RATIO_FLOOR_BYTES && declared / Math.max(1, compressed) > ctx.limits.maxRatio) throw new ArchiveStop('archive-bomb');
         let member: Buffer;
         try {
-          member = inflateBounded(() => body.length, (max) => inflateRawSync(body, { maxOutputLength: max }), ctx);
+          member = inflateBounded(() => body.length, (max) => inflateRawSync(body, { maxOutputLength: max, chunkSize: inflateChunk(Math.min(declared, max)) }), ctx);
         } catch (err) {
           if (err instanceof ArchiveStop && err.reason === 'archive-entry-too-large') {
             ctx.skip(err.reason);

@@ -1,17 +1,18 @@
 import { createHash, type Hash } from 'node:crypto';
 import { posix } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { createGunzip, gunzipSync } from 'node:zlib';
+import { close, createReadStream, open, read } from 'node:fs';
+import { Readable, Transform, type Duplex } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import type { Header as TarHeader } from 'tar-stream';
 import { tarStream } from '../lazy.js';
 import type { DetectionPool } from '../detect/pool.js';
 import { GzipOutcome } from '../detect/gzip-member.js';
 import type { RawMatch } from '../detect/engine.js';
-import { decompressor, peek, sniffCompression } from './decompress.js';
+import { decodeRange, decompressor, peek, sniffCompression, type BlobRange } from './decompress.js';
 import { checkEntryHeader } from './tar-entries.js';
 import {
-  ArchiveStop, archiveKind, DEFAULT_ARCHIVE_LIMITS, expandArchive, expandTar, gunzippedName, hasZipDirectory, isBinary,
+  ArchiveStop, archiveKind, DEFAULT_ARCHIVE_LIMITS, expandArchive, expandTar, gunzippedName, gunzipWhole, hasZipDirectory, isBinary,
   layerPathOf, mayBePrefixedZip, NESTED_SEPARATOR, newBudget, RATIO_FLOOR_BYTES,
   type ArchiveKind, type ArchiveLimits, type NestedFile,
 } from './nested.js';
@@ -75,8 +76,13 @@ const SNIFF_BYTES = 8 * 1024;
 /** .gz files up to this size (as stored) are read whole and inflated in one call. */
 const SMALL_GZIP_BYTES = 256 * 1024;
 
+/** A name that normalising could change: backslashes, empty, `.` or `..` segments. */
+const NOT_PLAIN = /\\|\/\/|(?:^|\/)\.\.?(?:\/|$)/;
+
 /** Normalises a tar member name to an absolute path inside the image. */
 export function imagePath(name: string): string {
+  // Nearly every name in a layer is already plain (`usr/share/doc/x/`): skip the full normalisation.
+  if (name !== '' && name[0] !== '/' && !NOT_PLAIN.test(name)) return '/' + (name.endsWith('/') ? name.slice(0, -1) : name);
   const normal = posix.normalize('/' + name.replace(/\\/g, '/'));
   return normal.length > 1 && normal.endsWith('/') ? normal.slice(0, -1) : normal;
 }
@@ -92,7 +98,7 @@ function hashTap(hash: Hash, counter?: { bytes: number }): Transform {
 }
 
 export async function scanLayer(
-  blob: Readable,
+  blob: Readable | BlobRange,
   pool: DetectionPool | null,
   onProgress?: (p: WalkProgress) => void,
   limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
@@ -100,13 +106,9 @@ export async function scanLayer(
   const blobHash = createHash('sha256');
   const tarHash = createHash('sha256');
   const stored = { bytes: 0 };
-  const { head, stream } = await peek(blob, 4);
-  const inflate = decompressor(sniffCompression(head));
+  const input = await layerTar(blob, blobHash, tarHash, stored);
   const extract = tarStream().extract();
-  const stages: NodeJS.ReadWriteStream[] = [hashTap(blobHash, stored)];
-  // An uncompressed blob is the tar itself: one hash gives both digests (hashing is main-thread work).
-  if (inflate.length > 0) stages.push(...inflate, hashTap(tarHash));
-  const piping = (pipeline as (...s: unknown[]) => Promise<void>)(stream, ...stages, extract);
+  const piping = (pipeline as (...s: unknown[]) => Promise<void>)(...input.stages, extract);
   // Surfaced through the iterator below; this only stops an unhandled rejection.
   piping.catch(() => {});
 
@@ -123,8 +125,9 @@ export async function scanLayer(
       if (walk.progressed) onProgress?.({ files: walk.files, bytes: walk.bytes });
     }
     await piping;
+    await input.read;
   } catch (err) {
-    stream.destroy();
+    input.stages[0]!.destroy();
     throw err;
   }
   pool?.flush();
@@ -132,7 +135,7 @@ export async function scanLayer(
   const blobDigest = blobHash.digest('hex');
   return {
     blobDigest: `sha256:${blobDigest}`,
-    diffId: `sha256:${inflate.length > 0 ? tarHash.digest('hex') : blobDigest}`,
+    diffId: `sha256:${input.compressed ? tarHash.digest('hex') : blobDigest}`,
     storedBytes: stored.bytes,
     changes: walk.changes,
     matches,
@@ -140,6 +143,43 @@ export async function scanLayer(
     bytes: walk.bytes,
     skipped: walk.skipped,
   };
+}
+
+/** The streams that turn a layer blob into its tar, hashing both on the way. */
+interface LayerTar {
+  /** Source first; the tar comes out of the last. */
+  stages: (Readable | Duplex)[];
+  /** The blob is compressed: the tar has a hash of its own. */
+  compressed: boolean;
+  /** Settles when the blob is read to its end (at once for a streamed blob: the pipeline says). */
+  read: Promise<void>;
+}
+
+async function layerTar(blob: Readable | BlobRange, blobHash: Hash, tarHash: Hash, stored: { bytes: number }): Promise<LayerTar> {
+  let stream: Readable;
+  if (blob instanceof Readable) stream = blob;
+  else {
+    const decoding = await decodeRange(blob, blobHash, stored);
+    if (decoding) return { stages: [decoding.tar, hashTap(tarHash)], compressed: true, read: decoding.read };
+    // createReadStream cannot express an empty range (end < start reads to EOF).
+    stream = blob.size === 0 ? Readable.from([]) : createReadStream(blob.path, { start: blob.start, end: blob.start + blob.size - 1, highWaterMark: 1024 * 1024, ...readsCalling(blob.beforeRead) });
+  }
+  const { head, stream: replayed } = await peek(stream, 4);
+  const inflate = decompressor(sniffCompression(head));
+  const stages: (Readable | Duplex)[] = [replayed, hashTap(blobHash, stored)];
+  // An uncompressed blob is the tar itself: one hash gives both digests (hashing is this thread's work).
+  if (inflate.length > 0) stages.push(...inflate, hashTap(tarHash));
+  return { stages, compressed: inflate.length > 0, read: Promise.resolve() };
+}
+
+/** File-system calls for createReadStream that call `hook` before each read. */
+function readsCalling(hook: (() => void) | undefined): { fs?: { open: typeof open; close: typeof close; read: typeof read } } {
+  if (!hook) return {};
+  const hooked = ((...args: Parameters<typeof read>) => {
+    hook();
+    read(...args);
+  }) as typeof read;
+  return { fs: { open, close, read: hooked } };
 }
 
 /** A tar entry as tar-stream hands it over: its header and its data. */
@@ -775,7 +815,7 @@ function submitSmallGzip(parts: Buffer[], path: string, sink: ScanSink): Promise
 async function scanSmallGzip(data: Buffer, path: string, sink: ScanSink): Promise<void> {
   let inflated: Buffer;
   try {
-    inflated = gunzipSync(data, { maxOutputLength: RATIO_FLOOR_BYTES });
+    inflated = gunzipWhole(data, RATIO_FLOOR_BYTES);
   } catch {
     const gzip = new GzipFileScan(path, sink);
     await gzip.write(data);

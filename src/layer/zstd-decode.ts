@@ -68,7 +68,8 @@ function guardStage(): Transform {
 
 const WINDOW_LOG_MAX = Math.log2(MAX_ZSTD_WINDOW);
 
-function nodeZstd(): Transform {
+/** Node's own zstd decoder (zlib, Node >= 22.15), held to the guard's window bound; the guard is the caller's. */
+export function nodeZstd(): Transform {
   const z = zlib as ZlibWithZstd;
   const windowLogMax = z.constants.ZSTD_d_windowLogMax;
   // Output in 1 MiB pieces, as for gzip: fewer trips through the hashing and tar stages.
