@@ -182,7 +182,10 @@ export class ProviderPromotion<R extends PromotableRule> {
     let shapes = this.shapes.get(key);
     if (shapes === undefined) this.shapes.set(key, (shapes = exampleShapes(rules)));
     const { lengths, symbols } = shapes;
-    return !lengths.has(secret.length) || [...secret].some((c) => !/[A-Za-z0-9]/.test(c) && !symbols.has(c));
+    // A base64 key holds padding (=) that random examples seldom show, and may be written in
+    // base64url (- and _ for + and /): the same key.
+    const base64 = symbols.has('+') || symbols.has('/');
+    return !lengths.has(secret.length) || [...secret].some((c) => !/[A-Za-z0-9]/.test(c) && !symbols.has(c) && !(base64 && BASE64_FAMILY.has(c)));
   }
 
 
@@ -322,6 +325,8 @@ interface ExampleShapes {
 }
 
 /** The lengths of the rules' example keys and the symbols (not letters or digits) they hold. */
+const BASE64_FAMILY = new Set(['=', '-', '_']);
+
 function exampleShapes(rules: readonly PromotableRule[]): ExampleShapes {
   const lengths = new Set<number>();
   const symbols = new Set<string>();
