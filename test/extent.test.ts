@@ -131,6 +131,33 @@ describe('pattern analyses on the ECMAScript grammar', () => {
     expect(keywordAnchor('(?<=token)=x', ['token'])).toBeNull();
   });
 
+  it('counts in full only the negative lookarounds that hold an assertion', () => {
+    // The first holds a negative lookaround (it could fail on cut text): all it reads counts. The
+    // second holds none and can only pass more often on cut text: nothing, unbounded as it is.
+    const shaped = '(?![a-z]{3}(?![a-z]))x(?!y+z)';
+    expect(maxExtent(shaped, { negative: 'assertions' })).toBe(5);
+    expect(maxExtent(shaped, { negative: true })).toBe(Infinity);
+    expect(maxExtent(shaped)).toBe(1);
+    // Nested: the outer one holds an assertion, so the inner one's text counts in full too.
+    expect(maxExtent('a(?!b(?!c+)\\b)', { negative: 'assertions' })).toBe(Infinity);
+    expect(maxExtent('a(?!b(?!c{2})$)', { negative: 'assertions' })).toBe(5);
+  });
+
+  it('settles strings that already hold a keyword when optional parts multiply them', () => {
+    const keywords = ['facebook', 'fb_', 'fb-', 'fb.', 'fbapi', 'fbapp', 'fbclient', 'fbkey', 'fbsecret'];
+    const pattern = '(?:facebook|(?<![a-z])fb)[_\\-.]?(?:api|app|application|client)?[_\\-.]?(?:key|secret)=(?<secret>[a-f0-9]{8})';
+    const anchor = keywordAnchor(pattern, keywords);
+    expect(anchor).toMatchObject({ lead: 0, follow: [] });
+    expect(new Set(anchor!.keywords)).toEqual(new Set(keywords));
+    // One spelling no keyword covers (fbkeys is fine, "fb" + "key" is not listed): no anchor.
+    expect(keywordAnchor(pattern, keywords.filter((k) => k !== 'fbkey'))).toBeNull();
+    // A keyword further in: at least the largest lead of the strings settled (characters dropped
+    // to keep the run small count at their most).
+    const further = keywordAnchor('(?:x|yy)[ab]?[cd]?[ef]?[gh]?[ij]?(?:token|tok)', ['token', 'xa', 'tok']);
+    expect(further!.lead).toBeGreaterThanOrEqual(7);
+    expect(further!.lead).toBeLessThan(10);
+  });
+
   it('claims ^ only for the flags the engine goes by', () => {
     expect(keywordAnchor('^token', ['token'])).toMatchObject({ caret: true });
     expect(keywordAnchor('(?:^token|^key)', ['token', 'key'])).toMatchObject({ caret: true });
