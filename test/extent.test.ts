@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { keywordAnchor, maxExtent, parseRegex, reachOf, type KeywordAnchor } from '../src/detect/extent.js';
+import { keywordAnchor, literalStarts, maxExtent, parseRegex, reachOf, type KeywordAnchor } from '../src/detect/extent.js';
 
 /**
  * The pattern analyses read a pattern as JavaScript does (regexpp's tree, the flags' rules), and
@@ -158,6 +158,22 @@ describe('pattern analyses on the ECMAScript grammar', () => {
     expect(further!.lead).toBeLessThan(10);
   });
 
+  it('lists the exact text every match starts with, or nothing', () => {
+    expect(literalStarts('(?<![A-Za-z0-9_])(?<secret>SK[0-9a-f]{32})', '')).toEqual(['SK']);
+    expect(literalStarts('(?:ab(?=c)c)d|xy+', 'm')).toEqual(['abcd', 'x']);
+    // Case is the point: under i (or an i modifier) there is nothing exact to check.
+    expect(literalStarts('SK[0-9a-f]{32}', 'i')).toBeNull();
+    expect(literalStarts('(?i:SK)[0-9a-f]{32}', '')).toBeNull();
+    // An alternative that starts with a class, a quantifier or a group of alternatives: unknown.
+    expect(literalStarts('ab|[cd]e', '')).toBeNull();
+    expect(literalStarts('a?b', '')).toBeNull();
+    expect(literalStarts('(?:a|b)c', '')).toBeNull();
+    // Every match of the pattern starts with one of them.
+    const source = '(?<!x)(?:t(?:o)k)en[0-9]{2}|k(?:e)y';
+    const starts = literalStarts(source, '')!;
+    for (const m of 'token12 key tok xtoken34 token5'.matchAll(new RegExp(source, 'g'))) expect(starts.some((s) => m[0].startsWith(s))).toBe(true);
+  });
+
   it('claims ^ only for the flags the engine goes by', () => {
     expect(keywordAnchor('^token', ['token'])).toMatchObject({ caret: true });
     expect(keywordAnchor('(?:^token|^key)', ['token', 'key'])).toMatchObject({ caret: true });
@@ -273,8 +289,13 @@ describe('pattern analyses hold for what RegExp matches (random patterns and tex
         const sticky = new RegExp(source, flags + 'y');
         const anchor = keywordAnchor(parsed, keywords);
         const bounds = { extent: maxExtent(parsed), margin: maxExtent(parsed, { negative: 'assertions' }), strict: maxExtent(parsed, { negative: true }), reach: reachOf(parsed) };
+        const literal = literalStarts(parsed, flags);
         for (const text of texts) {
-          for (const i of starts(text)) checkStart(sticky, text, i, bounds, anchor, seen);
+          for (const i of starts(text)) {
+            checkStart(sticky, text, i, bounds, anchor, seen);
+            // Every match starts with one of the literal starts, exactly.
+            if (literal !== null && matchAt(sticky, text, i) !== null) expect(literal.some((l) => text.startsWith(l, i)), `literal at ${i}: /${source}/${flags} on ${JSON.stringify(text)}`).toBe(true);
+          }
         }
       }),
       { seed: SEED, numRuns: 2500 },

@@ -337,6 +337,44 @@ export interface KeywordAnchor {
   caret: boolean;
 }
 
+/**
+ * The literal text every match starts with, case and all: per top-level alternative, the
+ * characters it spells out before anything else that consumes (zero-width assertions passed
+ * over, groups of one alternative entered). Null when an alternative starts with something else,
+ * or under the i flag (case is the point). The keyword prefilter folds case: the engine checks a
+ * hit of a keyword that starts every match against these (`SK` of a Twilio SID, not `sk` of "disk").
+ */
+export function literalStarts(pattern: string | ParsedRegex, flags: string): string[] | null {
+  const { ast } = parsedOf(pattern);
+  if (ast === null || flags.includes('i')) return null;
+  const starts: string[] = [];
+  for (const alt of ast.alternatives) {
+    const start = literalPrefix(alt.elements);
+    if (start.text === '') return null;
+    starts.push(start.text);
+  }
+  return starts;
+}
+
+/** The literal characters `elements` start with, and whether they are nothing but those. */
+function literalPrefix(elements: AST.Element[]): { text: string; whole: boolean } {
+  let text = '';
+  for (const e of elements) {
+    if (e.type === 'Assertion') continue;
+    if (e.type === 'Character' && e.value <= 0xff) {
+      text += String.fromCharCode(e.value);
+      continue;
+    }
+    if ((e.type === 'Group' || e.type === 'CapturingGroup') && e.alternatives.length === 1 && !(e.type === 'Group' && e.modifiers)) {
+      const inner = literalPrefix(e.alternatives[0]!.elements);
+      text += inner.text;
+      if (inner.whole) continue;
+    }
+    return { text, whole: false };
+  }
+  return { text, whole: true };
+}
+
 /** The strings a sub-pattern can match, when there are few: more, and it counts as unknown. */
 const SET_LIMIT = 64;
 const STRING_LIMIT = 256;
