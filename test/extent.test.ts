@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { keywordAnchor, maxExtent, parseRegex, reachOf, type KeywordAnchor } from '../src/detect/extent.js';
+import { keywordAnchor, literalStarts, maxExtent, parseRegex, reachOf, type KeywordAnchor } from '../src/detect/extent.js';
 
 /**
  * The pattern analyses read a pattern as JavaScript does (regexpp's tree, the flags' rules), and
@@ -131,6 +131,49 @@ describe('pattern analyses on the ECMAScript grammar', () => {
     expect(keywordAnchor('(?<=token)=x', ['token'])).toBeNull();
   });
 
+  it('counts in full only the negative lookarounds that hold an assertion', () => {
+    // The first holds a negative lookaround (it could fail on cut text): all it reads counts. The
+    // second holds none and can only pass more often on cut text: nothing, unbounded as it is.
+    const shaped = '(?![a-z]{3}(?![a-z]))x(?!y+z)';
+    expect(maxExtent(shaped, { negative: 'assertions' })).toBe(5);
+    expect(maxExtent(shaped, { negative: true })).toBe(Infinity);
+    expect(maxExtent(shaped)).toBe(1);
+    // Nested: the outer one holds an assertion, so the inner one's text counts in full too.
+    expect(maxExtent('a(?!b(?!c+)\\b)', { negative: 'assertions' })).toBe(Infinity);
+    expect(maxExtent('a(?!b(?!c{2})$)', { negative: 'assertions' })).toBe(5);
+  });
+
+  it('settles strings that already hold a keyword when optional parts multiply them', () => {
+    const keywords = ['facebook', 'fb_', 'fb-', 'fb.', 'fbapi', 'fbapp', 'fbclient', 'fbkey', 'fbsecret'];
+    const pattern = '(?:facebook|(?<![a-z])fb)[_\\-.]?(?:api|app|application|client)?[_\\-.]?(?:key|secret)=(?<secret>[a-f0-9]{8})';
+    const anchor = keywordAnchor(pattern, keywords);
+    expect(anchor).toMatchObject({ lead: 0, follow: [] });
+    expect(new Set(anchor!.keywords)).toEqual(new Set(keywords));
+    // One spelling no keyword covers (fbkeys is fine, "fb" + "key" is not listed): no anchor.
+    expect(keywordAnchor(pattern, keywords.filter((k) => k !== 'fbkey'))).toBeNull();
+    // A keyword further in: at least the largest lead of the strings settled (characters dropped
+    // to keep the run small count at their most).
+    const further = keywordAnchor('(?:x|yy)[ab]?[cd]?[ef]?[gh]?[ij]?(?:token|tok)', ['token', 'xa', 'tok']);
+    expect(further!.lead).toBeGreaterThanOrEqual(7);
+    expect(further!.lead).toBeLessThan(10);
+  });
+
+  it('lists the exact text every match starts with, or nothing', () => {
+    expect(literalStarts('(?<![A-Za-z0-9_])(?<secret>SK[0-9a-f]{32})', '')).toEqual(['SK']);
+    expect(literalStarts('(?:ab(?=c)c)d|xy+', 'm')).toEqual(['abcd', 'x']);
+    // Case is the point: under i (or an i modifier) there is nothing exact to check.
+    expect(literalStarts('SK[0-9a-f]{32}', 'i')).toBeNull();
+    expect(literalStarts('(?i:SK)[0-9a-f]{32}', '')).toBeNull();
+    // An alternative that starts with a class, a quantifier or a group of alternatives: unknown.
+    expect(literalStarts('ab|[cd]e', '')).toBeNull();
+    expect(literalStarts('a?b', '')).toBeNull();
+    expect(literalStarts('(?:a|b)c', '')).toBeNull();
+    // Every match of the pattern starts with one of them.
+    const source = '(?<!x)(?:t(?:o)k)en[0-9]{2}|k(?:e)y';
+    const starts = literalStarts(source, '')!;
+    for (const m of 'token12 key tok xtoken34 token5'.matchAll(new RegExp(source, 'g'))) expect(starts.some((s) => m[0].startsWith(s))).toBe(true);
+  });
+
   it('claims ^ only for the flags the engine goes by', () => {
     expect(keywordAnchor('^token', ['token'])).toMatchObject({ caret: true });
     expect(keywordAnchor('(?:^token|^key)', ['token', 'key'])).toMatchObject({ caret: true });
@@ -246,8 +289,13 @@ describe('pattern analyses hold for what RegExp matches (random patterns and tex
         const sticky = new RegExp(source, flags + 'y');
         const anchor = keywordAnchor(parsed, keywords);
         const bounds = { extent: maxExtent(parsed), margin: maxExtent(parsed, { negative: 'assertions' }), strict: maxExtent(parsed, { negative: true }), reach: reachOf(parsed) };
+        const literal = literalStarts(parsed, flags);
         for (const text of texts) {
-          for (const i of starts(text)) checkStart(sticky, text, i, bounds, anchor, seen);
+          for (const i of starts(text)) {
+            checkStart(sticky, text, i, bounds, anchor, seen);
+            // Every match starts with one of the literal starts, exactly.
+            if (literal !== null && matchAt(sticky, text, i) !== null) expect(literal.some((l) => text.startsWith(l, i)), `literal at ${i}: /${source}/${flags} on ${JSON.stringify(text)}`).toBe(true);
+          }
         }
       }),
       { seed: SEED, numRuns: 2500 },

@@ -3,7 +3,7 @@ import type { PatternPlan, RuleSpec } from './spec.js';
 export type { PatternPlan } from './spec.js';
 import { KeywordPrefilter, newlinesBefore } from './prefilter.js';
 import { isDocumentationPassword, isPlaceholder, looksLikeIdentifier, meetsEntropy } from './filters.js';
-import { keywordAnchor, maxExtent, parseRegex, reachOf, type KeywordAnchor, type ParsedRegex } from './extent.js';
+import { keywordAnchor, literalStarts, maxExtent, parseRegex, reachOf, type KeywordAnchor, type ParsedRegex } from './extent.js';
 import { providerKey, serviceBefore } from './naming.js';
 import { ProviderPromotion } from './promote.js';
 
@@ -65,6 +65,11 @@ interface AnchoredPattern {
   follow: Follow[];
   /** The same, packed for the hit loop (see packFollow); null when nothing must follow. */
   followCheck: Int32Array | null;
+  /**
+   * With lead 0, case-sensitive: every match starts with one of these byte strings, which a
+   * hit's keyword must agree with over its length (see literalStarts); null: not known.
+   */
+  starts: Uint8Array[] | null;
   /** Starts only at the start of the buffer, or of a line when `multiline`. */
   caret: boolean;
   multiline: boolean;
@@ -123,6 +128,7 @@ export function planPatterns(rules: readonly RuleSpec[]): PatternPlan[][] {
         margin: maxExtent(parsed, { negative: 'assertions' }),
         strict: maxExtent(parsed, { negative: true }),
         reach: reachOf(parsed),
+        starts: anchor !== null && anchor.lead === 0 ? literalStarts(parsed, p.flags) : null,
       };
     }),
   );
@@ -315,6 +321,7 @@ export class DetectionEngine {
       ahead: confirm ? planned.margin : planned.reach.ahead,
       follow,
       followCheck: follow.length > 0 ? packFollow(follow) : null,
+      starts: anchor.lead === 0 && !needle && planned.starts ? planned.starts.map((t) => Buffer.from(t, 'latin1')) : null,
       caret: anchor.caret,
       multiline: p.flags.includes('m'),
       slot: this.anchored.length,
@@ -430,6 +437,7 @@ export class DetectionEngine {
         const a = target.anchored;
         if (a !== null) {
           if (a.followCheck !== null && !follows(a.followCheck, buf, end, next)) continue;
+          if (a.starts !== null && !startsWithOne(buf, end - target.back, end, a.starts)) continue;
           let list = windows[a.slot];
           if (list === undefined) {
             windows[a.slot] = list = [];
@@ -823,6 +831,17 @@ function follows(check: Int32Array, buf: Buffer, end: number, next: Int32Array):
     if (nearest >= within) return false;
   }
   return true;
+}
+
+/** Whether bytes [from, to) agree with one of `starts` over the length they share. */
+function startsWithOne(buf: Buffer, from: number, to: number, starts: readonly Uint8Array[]): boolean {
+  for (const start of starts) {
+    const n = Math.min(start.length, to - from);
+    let j = 0;
+    while (j < n && buf[from + j] === start[j]) j++;
+    if (j === n) return true;
+  }
+  return false;
 }
 
 /** The text around a catch-all match searched for a service's name (see promote.ts). */

@@ -136,7 +136,8 @@ export function maxExtent(pattern: string | ParsedRegex, options: { negative?: b
   const captures = new CaptureLengths();
   // Assertions met so far, negative lookarounds counted as one: see lookaround().
   let assertions = 0;
-  let negativeHoldsAssertion = false;
+  // Above 0 while measuring inside a negative lookaround that holds an assertion: everything counts.
+  let whole = 0;
 
   const alternatives = (alts: AST.Alternative[]): number => Math.max(...alts.map((a) => a.elements.reduce((n, e) => n + element(e), 0)));
 
@@ -191,17 +192,21 @@ export function maxExtent(pattern: string | ParsedRegex, options: { negative?: b
     // Positive lookarounds must find their text inside a region: their extent adds to the match's.
     // A negative one only ever passes more often on a cut-out region (it sees less), and every
     // region match is confirmed against the whole buffer, so it needs no room.
-    if (!e.negate || options.negative === true) return length;
-    // What a negative lookaround holding an assertion reads, nested ones included, must all be
-    // there: then the whole pattern is measured with every negative lookaround (see below).
-    if (assertions > assertionsBefore) negativeHoldsAssertion = true;
-    assertions++; // for an enclosing negative lookaround: see above
-    return 0;
+    if (!e.negate || options.negative === true || whole > 0) return length;
+    assertions++; // for an enclosing negative lookaround: see below
+    if (assertions - 1 === assertionsBefore || options.negative !== 'assertions') return 0;
+    // One holding an assertion (or a negative lookaround) could fail on cut text where the whole
+    // passes: all it reads, nested negative lookarounds included, must be there. Only its own
+    // extent counts in full; the pattern's other negative lookarounds still need no room.
+    whole++;
+    try {
+      return alternatives(e.alternatives);
+    } finally {
+      whole--;
+    }
   }
 
-  const length = alternatives(ast.alternatives);
-  if (negativeHoldsAssertion && options.negative === 'assertions') return maxExtent({ ast, unicode }, { negative: true });
-  return length;
+  return alternatives(ast.alternatives);
 }
 
 /**
@@ -332,6 +337,44 @@ export interface KeywordAnchor {
   caret: boolean;
 }
 
+/**
+ * The literal text every match starts with, case and all: per top-level alternative, the
+ * characters it spells out before anything else that consumes (zero-width assertions passed
+ * over, groups of one alternative entered). Null when an alternative starts with something else,
+ * or under the i flag (case is the point). The keyword prefilter folds case: the engine checks a
+ * hit of a keyword that starts every match against these (`SK` of a Twilio SID, not `sk` of "disk").
+ */
+export function literalStarts(pattern: string | ParsedRegex, flags: string): string[] | null {
+  const { ast } = parsedOf(pattern);
+  if (ast === null || flags.includes('i')) return null;
+  const starts: string[] = [];
+  for (const alt of ast.alternatives) {
+    const start = literalPrefix(alt.elements);
+    if (start.text === '') return null;
+    starts.push(start.text);
+  }
+  return starts;
+}
+
+/** The literal characters `elements` start with, and whether they are nothing but those. */
+function literalPrefix(elements: AST.Element[]): { text: string; whole: boolean } {
+  let text = '';
+  for (const e of elements) {
+    if (e.type === 'Assertion') continue;
+    if (e.type === 'Character' && e.value <= 0xff) {
+      text += String.fromCharCode(e.value);
+      continue;
+    }
+    if ((e.type === 'Group' || e.type === 'CapturingGroup') && e.alternatives.length === 1 && !(e.type === 'Group' && e.modifiers)) {
+      const inner = literalPrefix(e.alternatives[0]!.elements);
+      text += inner.text;
+      if (inner.whole) continue;
+    }
+    return { text, whole: false };
+  }
+  return { text, whole: true };
+}
+
 /** The strings a sub-pattern can match, when there are few: more, and it counts as unknown. */
 const SET_LIMIT = 64;
 const STRING_LIMIT = 256;
@@ -385,6 +428,16 @@ class KeywordSets {
     this.keywordStarts ??= new Set(this.kws.flatMap((k) => Array.from({ length: k.length + 1 }, (_, i) => k.slice(0, i))));
     for (let i = Math.max(0, x.length - this.longest); i < x.length; i++) if (this.keywordStarts.has(x.slice(i))) return x.slice(i);
     return '';
+  }
+
+  /** The keyword that starts first in `x` (the longest of those starting there), or null. */
+  firstIn(x: string): { at: number; keyword: string } | null {
+    let best: { at: number; keyword: string } | null = null;
+    for (const k of this.kws) {
+      const at = x.indexOf(k);
+      if (at !== -1 && (best === null || at < best.at || (at === best.at && k.length > best.keyword.length))) best = { at, keyword: k };
+    }
+    return best;
   }
 
   /** An anchor when every string of `set` holds a keyword; `tail`: the most characters after the first one. */
@@ -476,7 +529,60 @@ class AnchorWalk {
       consume += it.consume;
       set = cross(set, it.set);
     }
-    return { ...this.piece(consume, set, this.firstAnchor(items)), caret: items[0]?.caret === true };
+    return { ...this.piece(consume, set, this.firstAnchor(items) ?? this.settledAnchor(items)), caret: items[0]?.caret === true };
+  }
+
+  /**
+   * For a run whose strings multiply past the limit (a name with optional parts around optional
+   * separators: `(?:facebook|fb)[_.]?(?:api|app)?[_.]?(?:key|secret)`), where firstAnchor finds
+   * nothing: each string that already holds a keyword is settled at its first one and leaves the
+   * run, so the run stays small. When every string has settled, every match holds one of the
+   * keywords found within the largest of their leads. What must follow is not worked out: the
+   * strings settle at different places.
+   */
+  private settledAnchor(items: Piece[]): KeywordAnchor | null {
+    let runStart = 0;
+    let run: string[] = [''];
+    let lead = 0;
+    const used = new Set<string>();
+    for (const it of items) {
+      const before = runStart + maxLength(run);
+      if (it.set === null) {
+        // Strings still open cannot go on through an unknown piece (firstAnchor has already
+        // found none of these pieces anchored): start over after it.
+        runStart = before + it.consume;
+        run = [''];
+        lead = 0;
+        used.clear();
+        continue;
+      }
+      let joined = cross(run, it.set);
+      if (joined === null) {
+        // As in firstAnchor: keep only the ends that can begin a keyword, dropped characters as lead.
+        const tails = run.map((x) => this.keywords.startAtEnd(x));
+        joined = cross([...new Set(tails)], it.set);
+        if (joined !== null) runStart += Math.max(...run.map((x, j) => x.length - tails[j]!.length));
+      }
+      if (joined !== null) run = joined;
+      else {
+        runStart = before;
+        run = it.set;
+        lead = 0;
+        used.clear();
+      }
+      const open: string[] = [];
+      for (const x of run) {
+        const witness = this.keywords.firstIn(x);
+        if (witness === null) open.push(x);
+        else {
+          lead = Math.max(lead, runStart + witness.at);
+          used.add(witness.keyword);
+        }
+      }
+      if (open.length === 0) return Number.isFinite(lead) ? { lead, keywords: [...used], follow: [], caret: false } : null;
+      run = open;
+    }
+    return null;
   }
 
   /**

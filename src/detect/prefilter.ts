@@ -88,16 +88,26 @@ export class KeywordPrefilter {
         }
       }
     }
+    // States renumbered in breadth-first order: the shallow states, where ordinary text keeps the
+    // automaton, get neighbouring rows, so the part of the table the pass reads stays in cache.
+    const order = new Int32Array(count);
+    for (let i = 0; i < tail; i++) order[queue[i]!] = i + 1;
     const delta = new Int32Array(count * width);
-    for (let i = 0; i < delta.length; i++) {
-      const target = next[i]!;
-      delta[i] = out[target]!.length > 0 ? ~(target * width) : target * width;
+    const outputs = new Array<readonly number[]>(count);
+    for (let state = 0; state < count; state++) {
+      const row = order[state]! * width;
+      outputs[order[state]!] = out[state]!;
+      for (let c = 0; c < width; c++) {
+        const target = next[state * width + c]!;
+        const offset = order[target]! * width;
+        delta[row + c] = out[target]!.length > 0 ? ~offset : offset;
+      }
     }
     this.delta = delta;
     this.longest = Math.max(1, ...keywords.map((k) => Buffer.byteLength(k.toLowerCase(), 'latin1')));
     this.classOf = classOf;
     this.width = width;
-    this.outputs = out;
+    this.outputs = outputs;
     // Run every branch once on a sample with hits in each quarter: the optimising compiler then
     // has type feedback for the rare hit branches and does not deoptimise and recompile the hot
     // loop at the first hit.

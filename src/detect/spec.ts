@@ -49,4 +49,6 @@ export interface PatternPlan {
   strict: number;
   /** What a match examines on each side of its start, every lookaround counted (see reachOf). */
   reach: { behind: number; ahead: number };
+  /** When `anchor` has lead 0: the exact text every match starts with (see literalStarts). */
+  starts?: string[] | null;
 }
