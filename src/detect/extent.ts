@@ -556,15 +556,11 @@ class AnchorWalk {
         used.clear();
         continue;
       }
-      let joined = cross(run, it.set);
-      if (joined === null) {
-        // As in firstAnchor: keep only the ends that can begin a keyword, dropped characters as lead.
-        const tails = run.map((x) => this.keywords.startAtEnd(x));
-        joined = cross([...new Set(tails)], it.set);
-        if (joined !== null) runStart += Math.max(...run.map((x, j) => x.length - tails[j]!.length));
-      }
-      if (joined !== null) run = joined;
-      else {
+      const joined = this.joinRun(run, it.set);
+      if (joined !== null) {
+        runStart += joined.dropped;
+        run = joined.run;
+      } else {
         runStart = before;
         run = it.set;
         lead = 0;
@@ -586,6 +582,20 @@ class AnchorWalk {
   }
 
   /**
+   * The strings of `run` followed by those of `set`, or null when there would be too many. Too
+   * many at first: keep of each run string only what a keyword crossing into this piece can start
+   * with, its longest end that begins some keyword; `dropped` is the most characters so cut, which
+   * count as lead, so a lead found later may be larger than needed, never smaller.
+   */
+  private joinRun(run: string[], set: string[]): { run: string[]; dropped: number } | null {
+    const joined = cross(run, set);
+    if (joined !== null) return { run: joined, dropped: 0 };
+    const tails = run.map((x) => this.keywords.startAtEnd(x));
+    const cut = cross([...new Set(tails)], set);
+    return cut === null ? null : { run: cut, dropped: Math.max(...run.map((x, j) => x.length - tails[j]!.length)) };
+  }
+
+  /**
    * The first place, left to right, where a keyword is certain: within a run of literal pieces, or
    * inside one piece; everything before it counts at its longest.
    */
@@ -600,17 +610,11 @@ class AnchorWalk {
         run = [''];
         continue;
       }
-      let joined = cross(run, it.set);
-      if (joined === null) {
-        // Too many strings: keep of each only what a keyword crossing into this piece can start
-        // with, its longest end that begins some keyword. The characters dropped count as lead at
-        // their most, so a lead found later may be larger than needed, never smaller.
-        const tails = run.map((x) => this.keywords.startAtEnd(x));
-        joined = cross([...new Set(tails)], it.set);
-        if (joined !== null) runStart += Math.max(...run.map((x, j) => x.length - tails[j]!.length));
-      }
-      if (joined !== null) run = joined;
-      else {
+      const joined = this.joinRun(run, it.set);
+      if (joined !== null) {
+        runStart += joined.dropped;
+        run = joined.run;
+      } else {
         runStart = before;
         run = it.set;
       }
