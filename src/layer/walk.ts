@@ -614,6 +614,13 @@ class FileScan {
   private gzip: GzipFileScan | null = null;
   private kind: ArchiveKind | null = null;
   private prefixed = false;
+  /**
+   * An archive's bytes, copied in as they arrive into one buffer of the size its tar header
+   * declares: keeping the chunks and joining them at the end held a big archive (a JDK's 53 MB
+   * src.zip) twice, and pinned the decompressor's buffers the chunks were cut from.
+   */
+  private archive: Buffer | null = null;
+  private archiveBytes = 0;
   private readonly windows: FileWindows;
 
   constructor(
@@ -633,8 +640,10 @@ class FileScan {
         return this.windows.push(chunk);
       case 'gzip':
         return this.gzip!.write(chunk);
-      case 'sniffing':
       case 'archive':
+        this.copyIntoArchive(chunk);
+        return null;
+      case 'sniffing':
       case 'small-gzip':
         this.head.push(chunk);
         this.headBytes += chunk.length;
@@ -667,6 +676,8 @@ class FileScan {
     if (kind !== null) {
       if (this.declaredSize <= sink.limits.maxArchiveBytes) {
         this.mode = 'archive';
+        this.archive = Buffer.allocUnsafe(this.declaredSize);
+        for (const part of this.head.splice(0)) this.copyIntoArchive(part);
         return null;
       }
       count(sink.skipped, 'archive-too-large');
@@ -680,6 +691,13 @@ class FileScan {
     }
     this.mode = 'text';
     return eachPart(this.head.splice(0), (part) => this.windows.push(part));
+  }
+
+  private copyIntoArchive(chunk: Buffer): void {
+    const archive = this.archive!;
+    if (this.archiveBytes + chunk.length > archive.length) throw new Error(`${this.path}: more data than its tar header declares (${archive.length} bytes)`);
+    chunk.copy(archive, this.archiveBytes);
+    this.archiveBytes += chunk.length;
   }
 
   /** After the last chunk: what is still buffered goes out, and an archive is expanded. */
@@ -701,9 +719,8 @@ class FileScan {
         await submitSmallGzip(this.head.splice(0), path, sink);
         return;
       case 'archive': {
-        const head = this.head;
-        const data = head.length === 1 ? head[0]! : Buffer.concat(head);
-        head.length = 0;
+        const data = this.archive!.subarray(0, this.archiveBytes);
+        this.archive = null;
         if (this.prefixed && !hasZipDirectory(data)) {
           // Named like a zip, but is not one: scan it as the file it is.
           if (isBinary(data)) count(sink.skipped, 'binary');
