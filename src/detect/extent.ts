@@ -556,13 +556,9 @@ class AnchorWalk {
         used.clear();
         continue;
       }
-      const joined = this.joinRun(run, it.set);
-      if (joined !== null) {
-        runStart += joined.dropped;
-        run = joined.run;
-      } else {
-        runStart = before;
-        run = it.set;
+      const step = this.stepRun(runStart, run, it.set);
+      ({ runStart, run } = step);
+      if (step.restarted) {
         lead = 0;
         used.clear();
       }
@@ -596,6 +592,16 @@ class AnchorWalk {
   }
 
   /**
+   * The run (starting at `runStart`) taken on through the next piece's strings, or, when there
+   * would be too many, started over at that piece (`restarted`), where the old run ended.
+   */
+  private stepRun(runStart: number, run: string[], set: string[]): { runStart: number; run: string[]; restarted: boolean } {
+    const joined = this.joinRun(run, set);
+    if (joined !== null) return { runStart: runStart + joined.dropped, run: joined.run, restarted: false };
+    return { runStart: runStart + maxLength(run), run: set, restarted: true };
+  }
+
+  /**
    * The first place, left to right, where a keyword is certain: within a run of literal pieces, or
    * inside one piece; everything before it counts at its longest.
    */
@@ -610,14 +616,7 @@ class AnchorWalk {
         run = [''];
         continue;
       }
-      const joined = this.joinRun(run, it.set);
-      if (joined !== null) {
-        runStart += joined.dropped;
-        run = joined.run;
-      } else {
-        runStart = before;
-        run = it.set;
-      }
+      ({ runStart, run } = this.stepRun(runStart, run, it.set));
       const found = this.keywords.anchorOf(run);
       if (found) return { lead: runStart + found.lead, keywords: found.keywords, follow: followOf(items.slice(i + 1), found.tail), caret: false };
     }
