@@ -91,17 +91,14 @@ export class ProviderPromotion<R extends PromotableRule> {
         list.push(rule);
         this.byProvider.set(key, list);
       }
-    }
-    for (const list of this.byProvider.values()) {
-      list.sort((a, b) => SEVERITY_RANK[a.spec.severity] - SEVERITY_RANK[b.spec.severity] || (a.spec.id < b.spec.id ? -1 : 1));
-    }
-    for (const rule of rules) {
-      if (rule.spec.generic || rule.spec.identifier) continue;
       for (const prefix of tokenPrefixes(rule.spec)) {
         const head = this.prefixes.get(prefix.slice(0, 3)) ?? new Map<string, R[]>();
         head.set(prefix, [...(head.get(prefix) ?? []), rule]);
         this.prefixes.set(prefix.slice(0, 3), head);
       }
+    }
+    for (const list of this.byProvider.values()) {
+      list.sort((a, b) => SEVERITY_RANK[a.spec.severity] - SEVERITY_RANK[b.spec.severity] || (a.spec.id < b.spec.id ? -1 : 1));
     }
   }
 
@@ -187,7 +184,6 @@ export class ProviderPromotion<R extends PromotableRule> {
     const base64 = symbols.has('+') || symbols.has('/');
     return !lengths.has(secret.length) || [...secret].some((c) => !/[A-Za-z0-9]/.test(c) && !symbols.has(c) && !(base64 && BASE64_FAMILY.has(c)));
   }
-
 
   /**
    * Known providers that the text around the value at [at, at + length) names, nearest first. A
