@@ -9,7 +9,7 @@ import { loadAllowlist } from './detect/allowlist.js';
 import { DetectionPool } from './detect/pool.js';
 import { loadPublicKeys } from './detect/public-keys.js';
 import { defaultDetectorsDir, loadRuleSet, type RuleSet, type RuleSpec } from './detect/rules.js';
-import { LayerWorkers } from './layer/layer-workers.js';
+import { layerStartOrder, LayerWorkers } from './layer/layer-workers.js';
 import { archiveLimits, type ArchiveLimits } from './layer/nested.js';
 import { cachedLayer, scanOneLayer, type LayerCacheUse, type LayerOutcome } from './layer-outcome.js';
 import type { ImageContainer } from './source/container.js';
@@ -198,18 +198,35 @@ function startConfigScan(scan: ScanContext, opened: OpenedImage, probed: readonl
 /** Stage 2b: every layer's outcome, from the cache where the probe found it, else scanned (and cached). */
 async function scanLayers(scan: ScanContext, opened: OpenedImage, probed: readonly (LayerOutcome | null)[]): Promise<LayerOutcome[]> {
   const { progress } = scan;
-  return scan.cancel.race(Promise.all(
-    opened.image.layers.map((layer, i) =>
-      opened.limit(async () => {
+  const { layers } = opened.image;
+  const outcomes: LayerOutcome[] = new Array<LayerOutcome>(layers.length);
+  // Layer workers take whole layers: started biggest first, see layerStartOrder.
+  const order = opened.walkers
+    ? layerStartOrder(layers.map((layer, i) => (probed[i] ? null : storedSize(opened.source, layer.blob))))
+    : layers.map((_, i) => i);
+  await scan.cancel.race(Promise.all(
+    order.map((i) => {
+      const layer = layers[i]!;
+      return opened.limit(async () => {
         const outcome = probed[i] ?? await scanOneLayer(opened.source, layer, opened.walkers ?? scan.pool, scan.limits, scan.cache, (files, bytes) => {
           // A big layer takes a while: the display should move within it, not only between layers.
           progress.layerFiles(layer.index, files, bytes);
         });
         progress.layerDone(outcome);
-        return outcome;
-      }),
-    ),
+        outcomes[i] = outcome;
+      });
+    }),
   ));
+  return outcomes;
+}
+
+/** A blob's size as stored, for ordering only: 0 when the container cannot say (its scan will). */
+function storedSize(source: ImageContainer, blob: string): number {
+  try {
+    return source.size(blob);
+  } catch {
+    return 0;
+  }
 }
 
 /** Stage 4: attribution, allowlist, history scrubbing and stats, as one report. */

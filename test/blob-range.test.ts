@@ -14,7 +14,7 @@ import { buildImage, tarOf } from '../fixtures/builder.mjs';
 import { loadRuleSet } from '../src/detect/rules.js';
 import { scanBlob } from '../src/layer-outcome.js';
 import { decodeRange } from '../src/layer/decompress.js';
-import { LayerWorkers } from '../src/layer/layer-workers.js';
+import { layerStartOrder, LayerWorkers } from '../src/layer/layer-workers.js';
 import { DEFAULT_ARCHIVE_LIMITS } from '../src/layer/nested.js';
 import { scanLayer } from '../src/layer/walk.js';
 import { forceZstdDecoder } from '../src/layer/zstd-decode.js';
@@ -155,5 +155,35 @@ describe('digest checks on layers the layer workers read from a file', () => {
       await workers.close();
       await container.close();
     }
+  });
+});
+
+describe('the order layers are handed to layer workers', () => {
+  it('cache hits first, then the biggest blobs, ties in image order', () => {
+    expect(layerStartOrder([60, 100, 99, 167])).toEqual([3, 1, 2, 0]);
+    expect(layerStartOrder([5, null, 5, 9, null, 0])).toEqual([1, 4, 3, 0, 2, 5]);
+    expect(layerStartOrder([])).toEqual([]);
+  });
+
+  it('a scan whose biggest layer is the last reports its layers in image order', async () => {
+    const { spec } = leakySpec(makeSecrets(77));
+    const path = join(dir, 'order.tar');
+    writeFileSync(path, (await buildImage(spec, { layout: 'oci-archive', compression: 'gzip' })) as Buffer);
+    const container = await openContainer(path);
+    let sizes: number[];
+    try {
+      const image = await resolveImage(container, { containerFormat: container.kind });
+      sizes = image.layers.map((l) => container.size(l.blob));
+    } finally {
+      await container.close();
+    }
+    // The fixture's layers are not in size order, so the scan starts them out of image order.
+    expect(layerStartOrder(sizes)).not.toEqual(sizes.map((_, i) => i));
+    const report = await scanImage(path, { jobs: 2, cache: false });
+    expect(report.image.layers.map((l) => l.index)).toEqual(sizes.map((_, i) => i));
+    const single = await scanImage(path, { jobs: 0, cache: false });
+    const key = (r: typeof report) => r.findings.map((f) => `${f.ruleId} ${f.layer?.index} ${f.layer?.diffId} ${f.path} ${f.secretHash}`).sort();
+    expect(key(report)).toEqual(key(single));
+    expect(report.findings.length).toBeGreaterThan(0);
   });
 });
