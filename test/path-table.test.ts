@@ -25,6 +25,9 @@ describe('PathTable', () => {
     for (let i = 0; i < 20_000; i++) paths.push(`/usr/share/doc/pkg-${i % 997}/${i % 3 === 0 ? 'ünïcode-文件' : 'file'}-${i}${'x'.repeat(i % 300)}`);
     paths.forEach((p, i) => table.set(p, kinds[i % 5]!));
     // Written again: counts grow, the order of first writes stays.
+    // One path longer than the blocks a received table keeps its bytes in.
+    paths.push(`/very${'/long'.repeat(40_000)}`);
+    table.set(paths[paths.length - 1]!, kinds[(paths.length - 1) % 5]!);
     for (let i = 0; i < paths.length; i += 7) table.set(paths[i]!, 'file');
     expect(table.size).toBe(paths.length);
     paths.forEach((p, i) => {

@@ -1,3 +1,4 @@
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { EntryKind, PathKinds } from './walk.js';
 
 const KINDS: readonly EntryKind[] = ['file', 'dir', 'symlink', 'hardlink', 'other'];
@@ -5,9 +6,14 @@ const KIND_CODE: Readonly<Record<EntryKind, number>> = { file: 0, dir: 1, symlin
 
 /** A PathTable's arrays as they cross between threads (transferred, not copied). */
 export interface PathTableData {
-  /** Every path's UTF-8 bytes, one after the other, in the order they were first written. */
-  bytes: Uint8Array;
-  /** Path i is bytes[starts[i], starts[i + 1]). */
+  /**
+   * Every path's UTF-8 bytes, one after the other in the order they were first written, cut in
+   * blocks of BLOCK_BYTES, each deflated on its own (raw deflate): block i is
+   * packed[blockEnds[i - 1] ?? 0, blockEnds[i]).
+   */
+  packed: Uint8Array;
+  blockEnds: Int32Array;
+  /** Path i is bytes[starts[i], starts[i + 1]) of the inflated blocks, joined. */
   starts: Int32Array;
   /** Path i's kind (an index into KINDS): what its last write made it. */
   kinds: Uint8Array;
@@ -15,6 +21,12 @@ export interface PathTableData {
   /** Open addressing over the paths: entry index + 1, 0 for an empty slot. */
   slots: Int32Array;
 }
+
+// Paths of one tree share long prefixes: deflated (level 1) in 64 KiB blocks they take a fifth to
+// a tenth of their bytes, which is what the scan's thread holds of every layer until the report.
+// A lookup inflates a block only when a path's hash matches (one block kept inflated).
+const BLOCK_SHIFT = 16;
+const BLOCK_BYTES = 1 << BLOCK_SHIFT;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -38,10 +50,13 @@ export class PathTable implements PathKinds, Iterable<[string, EntryKind]> {
   private writes: Int32Array | null;
   private slots: Int32Array;
   private count: number;
+  /** A received table's bytes, deflated (then `bytes` is empty). */
+  private readonly packed: PackedBytes | null = null;
 
   constructor(data?: PathTableData) {
     if (data) {
-      this.bytes = data.bytes;
+      this.bytes = new Uint8Array(0);
+      this.packed = new PackedBytes(data.packed, data.blockEnds);
       this.starts = data.starts;
       this.kinds = data.kinds;
       this.hashes = data.hashes;
@@ -106,10 +121,11 @@ export class PathTable implements PathKinds, Iterable<[string, EntryKind]> {
     for (let i = 0; i < this.count; i++) yield [this.pathAt(i), KINDS[this.kinds[i]!]!];
   }
 
-  /** The arrays, trimmed to what is used, for postMessage (list them as transferred: `transferables`). */
+  /** The arrays, trimmed to what is used and the paths deflated, for postMessage (list them as transferred: `transferables`). */
   data(): PathTableData {
+    if (this.packed) throw new Error('a received path table is not sent on');
     return {
-      bytes: this.bytes.slice(0, this.used),
+      ...PackedBytes.pack(this.bytes.subarray(0, this.used)),
       starts: this.starts.slice(0, this.count + 1),
       kinds: this.kinds.slice(0, this.count),
       hashes: this.hashes.slice(0, this.count),
@@ -118,7 +134,11 @@ export class PathTable implements PathKinds, Iterable<[string, EntryKind]> {
   }
 
   private pathAt(index: number): string {
-    return decoder.decode(this.bytes.subarray(this.starts[index], this.starts[index + 1]));
+    return decoder.decode(this.bytesOf(this.starts[index]!, this.starts[index + 1]!));
+  }
+
+  private bytesOf(from: number, to: number): Uint8Array {
+    return this.packed ? this.packed.view(from, to) : this.bytes.subarray(from, to);
   }
 
   private indexOf(path: string): number {
@@ -142,7 +162,6 @@ export class PathTable implements PathKinds, Iterable<[string, EntryKind]> {
 
   /** The entry whose bytes equal query[start, start + length), or -1. */
   private find(query: Uint8Array, start: number, length: number, hash: number): number {
-    const bytes = this.bytes;
     const mask = this.slots.length - 1;
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
       const entry = this.slots[slot]! - 1;
@@ -150,9 +169,10 @@ export class PathTable implements PathKinds, Iterable<[string, EntryKind]> {
       if (this.hashes[entry] !== hash) continue;
       const from = this.starts[entry]!;
       if (this.starts[entry + 1]! - from !== length) continue;
+      const bytes = this.bytesOf(from, from + length);
       let same = true;
       for (let k = 0; k < length; k++) {
-        if (bytes[from + k] !== query[start + k]) {
+        if (bytes[k] !== query[start + k]) {
           same = false;
           break;
         }
@@ -192,7 +212,7 @@ export class PathTable implements PathKinds, Iterable<[string, EntryKind]> {
 
 /** The buffers of a PathTable's data, for a postMessage transfer list. */
 export function transferables(data: PathTableData): ArrayBuffer[] {
-  return [data.bytes.buffer, data.starts.buffer, data.kinds.buffer, data.hashes.buffer, data.slots.buffer] as ArrayBuffer[];
+  return [data.packed.buffer, data.blockEnds.buffer, data.starts.buffer, data.kinds.buffer, data.hashes.buffer, data.slots.buffer] as ArrayBuffer[];
 }
 
 /** FNV-1a over bytes[from, to). */
@@ -200,4 +220,58 @@ function hashBytes(bytes: Uint8Array, from: number, to: number): number {
   let h = 0x811c9dc5;
   for (let i = from; i < to; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
   return h;
+}
+
+/** A table's path bytes as deflated blocks, inflated a block at a time as lookups need them. */
+class PackedBytes {
+  private block = -1;
+  private inflated = new Uint8Array(0);
+
+  constructor(
+    private readonly packed: Uint8Array,
+    private readonly blockEnds: Int32Array,
+  ) {}
+
+  static pack(bytes: Uint8Array): { packed: Uint8Array; blockEnds: Int32Array } {
+    const blocks: Buffer[] = [];
+    const blockEnds = new Int32Array(Math.ceil(bytes.length / BLOCK_BYTES));
+    let end = 0;
+    for (let i = 0; i < blockEnds.length; i++) {
+      const block = deflateRawSync(bytes.subarray(i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES), { level: 1 });
+      blocks.push(block);
+      end += block.length;
+      blockEnds[i] = end;
+    }
+    const packed = new Uint8Array(end);
+    let at = 0;
+    for (const block of blocks) {
+      packed.set(block, at);
+      at += block.length;
+    }
+    return { packed, blockEnds };
+  }
+
+  /** bytes[from, to) of the table, a view valid until the next call. */
+  view(from: number, to: number): Uint8Array {
+    if (to <= from) return this.inflated.subarray(0, 0);
+    const first = from >>> BLOCK_SHIFT;
+    const last = (to - 1) >>> BLOCK_SHIFT;
+    if (first === last) return this.load(first).subarray(from - (first << BLOCK_SHIFT), to - (first << BLOCK_SHIFT));
+    // A path across a block boundary: its pieces joined.
+    const out = new Uint8Array(to - from);
+    for (let b = first; b <= last; b++) {
+      const base = b << BLOCK_SHIFT;
+      const piece = this.load(b).subarray(Math.max(from, base) - base, Math.min(to, base + BLOCK_BYTES) - base);
+      out.set(piece, Math.max(from, base) - from);
+    }
+    return out;
+  }
+
+  private load(block: number): Uint8Array {
+    if (block !== this.block) {
+      this.inflated = inflateRawSync(this.packed.subarray(block === 0 ? 0 : this.blockEnds[block - 1], this.blockEnds[block]));
+      this.block = block;
+    }
+    return this.inflated;
+  }
 }
