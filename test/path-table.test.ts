@@ -40,6 +40,9 @@ describe('PathTable', () => {
     const received = new PathTable(copy);
     expect(received.size).toBe(paths.length);
     paths.forEach((p, i) => expect(received.get(p)).toBe(i % 7 === 0 ? 'file' : kinds[i % 5]));
+    // Asked again (answered from the lookups it remembers): the same answers.
+    paths.slice(0, 50).forEach((p, i) => expect(received.get(p)).toBe(i % 7 === 0 ? 'file' : kinds[i % 5]));
+    expect(received.get('/usr/share/doc/pkg-1/file-1xx')).toBeUndefined();
     expect(received.get('/usr/share/doc/pkg-1/file-1xx')).toBeUndefined();
     expect(received.get(`${paths[5]!}/`)).toBeUndefined();
     expect(() => received.set('/new', 'file')).toThrow(/read-only/);
