@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../atomic-write.js';
+import { PathTable } from '../layer/path-table.js';
 import type { EntryKind, LayerChanges, PathKinds } from '../layer/walk.js';
 
 /**
@@ -277,15 +278,15 @@ const ENTRY_KINDS: readonly EntryKind[] = ['file', 'dir', 'symlink', 'hardlink',
 
 /**
  * A scanned layer's changes as attribution and the cache take them: every path as the walk
- * listed it, or already grouped by kind (what a layer worker sends back, see layer-worker.ts).
+ * listed it (a PathTable, also what a layer worker sends back), or as the cache stored them.
  */
 export interface ScannedChanges extends LayerChanges {
-  entries: ReadonlyMap<string, EntryKind> | CachedPaths;
+  entries: ReadonlyMap<string, EntryKind> | PathTable | CachedPaths;
   whiteouts: ReadonlySet<string>;
   opaqueDirs: ReadonlySet<string>;
 }
 
-export function pathsByKind(entries: ReadonlyMap<string, EntryKind>): PathsByKind {
+export function pathsByKind(entries: Iterable<readonly [string, EntryKind]>): PathsByKind {
   const lists = new Map<EntryKind, string[]>();
   for (const [path, kind] of entries) {
     let list = lists.get(kind);
@@ -310,20 +311,19 @@ export function changesOf(entry: CachedLayer): LayerChanges {
 }
 
 /**
- * A layer's paths grouped by kind (from the cache, or from a layer worker), listed on first
- * lookup: only a finding in a layer below asks. Listing every path of every layer (tens of
- * thousands) took a tenth of a rescan served from the cache, most of it in the collector; and
- * held as a Map from the end of each layer's walk, the paths of a 4 GB image were most of the
- * scan thread's heap (a few joined strings are a third of it).
+ * A layer's paths grouped by kind as the cache stored them, listed on first lookup: only a
+ * finding in a layer below asks. Listing every path of every layer (tens of thousands) took a
+ * tenth of a rescan served from the cache, most of it in the collector; listed into a PathTable
+ * rather than a Map, they take their bytes and ~20 more each, outside the heap.
  */
 export class CachedPaths implements PathKinds {
-  private listed: Map<string, EntryKind> | null = null;
+  private listed: PathTable | null = null;
 
   constructor(readonly byKind: PathsByKind) {}
 
   get(path: string): EntryKind | undefined {
     if (this.listed === null) {
-      const listed = new Map<string, EntryKind>();
+      const listed = new PathTable();
       for (const kind of ENTRY_KINDS) {
         const paths = this.byKind[kind];
         if (paths === undefined) continue;

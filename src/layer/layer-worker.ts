@@ -1,10 +1,10 @@
 import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { pathsByKind, type PathsByKind } from '../cache/layer-cache.js';
 import { DetectionPool } from '../detect/pool.js';
 import type { PatternPlan } from '../detect/engine.js';
 import type { RuleSpec } from '../detect/rules.js';
 import type { ArchiveLimits } from './nested.js';
+import { transferables, type PathTableData } from './path-table.js';
 import { scanLayer, type LayerScan } from './walk.js';
 
 /** A layer blob that is a byte range of a file (an archive member, a layout's blob file). */
@@ -31,11 +31,8 @@ export type LayerWorkerRequest =
   | { type: 'walk'; blob: BlobRange }
   | { type: 'peer'; port: MessagePort; index: number };
 
-/**
- * A layer's scan as it crosses to the scan's thread: its paths joined by kind (see CachedPaths),
- * not a Map of every path, which took longer to clone and three times the heap to keep.
- */
-export type PostedScan = Omit<LayerScan, 'changes'> & { changes: { entries: PathsByKind; whiteouts: Set<string>; opaqueDirs: Set<string> } };
+/** A layer's scan as it crosses to the scan's thread: its paths as a PathTable's buffers, transferred. */
+export type PostedScan = Omit<LayerScan, 'changes'> & { changes: { entries: PathTableData; whiteouts: Set<string>; opaqueDirs: Set<string> } };
 
 export type LayerWorkerMessage =
   | { type: 'progress'; files: number; bytes: number }
@@ -49,6 +46,7 @@ export type LayerWorkerMessage =
 const { rules, plan, limits, index, walking: walkingBuffer, collect } = workerData as LayerJob;
 const walking = new Int32Array(walkingBuffer);
 const collector = externalCollector(collect);
+const collectIdle = idleCollector(collect);
 // Inline detection (jobs 0), shared with peers that walk nothing at the time (see addPeer).
 const pool = new DetectionPool(rules, 0, plan);
 
@@ -78,11 +76,13 @@ async function walk(blob: BlobRange): Promise<void> {
       parentPort!.postMessage({ type: 'progress', files: p.files, bytes: p.bytes } satisfies LayerWorkerMessage);
     }, limits);
     const { entries, whiteouts, opaqueDirs } = scan.changes;
-    parentPort!.postMessage({ type: 'done', scan: { ...scan, changes: { entries: pathsByKind(entries), whiteouts, opaqueDirs } } } satisfies LayerWorkerMessage);
+    const paths = entries.data();
+    parentPort!.postMessage({ type: 'done', scan: { ...scan, changes: { entries: paths, whiteouts, opaqueDirs } } } satisfies LayerWorkerMessage, transferables(paths));
   } catch (err) {
     parentPort!.postMessage({ type: 'error', messages: causeChain(err) } satisfies LayerWorkerMessage);
   } finally {
     Atomics.store(walking, index, 0);
+    collectIdle?.();
   }
 }
 
@@ -103,6 +103,19 @@ function causeChain(err: unknown): string[] {
 // heap (20-30 MiB) is a few ms; at 24 MiB, a 1 GB gzip image takes ~20 of them per worker, and
 // the scan's CPU time did not grow (A/B in the README's Performance section).
 const COLLECT_EXTERNAL_BYTES = 24 * 1024 * 1024;
+/**
+ * A full collection once a layer's result is posted: what the walk left (its path table's
+ * buffers, the last chunks and windows, the layer's bookkeeping) is garbage, and a worker that
+ * waits for its next layer, or has none left, kept it through the rest of the scan, another
+ * worker's peak included (at 4 GB, ~30 MiB of one idle worker's heap during the other's last
+ * layer). One collection per layer: a few ms.
+ */
+function idleCollector(asked: boolean): (() => void) | null {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!asked || typeof gc !== 'function') return null;
+  return () => gc();
+}
+
 /**
  * Collects when the external memory has grown by COLLECT_EXTERNAL_BYTES since the last
  * collection. Null without `gc()` (only a process tuned for scanning exposes it) or when not asked

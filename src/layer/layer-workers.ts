@@ -1,12 +1,13 @@
 import type { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { CachedPaths, type ScannedChanges } from '../cache/layer-cache.js';
+import type { ScannedChanges } from '../cache/layer-cache.js';
 import { workerThreads } from '../lazy.js';
 import { tunedForScanning } from '../runtime.js';
 import { planPatterns, type PatternPlan } from '../detect/engine.js';
 import { detectionOnly } from '../detect/pool.js';
 import type { RuleSpec } from '../detect/rules.js';
 import type { ArchiveLimits } from './nested.js';
+import { PathTable } from './path-table.js';
 import type { LayerScan, WalkProgress } from './walk.js';
 import type { BlobRange, LayerJob, LayerWorkerMessage, LayerWorkerRequest } from './layer-worker.js';
 
@@ -110,7 +111,7 @@ export class LayerWorkers {
           case 'done':
             finish();
             this.idle.push(worker);
-            resolve({ ...msg.scan, changes: { ...msg.scan.changes, entries: new CachedPaths(msg.scan.changes.entries) } });
+            resolve({ ...msg.scan, changes: { ...msg.scan.changes, entries: new PathTable(msg.scan.changes.entries) } });
             return;
           case 'error':
             finish();

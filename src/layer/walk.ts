@@ -10,6 +10,7 @@ import type { DetectionPool } from '../detect/pool.js';
 import { GzipOutcome } from '../detect/gzip-member.js';
 import type { RawMatch } from '../detect/engine.js';
 import { decodeRange, decompressor, peek, sniffCompression, type BlobRange } from './decompress.js';
+import { PathTable } from './path-table.js';
 import { checkEntryHeader } from './tar-entries.js';
 import {
   ArchiveStop, archiveKind, DEFAULT_ARCHIVE_LIMITS, expandArchive, expandTar, gunzippedName, gunzipWhole, hasZipDirectory, isBinary,
@@ -36,7 +37,7 @@ export interface LayerChanges {
 
 /** A layer's changes as its walk records them: every path listed. */
 export interface WalkedChanges extends LayerChanges {
-  entries: Map<string, EntryKind>;
+  entries: PathTable;
   whiteouts: Set<string>;
   opaqueDirs: Set<string>;
 }
@@ -192,16 +193,15 @@ interface TarEntry extends EntryStream {
  * Detection runs only with a pool; without one the walk records the layer's changes only.
  */
 class LayerWalk {
-  readonly changes: WalkedChanges = { entries: new Map(), whiteouts: new Set(), opaqueDirs: new Set() };
+  readonly changes: WalkedChanges = { entries: new PathTable(), whiteouts: new Set(), opaqueDirs: new Set() };
   readonly skipped: Record<string, number> = {};
   files = 0;
   bytes = 0;
   /** The last entry was a file: progress to report. */
   progressed = false;
   private readonly hardlinks = new Map<string, string>();
-  /** Each file entry's matches apart, with how many times its path had been written by then. */
-  private readonly copies: { path: string; copy: number; found: FileMatch[] }[] = [];
-  private readonly writes = new Map<string, number>();
+  /** The matches of each file entry that has any, with how many times its path had been written by then. */
+  private readonly copies: FileFinds[] = [];
   private readonly outstanding = new Outstanding();
 
   constructor(
@@ -222,14 +222,12 @@ class LayerWalk {
       entry.resume();
       return;
     }
-    this.writes.set(path, (this.writes.get(path) ?? 0) + 1);
     // An unknown typeflag with data is above all GNU's old sparse format ('S'), which dockerd
     // extracts as a file: its stored bytes are the file's data segments.
     switch (header.type === null && size > 0 ? 'file' : header.type) {
       case 'file':
       case 'contiguous-file':
-        changes.entries.set(path, 'file');
-        await this.file(entry, path, size, pax);
+        await this.file(entry, path, size, pax, changes.entries.set(path, 'file'));
         return;
       case 'directory':
         changes.entries.set(path, 'dir');
@@ -250,15 +248,14 @@ class LayerWalk {
     entry.resume();
   }
 
-  private async file(entry: TarEntry, path: string, size: number, pax: Record<string, string>): Promise<void> {
+  private async file(entry: TarEntry, path: string, size: number, pax: Record<string, string>, copy: number): Promise<void> {
     this.files++;
     this.bytes += size;
     this.progressed = true;
     const data: FileData = pax['GNU.sparse.major'] === '1'
       ? sparseSegments(entry as unknown as AsyncIterable<Buffer>, () => count(this.skipped, 'sparse-map'))
       : entry;
-    const found: FileMatch[] = [];
-    this.copies.push({ path, copy: this.writes.get(path)!, found });
+    const found = new FileFinds(path, copy, this.files, this.copies);
     const { pool } = this;
     if (pool) await scanFile(data, path, size, { pool, out: found, outstanding: this.outstanding, skipped: this.skipped, limits: this.limits });
     else entry.resume();
@@ -267,12 +264,36 @@ class LayerWalk {
   /** Once every entry is walked and the pool flushed: the layer's matches, hard links included. */
   async matches(): Promise<FileMatch[]> {
     await this.outstanding.settled();
-    const matches = markReplaced(this.copies, this.writes);
+    // Registered as their first match came back: in the order of the files again.
+    this.copies.sort((a, b) => a.ordinal - b.ordinal);
+    const matches = markReplaced(this.copies, this.changes.entries);
     // A hard link shares its target's bytes: the secret is reachable under both names.
     for (const [link, target] of this.hardlinks) {
       for (const m of matches.filter((x) => layerPathOf(x.path) === target)) matches.push({ ...m, path: link + m.path.slice(target.length) });
     }
     return matches;
+  }
+}
+
+/**
+ * One file entry's matches. It joins the layer's list with its first match only: a list per file
+ * (hundreds of thousands in a big layer, nearly all empty) was kept to the layer's end.
+ */
+class FileFinds {
+  readonly found: FileMatch[] = [];
+
+  constructor(
+    readonly path: string,
+    /** How many times the layer had written this path, this write included. */
+    readonly copy: number,
+    /** The file's place in the layer's walk. */
+    readonly ordinal: number,
+    private readonly copies: FileFinds[],
+  ) {}
+
+  push(match: FileMatch): void {
+    if (this.found.length === 0) this.copies.push(this);
+    this.found.push(match);
   }
 }
 
@@ -499,7 +520,7 @@ function tailOf(parts: readonly Buffer[], n: number): Buffer[] {
 /** Where one layer's file scans deliver: the pool, the matches and what is still out. */
 interface ScanSink {
   pool: DetectionPool;
-  out: FileMatch[];
+  out: FileFinds;
   outstanding: Outstanding;
   skipped: Record<string, number>;
   limits: ArchiveLimits;
@@ -759,14 +780,14 @@ function sniffed(head: readonly Buffer[]): Buffer {
 }
 
 /** Flattens per-entry matches, marking those an entry later in the same layer replaced. */
-function markReplaced(copies: { path: string; copy: number; found: FileMatch[] }[], writes: Map<string, number>): FileMatch[] {
+function markReplaced(copies: readonly FileFinds[], paths: PathTable): FileMatch[] {
   const lastHolds = new Set<string>();
   for (const c of copies) {
-    if (c.copy === writes.get(c.path)) for (const m of c.found) lastHolds.add(`${m.path}\0${m.secret}`);
+    if (c.copy === paths.writesOf(c.path)) for (const m of c.found) lastHolds.add(`${m.path}\0${m.secret}`);
   }
   const out: FileMatch[] = [];
   for (const c of copies) {
-    const replaced = c.copy !== writes.get(c.path);
+    const replaced = c.copy !== paths.writesOf(c.path);
     for (const m of c.found) out.push(replaced && !lastHolds.has(`${m.path}\0${m.secret}`) ? { ...m, replacedInLayer: true } : m);
   }
   return out;
