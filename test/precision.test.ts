@@ -59,6 +59,18 @@ describe(`precision filters (seed ${seed})`, () => {
     for (let i = 0; i < 2000; i++) expect(isStandInPassword(randomChars(rand, ALNUM, 12))).toBe(false);
   });
 
+  it('in a credential context only bare or reader-addressed stand-ins are placeholders', () => {
+    // Everywhere else these are dropped as stand-ins; in a connection string someone set them.
+    for (const v of ['secret', 'myPassword', 'mypass', 'P@ssw0rd1']) {
+      expect(isPlaceholder(v), v).toBe(true);
+      expect(isPlaceholder(v, true), v).toBe(false);
+    }
+    for (const v of ['password', 'PWD', 'passwd', 'changeme', 'yourStrong(!)Password', '${DB_PASSWORD}', '<password>', '****', 'xxxxxx']) {
+      expect(isPlaceholder(v, true), v).toBe(true);
+    }
+    for (let i = 0; i < 200; i++) expect(isPlaceholder(randomChars(rand, ALNUM, 16), true)).toBe(false);
+  });
+
   it('type names and unions are identifiers, random mixed-case values are not', () => {
     for (const v of ['SensitiveString2048', 'NonEmptySensitiveString1600', 'XmlStringMaxLen256', 'SignatureV4SignWithCredentials', 'Buffer|Uint8Array|Blob|string']) {
       expect(looksLikeIdentifier(v), v).toBe(true);

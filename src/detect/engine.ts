@@ -703,7 +703,7 @@ export class DetectionEngine {
     if (rule.spec.entropy !== null && !meetsEntropy(secret, rule.spec.entropy)) return false;
     if (rule.allow.some((a) => a.test(secret))) return false;
     // Catch-all rules take whatever follows a secret-like name, which in code is often a type name.
-    return !isPlaceholder(secret) && !(rule.spec.generic && looksLikeIdentifier(secret));
+    return !isPlaceholder(secret, rule.spec.credentialContext) && !(rule.spec.generic && looksLikeIdentifier(secret));
   }
 }
 

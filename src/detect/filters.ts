@@ -42,7 +42,11 @@ const REPEATED = /^(.)\1+$/;
 // Counting runs, and the interleaved a1b2c3d4… that charts and docs fill a key-shaped slot with.
 const SEQUENCES = /0123456789|abcdefghij|1234567890|a1b2c3d4/i;
 
-export function isPlaceholder(secret: string): boolean {
+/**
+ * Whether `secret` only stands in for a secret. `credentialContext`: the rule found it in a
+ * credential's own syntax (see RuleSpec.credentialContext), where only a bare stand-in is dropped.
+ */
+export function isPlaceholder(secret: string, credentialContext = false): boolean {
   return (
     PLACEHOLDER_WORDS.test(secret) ||
     TEMPLATE_SYNTAX.test(secret) ||
@@ -53,7 +57,7 @@ export function isPlaceholder(secret: string): boolean {
     decodesToStandInLogin(secret) ||
     isPlaceholderPem(secret) ||
     decodesToProse(secret) ||
-    isStandInPassword(secret) ||
+    (credentialContext ? isBareStandIn(secret) : isStandInPassword(secret)) ||
     isExampleJwt(secret) ||
     holdsSampleJwt(secret) ||
     isBlockchainAddress(secret)
@@ -224,6 +228,19 @@ export function isStandInPassword(secret: string): boolean {
   const joined = parts.join('');
   if ((parts.every(isWordRun) || isWordRun(joined)) && STAND_IN_CORE.some((w) => joined.includes(w))) return true;
   return joined.length >= 6 && ['password', 'passwd', 'secret', 'sensitive'].some((w) => withinOneEdit(joined, w));
+}
+
+// A credential word alone, as a template or a reader fills the slot in ("Password=password").
+const BARE_STAND_IN = /^(?:pass(?:word|wd)?|pwd|pw|changeme|changeit)$/i;
+
+/**
+ * A stand-in even where the context makes the value a credential: a bare credential word
+ * ("password", "PWD", "changeme") or a stand-in that addresses the reader ("yourStrong(!)Password",
+ * the SQL Server image's documented example). "secret", "myPassword" or "P@ssw0rd1" in a
+ * connection string are passwords someone set, weak ones, and reported.
+ */
+export function isBareStandIn(secret: string): boolean {
+  return BARE_STAND_IN.test(secret) || (/your/i.test(secret) && isStandInPassword(secret));
 }
 
 /**
