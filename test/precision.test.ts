@@ -6,7 +6,7 @@ import { buildImage } from '../fixtures/builder.mjs';
 import { scanImage } from '../src/scan.js';
 import { DetectionEngine } from '../src/detect/engine.js';
 import { loadRuleSet } from '../src/detect/rules.js';
-import { decodesToProse, isExampleJwt, isPlaceholder, meetsEntropy, isPlaceholderPem, isStandInPassword, looksLikeIdentifier, pemBody } from '../src/detect/filters.js';
+import { decodesToProse, isDocumentationStandIn, isExampleJwt, isPlaceholder, meetsEntropy, isPlaceholderPem, isStandInPassword, looksLikeIdentifier, pemBody } from '../src/detect/filters.js';
 import { keyFingerprint } from '../src/detect/public-keys.js';
 import { fakePem, randomChars, seededRandom } from '../src/detect/template.js';
 import { secretHash } from '../src/attribute.js';
@@ -69,6 +69,14 @@ describe(`precision filters (seed ${seed})`, () => {
       expect(isPlaceholder(v, true), v).toBe(true);
     }
     for (let i = 0; i < 200; i++) expect(isPlaceholder(randomChars(rand, ALNUM, 16), true)).toBe(false);
+  });
+
+  it('a stand-in in a credential syntax is documentation inside a Markdown fence only', () => {
+    const fenced = '# pg\n\n```js\nconst url = ';
+    expect(isDocumentationStandIn('secret', () => fenced)).toBe(true);
+    expect(isDocumentationStandIn('secret', () => `${fenced}1\n\`\`\`\n\nDATABASE_URL=`)).toBe(false);
+    expect(isDocumentationStandIn('secret', () => 'DATABASE_URL=')).toBe(false);
+    expect(isDocumentationStandIn(randomChars(rand, ALNUM, 16), () => fenced)).toBe(false);
   });
 
   it('type names and unions are identifiers, random mixed-case values are not', () => {

@@ -113,8 +113,22 @@ export function isBlockchainAddress(secret: string): boolean {
  */
 export function isDocumentationPassword(secret: string, before: () => string): boolean {
   if (!/^[a-z0-9]{6,10}$/.test(secret) || !/[a-z]/.test(secret) || !/[0-9]/.test(secret)) return false;
-  // Inside a fenced block: an odd number of fence lines before the value.
-  const fences = before().match(/^[ \t]{0,3}```/gm)?.length ?? 0;
+  return insideFence(before());
+}
+
+/**
+ * A stand-in password ("secret", "myPassword") in a credential's own syntax inside a fenced code
+ * sample of a Markdown page (`'postgres://DBuser:secret@DBHost/myDB'` in pg-pool's README): the
+ * sample shows where a password goes. The same value in a config file is a weak password someone
+ * set (RuleSpec.credentialContext) and still reported.
+ */
+export function isDocumentationStandIn(secret: string, before: () => string): boolean {
+  return isStandInPassword(secret) && insideFence(before());
+}
+
+/** Inside a fenced block: an odd number of fence lines before the value. */
+function insideFence(before: string): boolean {
+  const fences = before.match(/^[ \t]{0,3}```/gm)?.length ?? 0;
   return fences % 2 === 1;
 }
 
