@@ -6,7 +6,7 @@ import { buildImage } from '../fixtures/builder.mjs';
 import { scanImage } from '../src/scan.js';
 import { DetectionEngine } from '../src/detect/engine.js';
 import { loadRuleSet } from '../src/detect/rules.js';
-import { decodesToProse, isExampleJwt, isPlaceholder, meetsEntropy, isPlaceholderPem, isStandInPassword, looksLikeIdentifier, pemBody } from '../src/detect/filters.js';
+import { decodesToProse, isDocumentationStandIn, isExampleJwt, isPlaceholder, meetsEntropy, isPlaceholderPem, isStandInPassword, looksLikeIdentifier, pemBody } from '../src/detect/filters.js';
 import { keyFingerprint } from '../src/detect/public-keys.js';
 import { fakePem, randomChars, seededRandom } from '../src/detect/template.js';
 import { secretHash } from '../src/attribute.js';
@@ -57,6 +57,26 @@ describe(`precision filters (seed ${seed})`, () => {
     for (const v of ['pa%2Fssword', 'p%40ssword', 'pa%3Fsword', 'S3nsit1ve', 'V3ry_S3nsit1ve', 'psw', 'not-my-real-password', 'yourStrong(!)Password']) expect(isStandInPassword(v), v).toBe(true);
     for (const v of ['too-late-in-file', 'rapunz3l', 'Tr0ub4dor&3x9Q', 'D1fficultP%40ssw0rd', 'StrongHold42x']) expect(isStandInPassword(v), v).toBe(false);
     for (let i = 0; i < 2000; i++) expect(isStandInPassword(randomChars(rand, ALNUM, 12))).toBe(false);
+  });
+
+  it('in a credential context only bare or reader-addressed stand-ins are placeholders', () => {
+    // Everywhere else these are dropped as stand-ins; in a connection string someone set them.
+    for (const v of ['secret', 'myPassword', 'mypass', 'P@ssw0rd1']) {
+      expect(isPlaceholder(v), v).toBe(true);
+      expect(isPlaceholder(v, true), v).toBe(false);
+    }
+    for (const v of ['password', 'PWD', 'passwd', 'changeme', 'yourStrong(!)Password', '${DB_PASSWORD}', '<password>', '****', 'xxxxxx']) {
+      expect(isPlaceholder(v, true), v).toBe(true);
+    }
+    for (let i = 0; i < 200; i++) expect(isPlaceholder(randomChars(rand, ALNUM, 16), true)).toBe(false);
+  });
+
+  it('a stand-in in a credential syntax is documentation inside a Markdown fence only', () => {
+    const fenced = '# pg\n\n```js\nconst url = ';
+    expect(isDocumentationStandIn('secret', () => fenced)).toBe(true);
+    expect(isDocumentationStandIn('secret', () => `${fenced}1\n\`\`\`\n\nDATABASE_URL=`)).toBe(false);
+    expect(isDocumentationStandIn('secret', () => 'DATABASE_URL=')).toBe(false);
+    expect(isDocumentationStandIn(randomChars(rand, ALNUM, 16), () => fenced)).toBe(false);
   });
 
   it('type names and unions are identifiers, random mixed-case values are not', () => {

@@ -2,7 +2,7 @@ import type { PatternPlan, RuleSpec } from './spec.js';
 
 export type { PatternPlan } from './spec.js';
 import { KeywordPrefilter, newlinesBefore } from './prefilter.js';
-import { isDocumentationPassword, isPlaceholder, looksLikeIdentifier, meetsEntropy } from './filters.js';
+import { isDocumentationPassword, isDocumentationStandIn, isPlaceholder, looksLikeIdentifier, meetsEntropy } from './filters.js';
 import { keywordAnchor, literalStarts, maxExtent, parseRegex, reachOf, type KeywordAnchor, type ParsedRegex } from './extent.js';
 import { providerKey, serviceBefore } from './naming.js';
 import { ProviderPromotion } from './promote.js';
@@ -683,11 +683,12 @@ export class DetectionEngine {
   }
 
   /**
-   * A match as kept, or null for a catch-all match that is a documentation sample. A catch-all rule's also names the service its setting is for, when it does,
+   * A match as kept, or null for a documentation sample (a catch-all match, or a stand-in in a credential's syntax). A catch-all rule's also names the service its setting is for, when it does,
    * and is reported under that service's rule when the value has that rule's shape (see promote.ts).
    * `around(from, to)` is the scanned text between two offsets (clamped to it).
    */
   private found(rule: CompiledRule, secret: string, offset: number, around: (from: number, to: number) => string): Found | null {
+    if (rule.spec.credentialContext && isDocumentationStandIn(secret, () => around(0, offset))) return null;
     if (!rule.spec.generic) return { ruleId: rule.spec.id, secret, offset };
     if (isDocumentationPassword(secret, () => around(0, offset))) return null;
     const from = Math.max(0, offset - PROMOTION_BEFORE);
@@ -703,7 +704,7 @@ export class DetectionEngine {
     if (rule.spec.entropy !== null && !meetsEntropy(secret, rule.spec.entropy)) return false;
     if (rule.allow.some((a) => a.test(secret))) return false;
     // Catch-all rules take whatever follows a secret-like name, which in code is often a type name.
-    return !isPlaceholder(secret) && !(rule.spec.generic && looksLikeIdentifier(secret));
+    return !isPlaceholder(secret, rule.spec.credentialContext) && !(rule.spec.generic && looksLikeIdentifier(secret));
   }
 }
 

@@ -42,7 +42,11 @@ const REPEATED = /^(.)\1+$/;
 // Counting runs, and the interleaved a1b2c3d4… that charts and docs fill a key-shaped slot with.
 const SEQUENCES = /0123456789|abcdefghij|1234567890|a1b2c3d4/i;
 
-export function isPlaceholder(secret: string): boolean {
+/**
+ * Whether `secret` only stands in for a secret. `credentialContext`: the rule found it in a
+ * credential's own syntax (see RuleSpec.credentialContext), where only a bare stand-in is dropped.
+ */
+export function isPlaceholder(secret: string, credentialContext = false): boolean {
   return (
     PLACEHOLDER_WORDS.test(secret) ||
     TEMPLATE_SYNTAX.test(secret) ||
@@ -53,7 +57,7 @@ export function isPlaceholder(secret: string): boolean {
     decodesToStandInLogin(secret) ||
     isPlaceholderPem(secret) ||
     decodesToProse(secret) ||
-    isStandInPassword(secret) ||
+    (credentialContext ? isBareStandIn(secret) : isStandInPassword(secret)) ||
     isExampleJwt(secret) ||
     holdsSampleJwt(secret) ||
     isBlockchainAddress(secret)
@@ -109,8 +113,22 @@ export function isBlockchainAddress(secret: string): boolean {
  */
 export function isDocumentationPassword(secret: string, before: () => string): boolean {
   if (!/^[a-z0-9]{6,10}$/.test(secret) || !/[a-z]/.test(secret) || !/[0-9]/.test(secret)) return false;
-  // Inside a fenced block: an odd number of fence lines before the value.
-  const fences = before().match(/^[ \t]{0,3}```/gm)?.length ?? 0;
+  return insideFence(before());
+}
+
+/**
+ * A stand-in password ("secret", "myPassword") in a credential's own syntax inside a fenced code
+ * sample of a Markdown page (`'postgres://DBuser:secret@DBHost/myDB'` in pg-pool's README): the
+ * sample shows where a password goes. The same value in a config file is a weak password someone
+ * set (RuleSpec.credentialContext) and still reported.
+ */
+export function isDocumentationStandIn(secret: string, before: () => string): boolean {
+  return isStandInPassword(secret) && insideFence(before());
+}
+
+/** Inside a fenced block: an odd number of fence lines before the value. */
+function insideFence(before: string): boolean {
+  const fences = before.match(/^[ \t]{0,3}```/gm)?.length ?? 0;
   return fences % 2 === 1;
 }
 
@@ -224,6 +242,19 @@ export function isStandInPassword(secret: string): boolean {
   const joined = parts.join('');
   if ((parts.every(isWordRun) || isWordRun(joined)) && STAND_IN_CORE.some((w) => joined.includes(w))) return true;
   return joined.length >= 6 && ['password', 'passwd', 'secret', 'sensitive'].some((w) => withinOneEdit(joined, w));
+}
+
+// A credential word alone, as a template or a reader fills the slot in ("Password=password").
+const BARE_STAND_IN = /^(?:pass(?:word|wd)?|pwd|pw|changeme|changeit)$/i;
+
+/**
+ * A stand-in even where the context makes the value a credential: a bare credential word
+ * ("password", "PWD", "changeme") or a stand-in that addresses the reader ("yourStrong(!)Password",
+ * the SQL Server image's documented example). "secret", "myPassword" or "P@ssw0rd1" in a
+ * connection string are passwords someone set, weak ones, and reported.
+ */
+export function isBareStandIn(secret: string): boolean {
+  return BARE_STAND_IN.test(secret) || (/your/i.test(secret) && isStandInPassword(secret));
 }
 
 /**

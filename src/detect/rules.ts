@@ -148,6 +148,7 @@ export function parseRule(text: string, fileName: string): RuleSpec {
     pair: str('pair', false),
     identifier: raw.identifier === true,
     soleShape: raw.soleShape === true,
+    credentialContext: raw.credentialContext === true,
     allow,
     remediation: str('remediation')!.replace(/\s+/g, ' '),
     url: str('url', false),

@@ -28,6 +28,13 @@ export interface RuleSpec {
    * key value named for this provider that has another shape is not one of its keys.
    */
   soleShape: boolean;
+  /**
+   * The pattern finds the value in a credential's own syntax (a connection string's Password= key,
+   * a URI's user:password@, `-p` after `psexec -u`): a password built from stand-in words there
+   * ("secret", "myPassword", "P@ssw0rd1") was set by someone and is reported; only a bare word
+   * ("password", "changeme") or one addressing the reader ("yourStrong(!)Password") is a stand-in.
+   */
+  credentialContext: boolean;
   allow: string[];
   remediation: string;
   url: string | null;
