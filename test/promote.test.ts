@@ -84,6 +84,8 @@ describe(`a catch-all match is reported under the provider rule its context name
     expect(scan(`[DEBUG] token=${stray(fill('spu-{{hex:32}}'), 'w')}\n`)).toEqual([]);
     const wide = fill('{{alnum:28}}{{digits:4}}');
     expect(scan(`BILLOMAT_API_KEY=${wide}\n`)).toMatchObject([{ ruleId: 'generic-api-key', secret: wide }]);
+    // Hex digits of a length no hex key of the provider has (W&B's are 40, beside its wandb_v1_ keys).
+    expect(scan(`WANDB_API_KEY = '${fill('{{hex:34}}')}'\n`)).toEqual([]);
     // xAI keys are xai- and 80 characters: a named xai- value far shorter is none; a longer one
     // may be a format the rule has yet to learn.
     expect(scan(`xai_token = '${fill('xai-{{alnum:37}}{{digits:4}}')}'\n`)).toEqual([]);

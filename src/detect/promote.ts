@@ -177,7 +177,7 @@ export class ProviderPromotion<R extends PromotableRule> {
   /**
    * Whether the provider is known, `secret` fits none of its rules whatever its case, and it is
    * none of the provider's keys: a body of hex digits with a stray letter or two where the
-   * provider's keys are hex; where the provider issues keys of its rules' shapes only
+   * provider's keys are hex, or hex digits of a length that none of its hex keys has; where the provider issues keys of its rules' shapes only
    * (`soleShape`), a length or a symbol that no example key of the provider has; where the value
    * starts with one of its token prefixes (claims its format), such a symbol or a length shorter
    * than all of them. Other scanners' tables match many
@@ -190,6 +190,11 @@ export class ProviderPromotion<R extends PromotableRule> {
     if (rules === undefined) return false;
     if (![secret, secret.toLowerCase(), secret.toUpperCase()].every((value) => this.fitting(key, value) === null)) return false;
     if (rules.some((rule) => strayInHexBody(rule.spec, secret))) return true;
+    // Hex digits only, of a length that none of the provider's hex keys has: a digest or a cut key.
+    if (/^[0-9a-f]{16,}$/i.test(secret)) {
+      const hexLengths = rules.flatMap((rule) => hexKeyLengths(rule.spec));
+      if (hexLengths.length > 0 && !hexLengths.includes(secret.length)) return true;
+    }
     const lower = secret.toLowerCase();
     const claims = rules.some((rule) => tokenPrefixes(rule.spec).some((prefix) => lower.startsWith(prefix)));
     if (!claims && !rules.every((rule) => rule.spec.soleShape)) return false;
@@ -314,14 +319,20 @@ function tokenPrefixes(spec: RuleSpec): string[] {
 
 /**
  * The keywords of a rule that name its provider another way (wandb for Weights & Biases): plain
- * words of four or more letters, no credential word, and not how an example's secret begins.
+ * words of four or more letters, no credential word, and not how an example's secret begins
+ * (AKIA) unless a separator follows them there (wandb_v1_).
  */
 function nameKeywords(spec: RuleSpec): string[] {
   const starts = spec.examples.positive.map((e) => /\[\[([^{\]]*)/.exec(e)?.[1]?.toLowerCase() ?? '');
   return spec.keywords
     .map((k) => k.toLowerCase())
     .filter((k) => /^[a-z]{4,}$/.test(k) && !/key|token|secret|pass|auth|cred|bearer|access/.test(k))
-    .filter((k) => !EVERYDAY_WORDS.has(k) && !TECHNOLOGIES.has(k) && !starts.some((s) => s !== '' && (s.startsWith(k) || k.startsWith(s))));
+    .filter((k) => !EVERYDAY_WORDS.has(k) && !TECHNOLOGIES.has(k) && !starts.some((s) => s !== '' && (isTokenStart(s, k) || k.startsWith(s))));
+}
+
+/** Whether the example secret's literal start `start` is the keyword run on into the token (AKIA…, not wandb_…). */
+function isTokenStart(start: string, keyword: string): boolean {
+  return start.startsWith(keyword) && !/[_.-]/.test(start.charAt(keyword.length));
 }
 
 /**
@@ -339,6 +350,16 @@ function strayInHexBody(spec: RuleSpec, secret: string): boolean {
     if (body.length >= 16 && stray >= 1 && stray <= 2) return true;
   }
   return false;
+}
+
+/** The lengths of the rule's example keys that are hex digits and nothing else. */
+function hexKeyLengths(spec: RuleSpec): number[] {
+  const lengths: number[] = [];
+  for (const example of spec.examples.positive) {
+    const m = /\[\[\{\{(?:hex|HEX):(\d+)\}\}\]\]/.exec(example);
+    if (m !== null) lengths.push(Number(m[1]));
+  }
+  return lengths;
 }
 
 /** Prefixes that are everyday words: other services' keys and people's passwords start with them too. */
