@@ -343,7 +343,7 @@ function isTokenStart(start: string, keyword: string): boolean {
 function strayInHexBody(spec: RuleSpec, secret: string): boolean {
   const lower = secret.toLowerCase();
   for (const example of spec.examples.positive) {
-    const m = /\[\[([^{\]]*)((?:\{\{(?:hex|HEX):\d+\}\}-?)+)\]\]/.exec(example);
+    const m = /^([^{]*)((?:\{\{(?:hex|HEX):\d+\}\}-?)+)$/.exec(markedSecret(example));
     if (m === null || !lower.startsWith(m[1]!.toLowerCase())) continue;
     const body = secret.slice(m[1]!.length);
     const stray = body.replace(/[0-9a-fA-F-]/g, '').length;
@@ -352,11 +352,18 @@ function strayInHexBody(spec: RuleSpec, secret: string): boolean {
   return false;
 }
 
+/** The template of an example's secret: what stands between [[ and ]] ('' for none). */
+function markedSecret(example: string): string {
+  const at = example.indexOf('[[');
+  const end = at === -1 ? -1 : example.indexOf(']]', at + 2);
+  return end === -1 ? '' : example.slice(at + 2, end);
+}
+
 /** The lengths of the rule's example keys that are hex digits and nothing else. */
 function hexKeyLengths(spec: RuleSpec): number[] {
   const lengths: number[] = [];
   for (const example of spec.examples.positive) {
-    const m = /\[\[\{\{(?:hex|HEX):(\d+)\}\}\]\]/.exec(example);
+    const m = /^\{\{(?:hex|HEX):(\d+)\}\}$/.exec(markedSecret(example));
     if (m !== null) lengths.push(Number(m[1]));
   }
   return lengths;
