@@ -53,8 +53,9 @@ const norm = (s) => String(s ?? '').toLowerCase().replace(/[^a-z0-9]/g, '');
 
 function providerMatches(expected, reported) {
   const a = norm(expected);
-  const b = norm(reported);
-  return a !== '' && b !== '' && (a === b || a.startsWith(b) || b.startsWith(a));
+  // A provider named with its former name in brackets ("X (Twitter)") answers to either.
+  const names = [reported, /\(([^)]+)\)$/.exec(String(reported ?? ''))?.[1]].map(norm).filter((b) => b !== '');
+  return a !== '' && names.some((b) => a === b || a.startsWith(b) || b.startsWith(a));
 }
 
 async function main() {

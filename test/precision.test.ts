@@ -49,6 +49,8 @@ describe(`precision filters (seed ${seed})`, () => {
 
   it('interleaved counting runs (a1b2c3d4…) are placeholders; random hex is not', () => {
     expect(isPlaceholder('a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q7r8NRAL')).toBe(true);
+    // Digit first, in a UUID's groups, in either case (a config template's made-up secret).
+    expect(isPlaceholder('1a2b3C4d-5E6f-7g8H-9i0J-k1l2M3n4o5p6')).toBe(true);
     expect(isPlaceholder('REPLACE_WITH_PASSWORD')).toBe(true);
     for (let i = 0; i < 2000; i++) expect(isPlaceholder(randomChars(rand, '0123456789abcdef', 40))).toBe(false);
   });

@@ -8,7 +8,7 @@ import { loadRuleSet } from '../src/detect/rules.js';
 import { DetectionEngine } from '../src/detect/engine.js';
 import { decodesToStandInLogin, holdsSampleJwt, isBlockchainAddress, isDocumentationPassword, isPlaceholder } from '../src/detect/filters.js';
 import { randomChars, renderTemplate, seededRandom } from '../src/detect/template.js';
-import { secretHash } from '../src/attribute.js';
+import { betterRule, secretHash } from '../src/attribute.js';
 
 const seed = Date.now() % 100000;
 const rand = seededRandom(seed);
@@ -74,6 +74,39 @@ describe(`a catch-all match is reported under the provider rule its context name
     // keys are 40 hex digits; other scanners take any lower-case letter).
     const wide = fill('ghijk{{lower:31}}{{digits:4}}');
     expect(scan(`TODOIST_API_KEY=${wide}\n`)).toMatchObject([{ ruleId: 'generic-api-key', secret: wide, provider: rule('todoist-api-key').provider }]);
+  });
+
+  it('drops a hex key with a stray letter or two, and a prefixed token shorter than every form of it', () => {
+    // Billomat keys are 32 hex digits: one or two letters past f make a typed or made-up key,
+    // named or not; random letters and digits (another table's wider alphabet) stay reported.
+    const stray = (hex: string, letter: string) => hex.slice(0, 9) + letter + hex.slice(10);
+    expect(scan(`req.Header.Set("X-BillomatApiKey", "${stray(fill('{{hex:32}}'), 'h')}")\n`)).toEqual([]);
+    expect(scan(`[DEBUG] token=${stray(fill('spu-{{hex:32}}'), 'w')}\n`)).toEqual([]);
+    const wide = fill('{{alnum:28}}{{digits:4}}');
+    expect(scan(`BILLOMAT_API_KEY=${wide}\n`)).toMatchObject([{ ruleId: 'generic-api-key', secret: wide }]);
+    // Hex digits of a length no hex key of the provider has (W&B's are 40, beside its wandb_v1_ keys).
+    expect(scan(`WANDB_API_KEY = '${fill('{{hex:34}}')}'\n`)).toEqual([]);
+    // xAI keys are xai- and 80 characters: a named xai- value far shorter is none; a longer one
+    // may be a format the rule has yet to learn.
+    expect(scan(`xai_token = '${fill('xai-{{alnum:37}}{{digits:4}}')}'\n`)).toEqual([]);
+    const longer = fill('xai-{{alnum:86}}{{digits:4}}');
+    expect(scan(`xai_token = '${longer}'\n`)).toMatchObject([{ ruleId: 'generic-api-key', secret: longer }]);
+    // A symbol that no form of the token holds: bkua_ tokens are lower-case letters and digits.
+    expect(scan(`buildkite_secret := "${fill('bkua_{{lower:30}}{{digits:2}}-{{lower:4}}-{{lower:4}}')}"\n`)).toEqual([]);
+  });
+
+  it('a setting may name a provider by another of its names (its keywords: roninApiKey, clientary)', () => {
+    const odd = fill('{{alnum:10}}-{{alnum:11}}{{digits:4}}');
+    expect(scan(`roninAPIKey := ${odd}\n`)).toEqual([]);
+    expect(scan(`shelfwatchAPIKey := ${odd}\n`).map((m) => m.ruleId)).toEqual(['generic-api-key']);
+  });
+
+  it("a long-tail rule can win over another provider's rule of the same shape (Apideck's sk_live_ keys)", () => {
+    const key = fill('sk_live_{{alnum:89}}{{digits:4}}');
+    const found = scan(`[INFO] Sending request to the apideck API\n[DEBUG] Using Key=${key}\n`);
+    expect(found.map((m) => m.ruleId).sort()).toEqual(['apideck-api-key', 'stripe-secret-key']);
+    expect(betterRule(rule('apideck-api-key'), rule('stripe-secret-key')).id).toBe('apideck-api-key');
+    expect(betterRule(rule('stripe-secret-key'), rule('apideck-api-key')).id).toBe('apideck-api-key');
   });
 
   it('a setting that names one service is not overruled by another named nearby', () => {

@@ -59,7 +59,10 @@ export function readTable(text = readFileSync(join(here, 'providers.txt'), 'utf8
     const not = flagList.filter((f) => f.startsWith('not=')).map((f) => f.slice(4).toLowerCase());
     // A provider with a second kind of key gets a second row named for it (as=personal-auth-token).
     const kind = flagList.find((f) => f.startsWith('as='))?.slice(3) ?? null;
-    const row = { provider, keywords: keywords.split(',').map((k) => k.trim().toLowerCase()).filter(Boolean), shape: parseShape(shape, i + 1), word: flagList.includes('w'), extend, not, kind };
+    // A provider whose keys share another's prefix and may be of its shape too (Apideck's sk_live_
+    // keys are Stripe-shaped): over=<rule id> makes this rule win where both report one value.
+    const overrides = flagList.filter((f) => f.startsWith('over=')).map((f) => f.slice(5));
+    const row = { provider, keywords: keywords.split(',').map((k) => k.trim().toLowerCase()).filter(Boolean), shape: parseShape(shape, i + 1), word: flagList.includes('w'), extend, not, kind, overrides };
     if (row.keywords.length === 0) throw new Error(`providers.txt line ${i + 1}: no keyword`);
     for (const k of row.keywords) if (k.replace(/ /g, '').length < 4) throw new Error(`providers.txt line ${i + 1}: keyword "${k}" is too short to name a provider`);
     rows.push(row);
@@ -273,6 +276,7 @@ export function buildRule(rowOrRows) {
     keywords,
     patterns: patterns.map((p) => p.pattern),
     entropy: length >= 24 ? 3 : length >= 16 ? 2.8 : 2.5,
+    overrides: [...new Set(rows.flatMap((r) => r.overrides))],
     positive,
     negative,
   };
@@ -292,6 +296,7 @@ export function renderRule(rule) {
     'patterns:',
     ...rule.patterns.map((p) => `  - ${q(p)}`),
     `entropy: ${rule.entropy}`,
+    ...(rule.overrides.length > 0 ? [`overrides: [${rule.overrides.join(', ')}]`] : []),
     // The table holds the provider's one documented key shape: a catch-all value named for it of another shape is none of its keys.
     'soleShape: true',
     'remediation: >',

@@ -39,8 +39,8 @@ export function meetsEntropy(secret: string, threshold: number): boolean {
 const PLACEHOLDER_WORDS = /example|placeholder|xxxxx|\*\*\*\*|your[_-]?(api[_-]?)?(key|token|secret|password)|changeme|redacted|dummy|sample|insert[_-]?here|replace[_-]?(?:me|with)/i;
 const TEMPLATE_SYNTAX = /\$\{[^}]{0,256}\}|\{\{[^}]{0,256}\}\}|^\$[A-Z_][A-Z0-9_]*$|^%[A-Z_]+%$|^<[^>]+>$|process\.env\.|os\.environ/;
 const REPEATED = /^(.)\1+$/;
-// Counting runs, and the interleaved a1b2c3d4… that charts and docs fill a key-shaped slot with.
-const SEQUENCES = /0123456789|abcdefghij|1234567890|a1b2c3d4/i;
+// Counting runs, and the interleaved a1b2c3d4… (or 1a2b3c4d…) that charts and docs fill a key-shaped slot with.
+const SEQUENCES = /0123456789|abcdefghij|1234567890|a1b2c3d4|1a2b3c4d/i;
 
 /**
  * Whether `secret` only stands in for a secret. `credentialContext`: the rule found it in a

@@ -71,8 +71,13 @@ export class ProviderPromotion<R extends PromotableRule> {
    * them, by their first three characters: every catch-all match is looked up here.
    */
   private readonly prefixes = new Map<string, Map<string, R[]>>();
-  /** Per provider key, the lengths and symbols of its rules' example keys (see soleShapeMismatch). */
+  /** Per provider key, the lengths and symbols of its rules' example keys (see shapeMismatch). */
   private readonly shapes = new Map<string, ExampleShapes>();
+  /**
+   * Names that settings give a provider besides its catalogue name (WANDB_API_KEY for Weights &
+   * Biases, roninApiKey for Ronin App): its rules' keywords that are plain words, not token prefixes.
+   */
+  private readonly aliases = new Map<string, string>();
 
   /**
    * `accepts` is the engine's own test of a value for a rule (entropy, allow list, placeholders):
@@ -91,12 +96,14 @@ export class ProviderPromotion<R extends PromotableRule> {
         list.push(rule);
         this.byProvider.set(key, list);
       }
+      for (const alias of nameKeywords(rule.spec)) if (!this.aliases.has(alias)) this.aliases.set(alias, providerKey(rule.spec.provider));
       for (const prefix of tokenPrefixes(rule.spec)) {
         const head = this.prefixes.get(prefix.slice(0, 3)) ?? new Map<string, R[]>();
         head.set(prefix, [...(head.get(prefix) ?? []), rule]);
         this.prefixes.set(prefix.slice(0, 3), head);
       }
     }
+    for (const alias of [...this.aliases.keys()]) if (this.byProvider.has(alias) || !this.byProvider.has(this.aliases.get(alias)!)) this.aliases.delete(alias);
     for (const list of this.byProvider.values()) {
       list.sort((a, b) => SEVERITY_RANK[a.spec.severity] - SEVERITY_RANK[b.spec.severity] || (a.spec.id < b.spec.id ? -1 : 1));
     }
@@ -104,18 +111,22 @@ export class ProviderPromotion<R extends PromotableRule> {
 
   /**
    * Whether a catch-all match's value is a provider's token (it starts with the token's prefix:
-   * spu-, xai-) written in the wrong case: a mangled copy of a known format, not a credential. A
-   * value of another length, or of a form the rule does not know, is kept: rules lag behind
-   * providers' formats (a token grown by two characters), and prefixes are shared (Segment's sgp_
-   * is not Sourcegraph's).
+   * spu-, xai-) written in the wrong case, or with a stray letter or two in a body of hex digits:
+   * a mangled copy of a known format, not a credential. A value of another length, or of a form
+   * the rule does not know, is kept: rules lag behind providers' formats (a token grown by two
+   * characters), and prefixes are shared (Segment's sgp_ is not Sourcegraph's).
    */
   misshapenToken(from: string, secret: string): boolean {
     if (!PROMOTED_FROM.has(from)) return false;
     const head = this.prefixes.get(secret.slice(0, 3).toLowerCase());
     if (head === undefined) return false;
     const lower = secret.toLowerCase();
-    const issuers = [...head].filter(([prefix]) => lower.startsWith(prefix) && secret.length > prefix.length).flatMap(([, rules]) => rules);
+    const claimed = [...head].filter(([prefix]) => lower.startsWith(prefix) && secret.length > prefix.length);
+    const issuers = claimed.flatMap(([, rules]) => rules);
     if (issuers.length === 0 || issuers.some((rule) => this.fitsOwnExamples(rule, secret))) return false;
+    // A hex body with a stray letter or two: a key typed by hand or made up, not a format the rule
+    // has yet to learn (a new format would not be hex but for one letter).
+    if (issuers.some((rule) => strayInHexBody(rule.spec, secret))) return true;
     const variants = [lower, secret.toUpperCase()].filter((variant) => variant !== secret);
     return issuers.some((rule) => variants.some((variant) => this.fitsOwnExamples(rule, variant)));
   }
@@ -130,7 +141,7 @@ export class ProviderPromotion<R extends PromotableRule> {
       // The setting names a service: the text around cannot name another one. The setting may
       // spell it longer than the catalogue does (mapboxgl.accessToken).
       const key = providerKey(named);
-      return this.fitting(this.byProvider.has(key) ? key : (this.knownStart(key) ?? key), secret);
+      return this.fitting(this.knownKey(key) ?? key, secret);
     }
     for (const key of this.mentionsNear(context, at, secret.length).slice(0, MENTIONS_TRIED)) {
       const rule = this.fitting(key, secret);
@@ -150,39 +161,56 @@ export class ProviderPromotion<R extends PromotableRule> {
   contradicts(from: string, secret: string, named: string | null, context: string, at: number): boolean {
     if (from !== 'generic-api-key') return false;
     const namedKey = named === null || HEADER_NAMES.has(providerKey(named)) ? null : providerKey(named);
-    const known = namedKey === null ? null : this.byProvider.has(namedKey) ? namedKey : this.knownStart(namedKey);
+    const known = namedKey === null ? null : this.knownKey(namedKey);
     // A setting naming a known service decides; one naming no known service ("Using API_KEY") leaves it to the lines.
-    if (known !== null) return this.soleShapeMismatch(known, secret);
+    if (known !== null) return this.shapeMismatch(known, secret);
     const lineStart = context.lastIndexOf('\n', at - 1);
     const previousStart = lineStart <= 0 ? 0 : context.lastIndexOf('\n', lineStart - 1) + 1;
     for (const m of context.slice(previousStart, at).matchAll(/[A-Za-z][A-Za-z0-9]*/g)) {
       for (const word of new Set([...nameWords(m[0]), nameWords(m[0]).join('')])) {
-        if (this.soleShapeMismatch(this.keyOfWord(word), secret)) return true;
+        if (this.shapeMismatch(this.keyOfWord(word), secret)) return true;
       }
     }
     return false;
   }
 
   /**
-   * Whether the provider is known, every one of its rules is of one documented shape, and `secret`
-   * has none of them, whatever its case: other scanners' tables match many lower-case shapes
-   * case-insensitively, so a mixed-case value of the right length and letters still counts.
+   * Whether the provider is known, `secret` fits none of its rules whatever its case, and it is
+   * none of the provider's keys: a body of hex digits with a stray letter or two where the
+   * provider's keys are hex, or hex digits of a length that none of its hex keys has; where the provider issues keys of its rules' shapes only
+   * (`soleShape`), a length or a symbol that no example key of the provider has; where the value
+   * starts with one of its token prefixes (claims its format), such a symbol or a length shorter
+   * than all of them. Other scanners' tables match many
+   * lower-case shapes case-insensitively, so a mixed-case value of the right length and letters
+   * still counts.
    */
-  private soleShapeMismatch(key: string | null, secret: string): boolean {
+  private shapeMismatch(key: string | null, secret: string): boolean {
     if (key === null || TECHNOLOGIES.has(key) || EVERYDAY_WORDS.has(key)) return false;
     const rules = this.byProvider.get(key);
-    if (rules === undefined || !rules.every((rule) => rule.spec.soleShape)) return false;
+    if (rules === undefined) return false;
     if (![secret, secret.toLowerCase(), secret.toUpperCase()].every((value) => this.fitting(key, value) === null)) return false;
-    // Other scanners read many of these keys with a wider alphabet than the documented one (any
-    // letter where the table says hex): only a length or a symbol that no key of the provider
-    // has shows the value is not one.
+    if (rules.some((rule) => strayInHexBody(rule.spec, secret))) return true;
+    // Hex digits only, of a length that none of the provider's hex keys has: a digest or a cut key.
+    if (/^[0-9a-f]{16,}$/i.test(secret)) {
+      const hexLengths = rules.flatMap((rule) => hexKeyLengths(rule.spec));
+      if (hexLengths.length > 0 && !hexLengths.includes(secret.length)) return true;
+    }
+    const lower = secret.toLowerCase();
+    const claims = rules.some((rule) => tokenPrefixes(rule.spec).some((prefix) => lower.startsWith(prefix)));
+    if (!claims && !rules.every((rule) => rule.spec.soleShape)) return false;
     let shapes = this.shapes.get(key);
     if (shapes === undefined) this.shapes.set(key, (shapes = exampleShapes(rules)));
     const { lengths, symbols } = shapes;
     // A base64 key holds padding (=) that random examples seldom show, and may be written in
     // base64url (- and _ for + and /): the same key.
     const base64 = symbols.has('+') || symbols.has('/');
-    return !lengths.has(secret.length) || [...secret].some((c) => !/[A-Za-z0-9]/.test(c) && !symbols.has(c) && !(base64 && BASE64_FAMILY.has(c)));
+    const strange = [...secret].some((c) => !/[A-Za-z0-9]/.test(c) && !symbols.has(c) && !(base64 && BASE64_FAMILY.has(c)));
+    // Other scanners read many of these keys with a wider alphabet than the documented one (any
+    // letter where the table says hex): only a length or a symbol that no key of the provider
+    // has shows the value is not one. Token formats grow (GitLab's glpat- took two more
+    // characters), so a prefixed value of a hand-written rule's provider must be shorter than
+    // every key of it.
+    return strange || (claims ? secret.length < Math.min(...lengths) : !lengths.has(secret.length));
   }
 
   /**
@@ -222,6 +250,11 @@ export class ProviderPromotion<R extends PromotableRule> {
     if (this.byProvider.has(word)) return mentionable(word) ? word : null;
     const start = this.knownStart(word);
     return start !== null && mentionable(start) ? start : null;
+  }
+
+  /** The provider a setting's name names: a catalogue name, another name of one (wandb), or its start. */
+  private knownKey(key: string): string | null {
+    return this.byProvider.has(key) ? key : (this.aliases.get(key) ?? this.knownStart(key));
   }
 
   /** The longest known provider of five or more letters that `word` starts with ("datadoghq"). */
@@ -282,6 +315,58 @@ function tokenPrefixes(spec: RuleSpec): string[] {
   return spec.keywords
     .map((k) => k.toLowerCase())
     .filter((k) => /^[a-z0-9][a-z0-9_.-]{2,}[-_]$/.test(k) && !WORD_PREFIXES.has(k.slice(0, -1)) && starts.some((s) => s.startsWith(k)));
+}
+
+/**
+ * The keywords of a rule that name its provider another way (wandb for Weights & Biases): plain
+ * words of four or more letters, no credential word, and not how an example's secret begins
+ * (AKIA) unless a separator follows them there (wandb_v1_).
+ */
+function nameKeywords(spec: RuleSpec): string[] {
+  const starts = spec.examples.positive.map((e) => /\[\[([^{\]]*)/.exec(e)?.[1]?.toLowerCase() ?? '');
+  return spec.keywords
+    .map((k) => k.toLowerCase())
+    .filter((k) => /^[a-z]{4,}$/.test(k) && !/key|token|secret|pass|auth|cred|bearer|access/.test(k))
+    .filter((k) => !EVERYDAY_WORDS.has(k) && !TECHNOLOGIES.has(k) && !starts.some((s) => s !== '' && (isTokenStart(s, k) || k.startsWith(s))));
+}
+
+/** Whether the example secret's literal start `start` is the keyword run on into the token (AKIA…, not wandb_…). */
+function isTokenStart(start: string, keyword: string): boolean {
+  return start.startsWith(keyword) && !/[_.-]/.test(start.charAt(keyword.length));
+}
+
+/**
+ * Whether `secret` is one of the rule's hex keys (its example secrets: a literal prefix, then hex
+ * digits only) with a stray letter or two in the hex: random keys of a wider alphabet hold many
+ * such letters, a key typed by hand or a mangled copy one or two.
+ */
+function strayInHexBody(spec: RuleSpec, secret: string): boolean {
+  const lower = secret.toLowerCase();
+  for (const example of spec.examples.positive) {
+    const m = /^([^{]*)((?:\{\{(?:hex|HEX):\d+\}\}-?)+)$/.exec(markedSecret(example));
+    if (m === null || !lower.startsWith(m[1]!.toLowerCase())) continue;
+    const body = secret.slice(m[1]!.length);
+    const stray = body.replace(/[0-9a-fA-F-]/g, '').length;
+    if (body.length >= 16 && stray >= 1 && stray <= 2) return true;
+  }
+  return false;
+}
+
+/** The template of an example's secret: what stands between [[ and ]] ('' for none). */
+function markedSecret(example: string): string {
+  const at = example.indexOf('[[');
+  const end = at === -1 ? -1 : example.indexOf(']]', at + 2);
+  return end === -1 ? '' : example.slice(at + 2, end);
+}
+
+/** The lengths of the rule's example keys that are hex digits and nothing else. */
+function hexKeyLengths(spec: RuleSpec): number[] {
+  const lengths: number[] = [];
+  for (const example of spec.examples.positive) {
+    const m = /^\{\{(?:hex|HEX):(\d+)\}\}$/.exec(markedSecret(example));
+    if (m !== null) lengths.push(Number(m[1]));
+  }
+  return lengths;
 }
 
 /** Prefixes that are everyday words: other services' keys and people's passwords start with them too. */
