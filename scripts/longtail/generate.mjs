@@ -155,12 +155,11 @@ function valueParts(shape) {
         .join('');
       // Nor words in camel or title case, with or without separators ("CommandLineTool",
       // "Community-maintained"): all letters, and no two capitals in a row.
-      const camel = index === firstClass && 'lower' in c.sub && 'upper' in c.sub && !required.includes('[0-9]')
+      // (A short run before a literal, MaxMind's 6 of `ab12Cd_…_mmk`, is too short to tell a word from a key.)
+      const camel = index === firstClass && p.n >= 10 && 'lower' in c.sub && 'upper' in c.sub && !required.includes('[0-9]')
         ? `(?!(?=[A-Za-z${separators}]{${count}}(?![${c.chars}]))(?![A-Za-z${separators}]{0,${p.max - 2}}[A-Z]{2}))`
         : '';
-      // Base64 pads only at its end: '=' inside the run (`…ZG=mhpag==`) is no value of the shape.
-      const padding = p.cls === 'b64' ? `(?![${c.chars}]{0,${p.max - 1}}=[A-Za-z0-9+/])` : '';
-      return `${required}${words}${camel}${padding}[${c.chars}]{${count}}`;
+      return `${required}${words}${camel}[${c.chars}]{${count}}`;
     })
     .join('');
   return { before, after, body };

@@ -56,28 +56,8 @@ export function isPlaceholder(secret: string): boolean {
     isStandInPassword(secret) ||
     isExampleJwt(secret) ||
     holdsSampleJwt(secret) ||
-    isMangledJwt(secret) ||
     isBlockchainAddress(secret)
   );
-}
-
-/**
- * A token whose header names an algorithm but is no JSON object ({"alg":"HS256","typ%B…): a copy
- * with characters cut out of it, which no issuer signed. Headers that do not claim to be a JWT's
- * (random "eyJ…" of other formats) are not judged.
- */
-export function isMangledJwt(secret: string): boolean {
-  if (!secret.startsWith('eyJ')) return false;
-  const dot = secret.indexOf('.');
-  if (dot === -1) return false;
-  const header = Buffer.from(secret.slice(0, dot), 'base64url').toString('latin1');
-  if (!header.includes('"alg"')) return false;
-  try {
-    const parsed: unknown = JSON.parse(header);
-    return typeof parsed !== 'object' || parsed === null;
-  } catch {
-    return true;
-  }
 }
 
 /**
