@@ -28,6 +28,8 @@ const CLASSES = {
   ext: { chars: 'A-Za-z0-9_\\-', size: 64, sub: { digit: 10, lower: 26, upper: 26 }, template: 'b64url' },
   slug: { chars: 'a-z0-9\\-', size: 37, sub: { digit: 10, lower: 26 }, template: 'lower' },
   b64: { chars: 'A-Za-z0-9+/=', size: 65, sub: { digit: 10, lower: 26, upper: 26 }, template: 'b64' },
+  // Both base64 alphabets at once, '=' anywhere (a few providers' secrets: HelpCrunch).
+  mix: { chars: 'A-Za-z0-9+/=\\-', size: 66, sub: { digit: 10, lower: 26, upper: 26 }, template: 'b64' },
   // Dotted tokens (a JWT-like body of URL-safe segments joined by dots).
   dot: { chars: 'A-Za-z0-9_.\\-', size: 65, sub: { digit: 10, lower: 26, upper: 26 }, template: 'b64url' },
   digits: { chars: '0-9', size: 10, sub: {}, template: 'digits' },
@@ -74,7 +76,7 @@ export function readTable(text = readFileSync(join(here, 'providers.txt'), 'utf8
 function parseShape(text, line) {
   return text.split(/\s+/).map((token) => {
     if (token === 'uuid') return { uuid: true };
-    const m = /^(hex|HEX|lower|upper|alnum|ext|slug|b64|dot|digits):?(\d+)(?:-(\d+))?$/.exec(token);
+    const m = /^(hex|HEX|lower|upper|alnum|ext|slug|b64|mix|dot|digits):?(\d+)(?:-(\d+))?$/.exec(token);
     if (m) return { cls: m[1], n: Number(m[2]), max: m[3] === undefined ? Number(m[2]) : Number(m[3]) };
     if (/^[A-Za-z0-9._-]+$/.test(token)) return { literal: token };
     throw new Error(`providers.txt line ${line}: bad shape token "${token}"`);
@@ -122,7 +124,7 @@ export function spellings(keyword) {
 function valueParts(shape) {
   const all = shape.flatMap((p) => (p.uuid ? ['a-z0-9', '\\-'] : p.cls ? [CLASSES[p.cls].chars] : []));
   const dash = all.some((c) => c.includes('-') && c.endsWith('\\-')) || shape.some((p) => p.uuid || (p.literal ?? '').includes('-'));
-  const base64 = shape.some((p) => p.cls === 'b64');
+  const base64 = shape.some((p) => p.cls === 'b64' || p.cls === 'mix');
   const word = `A-Za-z0-9_${dash ? '\\-' : ''}${base64 ? '+' : ''}`;
   // Not the tail of a path, URL fragment, address or file name, nor a digest labelled as one, nor
   // a piece of a longer run that a stray character splits (`<10 chars>?<26 chars>` is no 26-char key).
@@ -156,7 +158,8 @@ function valueParts(shape) {
         .join('');
       // Nor words in camel or title case, with or without separators ("CommandLineTool",
       // "Community-maintained"): all letters, and no two capitals in a row.
-      const camel = index === firstClass && 'lower' in c.sub && 'upper' in c.sub && !required.includes('[0-9]')
+      // (A short run before a literal, MaxMind's 6 of `ab12Cd_…_mmk`, is too short to tell a word from a key.)
+      const camel = index === firstClass && p.n >= 10 && 'lower' in c.sub && 'upper' in c.sub && !required.includes('[0-9]')
         ? `(?!(?=[A-Za-z${separators}]{${count}}(?![${c.chars}]))(?![A-Za-z${separators}]{0,${p.max - 2}}[A-Z]{2}))`
         : '';
       return `${required}${words}${camel}[${c.chars}]{${count}}`;
