@@ -143,6 +143,17 @@ describe('pattern analyses on the ECMAScript grammar', () => {
     expect(maxExtent('a(?!b(?!c{2})$)', { negative: 'assertions' })).toBe(5);
   });
 
+  it('requires a digit after a keyword when a class too wide for the string sets must follow it', () => {
+    const digits = [{ chars: '0123456789', within: 1 }];
+    // The Mailchimp shape: "-us" is followed by the data centre's number.
+    expect(keywordAnchor('(?<secret>[0-9a-f]{32}-us[0-9]{1,2})', ['-us'])).toMatchObject({ lead: 32, follow: digits });
+    expect(keywordAnchor('key\\d', ['key'])).toMatchObject({ follow: digits });
+    expect(keywordAnchor('key[ ]?[0-9]', ['key'])).toMatchObject({ follow: [{ chars: '0123456789', within: 2 }] });
+    // Optional, negated, with letters (which the check would need in both cases), or too wide: nothing.
+    for (const pattern of ['key[^0-9]', 'key[0-9a-f]', 'key\\D', 'key[!-@]']) expect(keywordAnchor(pattern, ['key'])?.follow).toEqual([]);
+    expect(keywordAnchor('key[0-9]?=', ['key'])?.follow).toEqual([{ chars: '=', within: 2 }]);
+  });
+
   it('settles strings that already hold a keyword when optional parts multiply them', () => {
     const keywords = ['facebook', 'fb_', 'fb-', 'fb.', 'fbapi', 'fbapp', 'fbclient', 'fbkey', 'fbsecret'];
     const pattern = '(?:facebook|(?<![a-z])fb)[_\\-.]?(?:api|app|application|client)?[_\\-.]?(?:key|secret)=(?<secret>[a-f0-9]{8})';

@@ -392,6 +392,11 @@ interface Piece {
    */
   set: string[] | null;
   anchor: KeywordAnchor | null;
+  /**
+   * For a class too wide for `set` ([0-9]), repeated at least once or not: the characters every
+   * match starts with, when none is a letter; what followOf can still require after a keyword.
+   */
+  first?: string;
 }
 
 /**
@@ -658,8 +663,11 @@ class AnchorWalk {
       case 'Character':
       case 'CharacterSet':
       case 'CharacterClass':
-      case 'ExpressionCharacterClass':
-        return this.piece(widthOf(e, this.unicode).max, classStrings(e));
+      case 'ExpressionCharacterClass': {
+        const piece = this.piece(widthOf(e, this.unicode).max, classStrings(e));
+        const first = piece.set === null ? followChars(e) : null;
+        return first === null ? piece : { ...piece, first };
+      }
       default: {
         const never: never = e;
         throw new Error(`unknown element ${String(never)}`);
@@ -681,8 +689,9 @@ class AnchorWalk {
       }
       set = power === null || all.size > SET_LIMIT ? null : [...all];
     }
-    // At least one repetition: the first one carries the piece's keyword.
-    return this.piece(consume, set, min >= 1 ? p.anchor : null);
+    // At least one repetition: the first one carries the piece's keyword and its first character.
+    const piece = this.piece(consume, set, min >= 1 ? p.anchor : null);
+    return min >= 1 && p.first !== undefined ? { ...piece, first: p.first } : piece;
   }
 }
 
@@ -696,7 +705,7 @@ function followOf(after: Piece[], tail: number): KeywordAnchor['follow'] {
     // Letters would need both cases (the sets are folded): only other characters are used.
     if (set !== null && set.length > 0 && set.every((x) => x.length >= 1 && !/[a-z]/.test(x[0]!))) {
       follow.push({ chars: [...new Set(set.map((x) => x[0]!))].join(''), within: distance + 1 });
-    }
+    } else if (set === null && it.first !== undefined) follow.push({ chars: it.first, within: distance + 1 });
     distance += it.consume;
   }
   return follow;
@@ -719,16 +728,32 @@ function classStrings(node: ClassNode): string[] | null {
   return folded.size > CLASS_LIMIT ? null : [...folded];
 }
 
+/**
+ * The characters of a class too wide for classStrings, when it is a short list of ASCII
+ * characters none of which is a letter ([0-9], a digit after a keyword): null otherwise.
+ */
+function followChars(node: ClassNode): string | null {
+  if (node.type === 'Character') return null;
+  if (node.type === 'CharacterSet') return node.kind === 'digit' && !node.negate ? '0123456789' : null;
+  const members = classMembers(node, FOLLOW_LIMIT);
+  if (members === null || members.length === 0) return null;
+  if (!members.every((m) => m.length === 1 && m.charCodeAt(0) < 0x80 && !/[A-Za-z]/.test(m))) return null;
+  return [...new Set(members)].join('');
+}
+
+/** Most characters a follow check looks for (each is one search per hit at most). */
+const FOLLOW_LIMIT = 16;
+
 /** Each ASCII character's set, made once: most pieces of a pattern are single characters. Never modified. */
 const ASCII_SETS = Array.from({ length: 0x80 }, (_, code) => [String.fromCharCode(code).toLowerCase()]);
 
 /** What classStrings() lists before folding; null when unknown or too wide. */
-function classMembers(node: ClassNode): string[] | null {
+function classMembers(node: ClassNode, limit = CLASS_LIMIT): string[] | null {
   switch (node.type) {
     case 'Character':
       return [String.fromCodePoint(node.value)];
     case 'CharacterClassRange': {
-      if (node.max.value - node.min.value > CLASS_LIMIT) return null;
+      if (node.max.value - node.min.value > limit) return null;
       const chars: string[] = [];
       for (let code = node.min.value; code <= node.max.value; code++) chars.push(String.fromCodePoint(code));
       return chars;
@@ -736,19 +761,19 @@ function classMembers(node: ClassNode): string[] | null {
     case 'CharacterSet':
       return null;
     case 'CharacterClass':
-      return node.negate ? null : unionOf(node.elements.map(classMembers));
+      return node.negate ? null : unionOf(node.elements.map((n) => classMembers(n, limit)));
     case 'ExpressionCharacterClass':
-      return node.negate ? null : classMembers(node.expression);
+      return node.negate ? null : classMembers(node.expression, limit);
     case 'ClassIntersection': {
-      const left = classMembers(node.left);
-      const right = classMembers(node.right);
+      const left = classMembers(node.left, limit);
+      const right = classMembers(node.right, limit);
       if (left === null || right === null) return left ?? right;
       return left.filter((s) => right.includes(s));
     }
     case 'ClassSubtraction':
-      return classMembers(node.left);
+      return classMembers(node.left, limit);
     case 'ClassStringDisjunction':
-      return unionOf(node.alternatives.map(classMembers));
+      return unionOf(node.alternatives.map((n) => classMembers(n, limit)));
     case 'StringAlternative':
       return [String.fromCodePoint(...node.elements.map((c) => c.value))];
     default: {

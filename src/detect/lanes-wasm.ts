@@ -76,6 +76,10 @@ export class WasmLanes {
     const instance = new WebAssembly.Instance(module, {});
     this.memory = instance.exports.mem as WebAssembly.Memory;
     this.run = instance.exports.run as WasmLanes['run'];
+    // The memory never grows (neither module has memory.grow), so one pair of views serves every
+    // call: a view made per call over the whole memory costs more than a small file's pass.
+    this.bytes = new Uint8Array(this.memory.buffer);
+    this.words = new Int32Array(this.memory.buffer);
     const words = new Int32Array(this.memory.buffer, 0, delta.length);
     for (let i = 0; i < delta.length; i++) {
       const e = delta[i]!;
@@ -91,6 +95,8 @@ export class WasmLanes {
   }
 
   private readonly idle: number;
+  private readonly bytes: Uint8Array;
+  private readonly words: Int32Array;
 
   /**
    * Copies part k of the text (`part` bytes from k × part) to automaton k's slot, after the
@@ -99,12 +105,12 @@ export class WasmLanes {
    * are the previous part's). lead + part ≤ stride.
    */
   load(bytes: Uint8Array, part: number, lead: number): void {
-    const memory = new Uint8Array(this.memory.buffer);
+    const memory = this.bytes;
     memory.fill(this.idle, this.input, this.input + lead);
     memory.set(bytes.subarray(0, part), this.input + lead);
     for (let k = 1; k < WASM_LANES; k++) memory.set(bytes.subarray(k * part - lead, (k + 1) * part), this.input + k * this.stride);
     // What turns an address in automaton 0's slot into a text offset in automaton k's part.
-    const words = new Int32Array(this.memory.buffer);
+    const words = this.words;
     for (let k = 0; k < WASM_LANES; k++) words[(this.state >> 2) + 2 * WASM_LANES + k] = k * part - lead - this.input;
     this.part = part;
     this.lead = lead;
@@ -150,7 +156,7 @@ export class WasmLanes {
    * to `onHits` as (row in JavaScript units, text offset after the keyword) pairs.
    */
   block(from: number, length: number, rows: Int32Array, onHits: ((lane: number, hits: Int32Array, count: number) => void) | null): void {
-    const words = new Int32Array(this.memory.buffer);
+    const words = this.words;
     const state = this.state >> 2;
     for (let k = 0; k < WASM_LANES; k++) words[state + k] = rows[k]! * 4;
     this.run(this.input + from, length);
