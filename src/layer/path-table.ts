@@ -1,5 +1,11 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import type { EntryKind, PathKinds } from './walk.js';
+
+export type EntryKind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
+
+/** What a layer writes at each path it writes (undefined: nothing). */
+export interface PathKinds {
+  get(path: string): EntryKind | undefined;
+}
 
 const KINDS: readonly EntryKind[] = ['file', 'dir', 'symlink', 'hardlink', 'other'];
 const KIND_CODE: Readonly<Record<EntryKind, number>> = { file: 0, dir: 1, symlink: 2, hardlink: 3, other: 4 };

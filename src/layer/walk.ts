@@ -10,7 +10,7 @@ import type { DetectionPool } from '../detect/pool.js';
 import { GzipOutcome } from '../detect/gzip-member.js';
 import type { RawMatch } from '../detect/engine.js';
 import { decodeRange, decompressor, peek, sniffCompression, type BlobRange } from './decompress.js';
-import { PathTable } from './path-table.js';
+import { PathTable, type PathKinds } from './path-table.js';
 import { checkEntryHeader } from './tar-entries.js';
 import {
   ArchiveStop, archiveKind, DEFAULT_ARCHIVE_LIMITS, expandArchive, expandTar, gunzippedName, gunzipWhole, hasZipDirectory, isBinary,
@@ -18,12 +18,7 @@ import {
   type ArchiveKind, type ArchiveLimits, type NestedFile,
 } from './nested.js';
 
-export type EntryKind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
-
-/** What a layer writes at each path it writes (undefined: nothing). */
-export interface PathKinds {
-  get(path: string): EntryKind | undefined;
-}
+export type { EntryKind, PathKinds } from './path-table.js';
 
 /** What one layer does to the filesystem: enough to replay it over the layers below. */
 export interface LayerChanges {
