@@ -103,7 +103,8 @@ export class ProviderPromotion<R extends PromotableRule> {
         this.prefixes.set(prefix.slice(0, 3), head);
       }
     }
-    for (const alias of [...this.aliases.keys()]) if (this.byProvider.has(alias) || !this.byProvider.has(this.aliases.get(alias)!)) this.aliases.delete(alias);
+    // An alias that is itself a provider's name, or names no provider with rules, says nothing.
+    for (const [alias, provider] of [...this.aliases]) if (this.byProvider.has(alias) || !this.byProvider.has(provider)) this.aliases.delete(alias);
     for (const list of this.byProvider.values()) {
       list.sort((a, b) => SEVERITY_RANK[a.spec.severity] - SEVERITY_RANK[b.spec.severity] || (a.spec.id < b.spec.id ? -1 : 1));
     }
@@ -176,13 +177,15 @@ export class ProviderPromotion<R extends PromotableRule> {
 
   /**
    * Whether the provider is known, `secret` fits none of its rules whatever its case, and it is
-   * none of the provider's keys: a body of hex digits with a stray letter or two where the
-   * provider's keys are hex, or hex digits of a length that none of its hex keys has; where the provider issues keys of its rules' shapes only
-   * (`soleShape`), a length or a symbol that no example key of the provider has; where the value
-   * starts with one of its token prefixes (claims its format), such a symbol or a length shorter
-   * than all of them. Other scanners' tables match many
-   * lower-case shapes case-insensitively, so a mixed-case value of the right length and letters
-   * still counts.
+   * none of the provider's keys:
+   * - where its keys are hex: a hex body with a stray letter or two, or hex digits of a length
+   *   none of its hex keys has;
+   * - where it issues keys of its rules' shapes only (`soleShape`): a length or a symbol that no
+   *   example key of the provider has;
+   * - where the value starts with one of its token prefixes (claims its format): such a symbol, or
+   *   a length shorter than all of its keys.
+   * Other scanners' tables match many lower-case shapes case-insensitively, so a mixed-case value
+   * of the right length and letters still counts.
    */
   private shapeMismatch(key: string | null, secret: string): boolean {
     if (key === null || TECHNOLOGIES.has(key) || EVERYDAY_WORDS.has(key)) return false;
