@@ -404,9 +404,12 @@ export class DetectionEngine {
     // and fresh arrays of a few hundred slots each time would be garbage to collect.
     const asked: HitTargets = { windows: this.windowsBySlot, spans: this.spansBySlot, triggered: this.triggeredBySlot, touched: [], regional: [], triggers: [] };
     try {
-      this.collectTargets(bytes, hits, asked);
+      // One Buffer view for the hit loop, the texts and the line numbers: a view per use was three
+      // allocations per scan, and most files are scanned whole in one small buffer.
+      const buf = bufferOf(bytes);
+      this.collectTargets(buf, hits, asked);
       if (asked.touched.length === 0 && asked.regional.length === 0) return [];
-      return this.runPatterns(bytes, asked);
+      return this.runPatterns(buf, asked);
     } finally {
       for (const a of asked.touched) asked.windows[a.slot] = undefined;
       for (const rule of asked.regional) asked.spans[rule.slot] = undefined;
@@ -419,9 +422,8 @@ export class DetectionEngine {
   private triggeredBySlot = new Uint8Array(0);
 
   /** Goes through the keyword hits and records what each asks for in `asked`. */
-  private collectTargets(bytes: Uint8Array, hits: Int32Array, asked: HitTargets): void {
+  private collectTargets(buf: Buffer, hits: Int32Array, asked: HitTargets): void {
     const { windows, spans, triggered, touched, regional, triggers } = asked;
-    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     // For each byte value: where it next occurs at or after the hit being looked at (-1: nowhere).
     // Hits come in order of their end, so each is found by one forward search at most.
     const next = this.next.fill(-2);
@@ -454,8 +456,8 @@ export class DetectionEngine {
             regional.push(rule);
           }
           if (rule.reach === Infinity) {
-            if (list.length === 0) list.push(0, bytes.length);
-          } else list.push(Math.max(0, end - rule.reach), Math.min(bytes.length, end + rule.reach));
+            if (list.length === 0) list.push(0, buf.length);
+          } else list.push(Math.max(0, end - rule.reach), Math.min(buf.length, end + rule.reach));
         } else {
           const rule = target.trigger!;
           if (triggered[rule.slot] === 0) {
@@ -472,7 +474,7 @@ export class DetectionEngine {
    * whole-buffer run does: where two patterns of a rule match at one offset, the first one's
    * match is the one kept.
    */
-  private runPatterns(bytes: Uint8Array, asked: HitTargets): RawMatch[] {
+  private runPatterns(bytes: Buffer, asked: HitTargets): RawMatch[] {
     const { windows, spans, triggered } = asked;
     const text = new BufferText(bytes, this.stats);
     const found: Found[] = [];
@@ -679,7 +681,7 @@ export class DetectionEngine {
         }
       }
     }
-    return withLineNumbers(bytes, found);
+    return withLineNumbers(bufferOf(bytes), found);
   }
 
   /**
@@ -889,9 +891,14 @@ function mergeSpans(spans: number[]): number[] {
   return out;
 }
 
-function withLineNumbers(bytes: Uint8Array, found: Found[]): RawMatch[] {
+/** The bytes as a Buffer: themselves when they are one, else a view. */
+function bufferOf(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function withLineNumbers(buf: Buffer, found: Found[]): RawMatch[] {
+  if (found.length === 0) return [];
   found.sort((a, b) => a.offset - b.offset);
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let line = 1;
   let lineStart = 0;
   let cursor = 0;
@@ -916,10 +923,10 @@ class BufferText {
   readonly length: number;
 
   constructor(
-    bytes: Uint8Array,
+    bytes: Buffer,
     private readonly stats: EngineStats,
   ) {
-    this.buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.buf = bytes;
     this.bytes = bytes;
     this.length = bytes.byteLength;
   }
