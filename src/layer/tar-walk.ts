@@ -210,7 +210,7 @@ export class TarWalk extends Writable {
       const callback = this.pending;
       this.pending = null;
       callback();
-    } else if (this.finalCallback && !this.locked) {
+    } else if (this.finalCallback && (!this.locked || this.entry !== null)) {
       const callback = this.finalCallback;
       this.finalCallback = null;
       // As tar-stream: the input ends inside an entry, its padding or a header.
