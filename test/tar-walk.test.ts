@@ -129,6 +129,16 @@ describe('TarWalk reads what tar-stream reads', () => {
     });
   }
 
+  it('refuses a size field that decodes to no number (tar-stream left such an entry open for ever)', async () => {
+    const field = Buffer.alloc(12);
+    field[0] = 0x81; // base-256 marks are 0x80 and 0xff only
+    const walk = new TarWalk((entry) => {
+      entry.resume();
+      return Promise.resolve();
+    });
+    await expect(pipeline(Readable.from([tarBytes([{ name: 'odd', sizeField: field }, { name: 'after', data: 'a' }])]), walk)).rejects.toThrow(/Invalid header/);
+  });
+
   it('fails the stream when the walk of an entry fails, and reads no further', async () => {
     let calls = 0;
     const walk = new TarWalk((entry) => {
