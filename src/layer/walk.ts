@@ -4,14 +4,13 @@ import { close, createReadStream, open, read } from 'node:fs';
 import { Readable, Transform, type Duplex } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
-import type { Header as TarHeader } from 'tar-stream';
-import { tarStream } from '../lazy.js';
 import type { DetectionPool } from '../detect/pool.js';
 import { GzipOutcome } from '../detect/gzip-member.js';
 import type { RawMatch } from '../detect/engine.js';
 import { decodeRange, decompressor, peek, sniffCompression, type BlobRange } from './decompress.js';
 import { PathTable, type PathKinds } from './path-table.js';
 import { checkEntryHeader } from './tar-entries.js';
+import { TarWalk, type TarEntry } from './tar-walk.js';
 import {
   ArchiveStop, archiveKind, DEFAULT_ARCHIVE_LIMITS, expandArchive, expandTar, gunzippedName, gunzipWhole, hasZipDirectory, isBinary,
   layerPathOf, mayBePrefixedZip, NESTED_SEPARATOR, newBudget, RATIO_FLOOR_BYTES,
@@ -103,24 +102,19 @@ export async function scanLayer(
   const tarHash = createHash('sha256');
   const stored = { bytes: 0 };
   const input = await layerTar(blob, blobHash, tarHash, stored);
-  const extract = tarStream().extract();
-  const piping = (pipeline as (...s: unknown[]) => Promise<void>)(...input.stages, extract);
-  // Surfaced through the iterator below; this only stops an unhandled rejection.
-  piping.catch(() => {});
-
   const walk = new LayerWalk(pool, limits);
+  const tar = new TarWalk(async (entry) => {
+    const header = entry.header;
+    const pax = (header.pax ?? {}) as Record<string, string>;
+    // GNU sparse 1.0 keeps the real name in a PAX record; the header holds a placeholder.
+    const path = imagePath(pax['GNU.sparse.name'] ?? header.name);
+    const size = header.size ?? 0;
+    checkEntryHeader(header, path);
+    await walk.entry(entry, path, size, pax);
+    if (walk.progressed) onProgress?.({ files: walk.files, bytes: walk.bytes });
+  });
   try {
-    for await (const entry of extract) {
-      const header = entry.header;
-      const pax = (header.pax ?? {}) as Record<string, string>;
-      // GNU sparse 1.0 keeps the real name in a PAX record; the header holds a placeholder.
-      const path = imagePath(pax['GNU.sparse.name'] ?? header.name);
-      const size = header.size ?? 0;
-      checkEntryHeader(header, path);
-      await walk.entry(entry as unknown as TarEntry, path, size, pax);
-      if (walk.progressed) onProgress?.({ files: walk.files, bytes: walk.bytes });
-    }
-    await piping;
+    await (pipeline as (...s: unknown[]) => Promise<void>)(...input.stages, tar);
     await input.read;
   } catch (err) {
     input.stages[0]!.destroy();
@@ -176,11 +170,6 @@ function readsCalling(hook: (() => void) | undefined): { fs?: { open: typeof ope
     read(...args);
   }) as typeof read;
   return { fs: { open, close, read: hooked } };
-}
-
-/** A tar entry as tar-stream hands it over: its header and its data. */
-interface TarEntry extends EntryStream {
-  header: TarHeader;
 }
 
 /**
@@ -248,7 +237,7 @@ class LayerWalk {
     this.bytes += size;
     this.progressed = true;
     const data: FileData = pax['GNU.sparse.major'] === '1'
-      ? sparseSegments(entry as unknown as AsyncIterable<Buffer>, () => count(this.skipped, 'sparse-map'))
+      ? sparseSegments(entry, () => count(this.skipped, 'sparse-map'))
       : entry;
     const found = new FileFinds(path, copy, this.files, this.copies);
     const { pool } = this;
