@@ -78,7 +78,7 @@ function parseShape(text, line) {
     if (token === 'uuid') return { uuid: true };
     const m = /^(hex|HEX|lower|upper|alnum|ext|slug|b64|mix|dot|digits):?(\d+)(?:-(\d+))?$/.exec(token);
     if (m) return { cls: m[1], n: Number(m[2]), max: m[3] === undefined ? Number(m[2]) : Number(m[3]) };
-    if (/^[A-Za-z0-9._-]+$/.test(token)) return { literal: token };
+    if (/^[A-Za-z0-9._:+-]+$/.test(token)) return { literal: token };
     throw new Error(`providers.txt line ${line}: bad shape token "${token}"`);
   });
 }
