@@ -271,7 +271,10 @@ export function buildRule(rowOrRows) {
     `${kw}: https://cdn.jsdelivr.net/npm/${kw}/${v}`,
     ...rows.slice(1).map((r) => `${r.keywords[0]} = '${valueTemplate(r.shape, true)}'`),
   ];
-  if (rows.some(needsCredentialWord)) negative.push(`${kw} release ${v} published`);
+  // A name with a value but no credential word is no key, for a row that needs one; a row that
+  // needs none (the provider's full name) may well report that text, so the example is that row's.
+  const worded = rows.find(needsCredentialWord);
+  if (worded) negative.push(`${worded.keywords[0]} release ${valueTemplate(worded.shape)} published`);
   return {
     id: rowRuleId(first),
     title: first.kind === null ? `${first.provider} API key` : `${first.provider} ${first.kind.replace(/-/g, ' ')}`,
