@@ -106,6 +106,21 @@ describe(`a catch-all match is reported under the provider rule its context name
     expect(scan(`API_KEY=${longer}\n`)).toMatchObject([{ ruleId: 'generic-api-key', secret: longer }]);
   });
 
+  it("drops a value laid out as a provider's key with a symbol typed into its hex, named for the provider", () => {
+    // Airtable tokens are pat, 14 letters and digits, a dot and 64 hex digits.
+    const typo = fill('tok{{alnum:10}}{{digits:4}}.{{hex:30}}-{{hex:33}}');
+    expect(scan(`airtable token = '${typo}'\n`)).toEqual([]);
+    // Letters past f all through the body are another table's wider alphabet: kept.
+    const wide = fill('tok{{alnum:10}}{{digits:4}}.{{lower:30}}-{{lower:33}}');
+    expect(scan(`airtable token = '${wide}'\n`)).toMatchObject([{ ruleId: 'generic-api-key', secret: wide }]);
+  });
+
+  it("takes git& as a token prefix: an API Management Git password one character off is a mangled copy", () => {
+    const password = fill('git&2025{{digits:8}}&{{b64:86}}==');
+    expect(scan(`AZURE_URL=https://shop.scm.azure-api.net\nPASSWORD=${password}\n`).map((m) => m.ruleId)).toContain('azure-apim-git-credential');
+    expect(scan(`AZURE_URL=https://shop.scm.azure-api.net\nPASSWORD=${password.slice(0, -1)}\n`)).toEqual([]);
+  });
+
   it("names the provider of a Jenkins credential by its name or id when the value has the provider's shape", () => {
     const key = fill('{{lower:28}}{{digits:4}}');
     const inline = scan(`<com.cloudbees.plugins.credentials.impl.StringCredentialsImpl>\n  <id>ci-speech</id>\n  <secret>{assemblyai AQAAABAAA ${key}}</secret>\n</com.cloudbees.plugins.credentials.impl.StringCredentialsImpl>\n`);
@@ -211,7 +226,7 @@ describe(`look-alikes that are not secrets (seed ${seed})`, () => {
     const bytes = Buffer.from(randomChars(rand, 'abcdefghijklmnopqrstuvwxyz0123456789', 30)).toString('base64');
     const body = `${fill('{{b64:20}}')}/${bytes.replace(/=+$/, '')}`;
     expect(isPlaceholder(`${body}==`)).toBe(false);
-    expect(isPlaceholder(`${body.slice(0, 20)}=${body.slice(21)}`)).toBe(true);
+    expect(isPlaceholder(`${body.slice(0, 25)}=${body.slice(26)}`)).toBe(true);
     expect(isPlaceholder(`${body}===`)).toBe(true);
     // Other scanners' random test keys use = as one more character: five of them spread out.
     const spread = [0, 1, 2, 3, 4, 5].map(() => fill('{{b64:12}}')).join('=');

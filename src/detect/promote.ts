@@ -261,6 +261,7 @@ export class ProviderPromotion<R extends PromotableRule> {
     if (rules === undefined) return false;
     if (![secret, secret.toLowerCase(), secret.toUpperCase()].every((value) => this.fitting(key, value) === null)) return false;
     if (rules.some((rule) => strayInHexBody(rule.spec, secret))) return true;
+    if (rules.some((rule) => symbolInLayout(rule.spec, secret))) return true;
     // Hex digits only, of a length that none of the provider's hex keys has: a digest or a cut key.
     if (/^[0-9a-f]{16,}$/i.test(secret)) {
       const hexLengths = rules.flatMap((rule) => hexKeyLengths(rule.spec));
@@ -377,7 +378,7 @@ export class ProviderPromotion<R extends PromotableRule> {
 }
 
 /**
- * The keywords of a rule that are the start of its tokens: ending in - or _ after three or more
+ * The keywords of a rule that are the start of its tokens: ending in -, _ or & (git&) after three or more
  * characters, and how the secret of at least one of its positive examples begins (the example
  * templates are read as text: `[[xai-{{alnum:80}}]]` begins with xai-).
  */
@@ -385,7 +386,7 @@ function tokenPrefixes(spec: RuleSpec): string[] {
   const starts = spec.examples.positive.map((e) => /\[\[([^{\]]*)/.exec(e)?.[1]?.toLowerCase() ?? '');
   return spec.keywords
     .map((k) => k.toLowerCase())
-    .filter((k) => /^[a-z0-9][a-z0-9_.-]{2,}[-_]$/.test(k) && !WORD_PREFIXES.has(k.slice(0, -1)) && starts.some((s) => s.startsWith(k)));
+    .filter((k) => /^[a-z0-9][a-z0-9_.-]{2,}[-_&]$/.test(k) && !WORD_PREFIXES.has(k.slice(0, -1)) && starts.some((s) => s.startsWith(k)));
 }
 
 /**
@@ -419,6 +420,41 @@ function strayInHexBody(spec: RuleSpec, secret: string): boolean {
     const body = secret.slice(m[1]!.length);
     const stray = body.replace(/[0-9a-fA-F-]/g, '').length;
     if (body.length >= 16 && stray >= 1 && stray <= 2) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether `secret` is laid out as one of the rule's example keys (its length, and the separators
+ * the key format puts at fixed places: the . of Airtable's pat….…) with a stray symbol or two in
+ * a body of hex digits: a key with a character typed over. A body of other letters is another
+ * scanner's wider alphabet, not a typo, and is left alone.
+ */
+function symbolInLayout(spec: RuleSpec, secret: string): boolean {
+  for (const example of spec.examples.positive) {
+    const parts = [...markedSecret(example).matchAll(/\{\{(\w+)(?::(\d+))?\}\}|[^{]+|\{/g)];
+    let at = 0;
+    let separators = 0;
+    let strays = 0;
+    let fits = true;
+    for (const part of parts) {
+      const [whole, cls, size] = part;
+      const length = cls === undefined ? whole.length : cls === 'uuid' ? 36 : Number(size ?? NaN);
+      if (!Number.isFinite(length)) fits = false;
+      const body = secret.slice(at, at + length);
+      if (cls === undefined) {
+        // Literal text: its letters may differ (another product's prefix); its separators may not.
+        for (let i = 0; i < whole.length && fits; i++) if (!/[A-Za-z0-9]/.test(whole[i]!)) fits = body[i] === whole[i];
+        separators += whole.replace(/[A-Za-z0-9]/g, '').length;
+      } else if (cls === 'hex' || cls === 'HEX') {
+        const stray = body.replace(/[0-9a-fA-F]/g, '');
+        if (/[A-Za-z0-9]/.test(stray)) fits = false;
+        strays += stray.length;
+      }
+      at += length;
+      if (!fits) break;
+    }
+    if (fits && at === secret.length && separators > 0 && strays >= 1 && strays <= 2) return true;
   }
   return false;
 }
