@@ -95,6 +95,44 @@ describe(`a catch-all match is reported under the provider rule its context name
     expect(scan(`buildkite_secret := "${fill('bkua_{{lower:30}}{{digits:2}}-{{lower:4}}-{{lower:4}}')}"\n`)).toEqual([]);
   });
 
+  it('drops a prefixed token one character short or long of the fixed length its issuer documents', () => {
+    // Adafruit IO keys are aio_ and 28 letters and digits; Heroku's HRKU-AA and 58 URL-safe ones.
+    expect(scan(`API_KEY=${fill('aio_{{alnum:25}}{{digits:4}}')}\n`)).toEqual([]);
+    expect(scan(`API_KEY=${fill('aio_{{alnum:23}}{{digits:4}}')}\n`)).toEqual([]);
+    expect(scan(`api_token = '${fill('HRKU-AA{{alnum:53}}{{digits:4}}')}'\n`)).toEqual([]);
+    expect(scan(`API_KEY=${fill('aio_{{alnum:24}}{{digits:4}}')}\n`).map((m) => m.ruleId)).toContain('adafruit-io-key');
+    // Farther off, it may be another generation of the format: kept.
+    const longer = fill('aio_{{alnum:32}}{{digits:4}}');
+    expect(scan(`API_KEY=${longer}\n`)).toMatchObject([{ ruleId: 'generic-api-key', secret: longer }]);
+  });
+
+  it("drops a value laid out as a provider's key with a symbol typed into its hex, named for the provider", () => {
+    // Airtable tokens are pat, 14 letters and digits, a dot and 64 hex digits.
+    const typo = fill('tok{{alnum:10}}{{digits:4}}.{{hex:30}}-{{hex:33}}');
+    expect(scan(`airtable token = '${typo}'\n`)).toEqual([]);
+    // Letters past f all through the body are another table's wider alphabet: kept.
+    const wide = fill('tok{{alnum:10}}{{digits:4}}.{{lower:30}}-{{lower:33}}');
+    expect(scan(`airtable token = '${wide}'\n`)).toMatchObject([{ ruleId: 'generic-api-key', secret: wide }]);
+  });
+
+  it("takes git& as a token prefix: an API Management Git password one character off is a mangled copy", () => {
+    const password = fill('git&2025{{digits:8}}&{{b64:86}}==');
+    expect(scan(`AZURE_URL=https://shop.scm.azure-api.net\nPASSWORD=${password}\n`).map((m) => m.ruleId)).toContain('azure-apim-git-credential');
+    expect(scan(`AZURE_URL=https://shop.scm.azure-api.net\nPASSWORD=${password.slice(0, -1)}\n`)).toEqual([]);
+  });
+
+  it("names the provider of a Jenkins credential by its name or id when the value has the provider's shape", () => {
+    const key = fill('{{lower:28}}{{digits:4}}');
+    const inline = scan(`<com.cloudbees.plugins.credentials.impl.StringCredentialsImpl>\n  <id>ci-speech</id>\n  <secret>{assemblyai AQAAABAAA ${key}}</secret>\n</com.cloudbees.plugins.credentials.impl.StringCredentialsImpl>\n`);
+    expect(inline.filter((m) => m.secret === key).map((m) => m.ruleId)).toEqual(['assemblyai-api-key']);
+    const byId = scan(`<com.cloudbees.plugins.credentials.impl.StringCredentialsImpl>\n  <id>assemblyai-prod</id>\n  <secret>{AQAAABAAA ${key}}</secret>\n</com.cloudbees.plugins.credentials.impl.StringCredentialsImpl>\n`);
+    expect(byId.filter((m) => m.secret === key).map((m) => m.ruleId)).toEqual(['assemblyai-api-key']);
+    // Of another shape, or named for no provider, it stays a Jenkins credential.
+    const other = fill('{{alnum:20}}{{digits:4}}');
+    expect(scan(`<id>assemblyai-prod</id>\n<secret>{AQAAABAAA ${other}}</secret>\n`).map((m) => m.ruleId)).toEqual(['jenkins-credential']);
+    expect(scan(`<id>deploy-prod</id>\n<secret>{AQAAABAAA ${key}}</secret>\n`).map((m) => m.ruleId)).toEqual(['jenkins-credential']);
+  });
+
   it('a setting may name a provider by another of its names (its keywords: roninApiKey, clientary)', () => {
     const odd = fill('{{alnum:10}}-{{alnum:11}}{{digits:4}}');
     expect(scan(`roninAPIKey := ${odd}\n`)).toEqual([]);
@@ -182,6 +220,28 @@ describe(`look-alikes that are not secrets (seed ${seed})`, () => {
     for (let i = 0; i < 200; i++) expect(decodesToStandInLogin(Buffer.from(`deploy:${randomChars(rand, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789', 16)}`).toString('base64'))).toBe(false);
     expect(isPlaceholder('01234567-89ab-cdef-0123-456789abcdef')).toBe(true);
     for (let i = 0; i < 200; i++) expect(isPlaceholder(fill('{{uuid}}'))).toBe(false);
+  });
+
+  it('standard base64 with padding no encoder writes is a mangled copy; valid padding, or = spread through another alphabet, is not', () => {
+    const bytes = Buffer.from(randomChars(rand, 'abcdefghijklmnopqrstuvwxyz0123456789', 30)).toString('base64');
+    const body = `${fill('{{b64:20}}')}/${bytes.replace(/=+$/, '')}`;
+    expect(isPlaceholder(`${body}==`)).toBe(false);
+    expect(isPlaceholder(`${body.slice(0, 25)}=${body.slice(26)}`)).toBe(true);
+    expect(isPlaceholder(`${body}===`)).toBe(true);
+    // Other scanners' random test keys use = as one more character: five of them spread out.
+    const spread = [0, 1, 2, 3, 4, 5].map(() => fill('{{b64:12}}')).join('=');
+    expect(isPlaceholder(`${spread}/a`)).toBe(false);
+  });
+
+  it('a JWT whose header or claims decode to text that is not JSON was never issued', () => {
+    const part = (text: string) => Buffer.from(text).toString('base64url');
+    const claims = part(`{"sub":"${fill('{{hex:16}}')}","iat":${1_700_000_000 + Math.floor(rand() * 1e6)}}`);
+    const signature = fill('{{b64url:43}}');
+    expect(isPlaceholder(`${part('{"alg":"HS256","typ":"JWT"}')}.${claims}.${signature}`)).toBe(false);
+    expect(isPlaceholder(`${part('{"alg":"HS256","typ%B\'')}.${claims}.${signature}`)).toBe(true);
+    expect(isPlaceholder(`${part('{"alg":"HS256","typ":"JWT"}')}.${part(`{"sub":"${fill('{{hex:16}}')}","iat":17`)}.${signature}`)).toBe(true);
+    // Random parts decode to binary: not judged.
+    expect(isPlaceholder(fill('eyJ{{b64url:36}}.eyJ{{b64url:120}}.{{b64url:43}}'))).toBe(false);
   });
 
   it('chain addresses are public; a 64-hex private key is not an address', () => {

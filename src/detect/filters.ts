@@ -60,8 +60,42 @@ export function isPlaceholder(secret: string, credentialContext = false): boolea
     (credentialContext ? isBareStandIn(secret) : isStandInPassword(secret)) ||
     isExampleJwt(secret) ||
     holdsSampleJwt(secret) ||
-    isBlockchainAddress(secret)
+    isBlockchainAddress(secret) ||
+    hasImpossiblePadding(secret) ||
+    isBrokenJwt(secret)
   );
+}
+
+/**
+ * Standard base64 (it holds + or /) whose padding no encoder writes: an = before the end, or more
+ * than two. A key with a character typed over, not one that was issued. (Padding on a length that
+ * is not a multiple of four is as impossible, but hand-made samples of real formats often have it,
+ * and they stand for keys that are real.) Values of other alphabets with = in
+ * them are left alone: key=value pairs, and values with = spread all through them, which use it
+ * as a character of their alphabet (some issuers' formats, other scanners' random test keys).
+ */
+export function hasImpossiblePadding(secret: string): boolean {
+  if (secret.length < 16 || !/^[A-Za-z0-9+/=]+$/.test(secret) || !/[+/]/.test(secret)) return false;
+  const equals = secret.split('=').length - 1;
+  if (equals === 0 || equals > 3) return false;
+  return !/^[A-Za-z0-9+/]+={1,2}$/.test(secret);
+}
+
+/**
+ * A JWT whose header or claims decode to text that is not a JSON object (`{"alg":"HS256","typ%B'`,
+ * no closing brace): a token edited by hand or cut short, which no issuer signed. Only a part that
+ * decodes to printable ASCII is judged: random test payloads decode to binary and pass, and so
+ * do claims holding other UTF-8 text.
+ */
+export function isBrokenJwt(secret: string): boolean {
+  const parts = secret.split('.');
+  if (parts.length !== 3 || !parts[0]!.startsWith('eyJ')) return false;
+  return parts.slice(0, 2).some((part) => {
+    if (!/^[A-Za-z0-9_-]+$/.test(part)) return false;
+    const text = Buffer.from(part, 'base64url').toString('latin1');
+    // A JSON object ends with its closing brace; the check stays lenient about what is inside.
+    return /^[\x20-\x7e]+$/.test(text) && !/\}\s*$/.test(text);
+  });
 }
 
 /**

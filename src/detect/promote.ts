@@ -52,6 +52,14 @@ const TECHNOLOGIES = new Set([
  */
 const PROMOTED_FROM = new Set(['generic-api-key', 'generic-password', 'jwt', 'authorization-header']);
 
+/**
+ * The catch-all rule for a credential in a Jenkins credentials file: its value is named by the
+ * credential's id or name (see elementNamed), not by a setting before it.
+ */
+const ELEMENT_NAMED = 'jenkins-credential';
+/** How far before a Jenkins credential's value its `<id>` is looked for. */
+const ELEMENT_BEFORE = 600;
+
 /** Header names that the setting reader takes for a service's name ("Authorization: Bearer …"). */
 const HEADER_NAMES = new Set(['authorization', 'proxyauthorization']);
 
@@ -73,6 +81,8 @@ export class ProviderPromotion<R extends PromotableRule> {
   private readonly prefixes = new Map<string, Map<string, R[]>>();
   /** Per provider key, the lengths and symbols of its rules' example keys (see shapeMismatch). */
   private readonly shapes = new Map<string, ExampleShapes>();
+  /** Per rule id and token prefix, the lengths of its example tokens with that prefix (see offFixedLength). */
+  private readonly tokenLengths = new Map<string, number[]>();
   /**
    * Names that settings give a provider besides its catalogue name (WANDB_API_KEY for Weights &
    * Biases, roninApiKey for Ronin App): its rules' keywords that are plain words, not token prefixes.
@@ -128,8 +138,39 @@ export class ProviderPromotion<R extends PromotableRule> {
     // A hex body with a stray letter or two: a key typed by hand or made up, not a format the rule
     // has yet to learn (a new format would not be hex but for one letter).
     if (issuers.some((rule) => strayInHexBody(rule.spec, secret))) return true;
+    if (this.offFixedLength(claimed, secret.length)) return true;
     const variants = [lower, secret.toUpperCase()].filter((variant) => variant !== secret);
     return issuers.some((rule) => variants.some((variant) => this.fitsOwnExamples(rule, variant)));
+  }
+
+  /**
+   * Whether every issuer of the prefixes a value claims documents one fixed length for its tokens
+   * (all its examples that start with the prefix are that long), and the value is one character
+   * shorter or longer: a token with a character dropped or slipped in. Values farther off are
+   * kept: formats grow, and an issuer's older or newer tokens may be much shorter or longer.
+   */
+  private offFixedLength(claimed: [string, R[]][], length: number): boolean {
+    const lengths = new Set<number>();
+    for (const [prefix, rules] of claimed) for (const rule of rules) for (const n of this.prefixedLengths(rule, prefix)) lengths.add(n);
+    if (lengths.size !== 1) return false;
+    const [fixed] = lengths;
+    return Math.abs(length - fixed!) === 1;
+  }
+
+  /** The lengths of the rule's example tokens that start with `prefix`. */
+  private prefixedLengths(rule: R, prefix: string): number[] {
+    const key = `${rule.spec.id}\0${prefix}`;
+    let lengths = this.tokenLengths.get(key);
+    if (lengths === undefined) {
+      const rand = seededRandom(0x5eed);
+      lengths = [];
+      for (const template of rule.spec.examples.positive) {
+        const { secret } = renderTemplate(template, rand);
+        if (secret !== null && secret.toLowerCase().startsWith(prefix)) lengths.push(secret.length);
+      }
+      this.tokenLengths.set(key, lengths);
+    }
+    return lengths;
   }
 
   /**
@@ -137,6 +178,7 @@ export class ProviderPromotion<R extends PromotableRule> {
    * setting names (null: none); `context` is the text around the value with the value at `at`.
    */
   ruleFor(from: string, secret: string, named: string | null, context: string, at: number): R | null {
+    if (from === ELEMENT_NAMED) return this.elementNamed(secret, context, at);
     if (!PROMOTED_FROM.has(from)) return null;
     if (named !== null && !HEADER_NAMES.has(providerKey(named))) {
       // The setting names a service: the text around cannot name another one. The setting may
@@ -147,6 +189,32 @@ export class ProviderPromotion<R extends PromotableRule> {
     for (const key of this.mentionsNear(context, at, secret.length).slice(0, MENTIONS_TRIED)) {
       const rule = this.fitting(key, secret);
       if (rule !== null) return rule;
+    }
+    return null;
+  }
+
+  /**
+   * The provider rule of a value in a Jenkins credentials file whose credential is named for a
+   * service, or null: by the name written before its marker (`{anypoint AQAAABAAA …}`, as other
+   * scanners' tests write it) or the credential's `<id>` (`<id>assemblyai</id>`), when the value
+   * has that service's shape. The element itself (`<secret>`) says nothing about the service.
+   */
+  private elementNamed(secret: string, context: string, at: number): R | null {
+    const before = context.slice(Math.max(0, at - ELEMENT_BEFORE), at);
+    const names: string[] = [];
+    const marker = /\{([A-Za-z0-9_.-]{1,40})[ \t]+AQAAABAAA[ \t]+$/.exec(before);
+    if (marker !== null) names.push(marker[1]!);
+    const ids = [...before.matchAll(/<id>([^<>]{1,200})<\/id>/g)];
+    if (ids.length > 0) names.push(ids[ids.length - 1]![1]!);
+    for (const name of names) {
+      for (const m of name.matchAll(/[A-Za-z][A-Za-z0-9]*/g)) {
+        const parts = nameWords(m[0]);
+        for (const word of new Set([...parts, parts.join('')])) {
+          const key = this.keyOfWord(word);
+          const rule = key === null ? null : this.fitting(key, secret);
+          if (rule !== null) return rule;
+        }
+      }
     }
     return null;
   }
@@ -193,6 +261,7 @@ export class ProviderPromotion<R extends PromotableRule> {
     if (rules === undefined) return false;
     if (![secret, secret.toLowerCase(), secret.toUpperCase()].every((value) => this.fitting(key, value) === null)) return false;
     if (rules.some((rule) => strayInHexBody(rule.spec, secret))) return true;
+    if (rules.some((rule) => symbolInLayout(rule.spec, secret))) return true;
     // Hex digits only, of a length that none of the provider's hex keys has: a digest or a cut key.
     if (/^[0-9a-f]{16,}$/i.test(secret)) {
       const hexLengths = rules.flatMap((rule) => hexKeyLengths(rule.spec));
@@ -309,7 +378,7 @@ export class ProviderPromotion<R extends PromotableRule> {
 }
 
 /**
- * The keywords of a rule that are the start of its tokens: ending in - or _ after three or more
+ * The keywords of a rule that are the start of its tokens: ending in -, _ or & (git&) after three or more
  * characters, and how the secret of at least one of its positive examples begins (the example
  * templates are read as text: `[[xai-{{alnum:80}}]]` begins with xai-).
  */
@@ -317,7 +386,7 @@ function tokenPrefixes(spec: RuleSpec): string[] {
   const starts = spec.examples.positive.map((e) => /\[\[([^{\]]*)/.exec(e)?.[1]?.toLowerCase() ?? '');
   return spec.keywords
     .map((k) => k.toLowerCase())
-    .filter((k) => /^[a-z0-9][a-z0-9_.-]{2,}[-_]$/.test(k) && !WORD_PREFIXES.has(k.slice(0, -1)) && starts.some((s) => s.startsWith(k)));
+    .filter((k) => /^[a-z0-9][a-z0-9_.-]{2,}[-_&]$/.test(k) && !WORD_PREFIXES.has(k.slice(0, -1)) && starts.some((s) => s.startsWith(k)));
 }
 
 /**
@@ -351,6 +420,41 @@ function strayInHexBody(spec: RuleSpec, secret: string): boolean {
     const body = secret.slice(m[1]!.length);
     const stray = body.replace(/[0-9a-fA-F-]/g, '').length;
     if (body.length >= 16 && stray >= 1 && stray <= 2) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether `secret` is laid out as one of the rule's example keys (its length, and the separators
+ * the key format puts at fixed places: the . of Airtable's pat….…) with a stray symbol or two in
+ * a body of hex digits: a key with a character typed over. A body of other letters is another
+ * scanner's wider alphabet, not a typo, and is left alone.
+ */
+function symbolInLayout(spec: RuleSpec, secret: string): boolean {
+  for (const example of spec.examples.positive) {
+    const parts = [...markedSecret(example).matchAll(/\{\{(\w+)(?::(\d+))?\}\}|[^{]+|\{/g)];
+    let at = 0;
+    let separators = 0;
+    let strays = 0;
+    let fits = true;
+    for (const part of parts) {
+      const [whole, cls, size] = part;
+      const length = cls === undefined ? whole.length : cls === 'uuid' ? 36 : Number(size ?? NaN);
+      if (!Number.isFinite(length)) fits = false;
+      const body = secret.slice(at, at + length);
+      if (cls === undefined) {
+        // Literal text: its letters may differ (another product's prefix); its separators may not.
+        for (let i = 0; i < whole.length && fits; i++) if (!/[A-Za-z0-9]/.test(whole[i]!)) fits = body[i] === whole[i];
+        separators += whole.replace(/[A-Za-z0-9]/g, '').length;
+      } else if (cls === 'hex' || cls === 'HEX') {
+        const stray = body.replace(/[0-9a-fA-F]/g, '');
+        if (/[A-Za-z0-9]/.test(stray)) fits = false;
+        strays += stray.length;
+      }
+      at += length;
+      if (!fits) break;
+    }
+    if (fits && at === secret.length && separators > 0 && strays >= 1 && strays <= 2) return true;
   }
   return false;
 }
