@@ -173,7 +173,7 @@ function valueParts(shape) {
 /** A value of the shape, as an example template; `broken` puts a character no key holds inside it. */
 function valueTemplate(shape, broken = false) {
   let brokenDone = !broken;
-  return shape
+  const parts = shape
     .map((p) => {
       if (p.literal) return p.literal;
       if (p.uuid) {
@@ -186,8 +186,11 @@ function valueTemplate(shape, broken = false) {
       brokenDone = true;
       const head = Math.min(10, p.n - 2);
       return `{{${t}:${head}}}?{{${t}:${p.n - head - 1}}}`;
-    })
-    .join('');
+    });
+  // Groups too short to break (Cashboard's XXX-XXX-XXX-XXX): break the first separator instead.
+  const separator = brokenDone ? -1 : shape.findIndex((p, i) => i > 0 && p.literal);
+  if (separator > 0) parts[separator] = '?'.repeat(shape[separator].literal.length);
+  return parts.join('');
 }
 
 function shapeLength(shape) {
@@ -273,7 +276,8 @@ export function buildRule(rowOrRows) {
     `${kw}: https://cdn.jsdelivr.net/npm/${kw}/${v}`,
     ...rows.slice(1).map((r) => `${r.keywords[0]} = '${valueTemplate(r.shape, true)}'`),
   ];
-  if (rows.some(needsCredentialWord)) negative.push(`${kw} release ${v} published`);
+  // (The first row's value: only where that row needs a credential word is it no key here.)
+  if (needsCredentialWord(first)) negative.push(`${kw} release ${v} published`);
   return {
     id: rowRuleId(first),
     title: first.kind === null ? `${first.provider} API key` : `${first.provider} ${first.kind.replace(/-/g, ' ')}`,
