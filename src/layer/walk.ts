@@ -10,6 +10,7 @@ import type { DetectionPool } from '../detect/pool.js';
 import { GzipOutcome } from '../detect/gzip-member.js';
 import type { RawMatch } from '../detect/engine.js';
 import { decodeRange, decompressor, peek, sniffCompression, type BlobRange } from './decompress.js';
+import type { ArchiveGate } from './archive-gate.js';
 import { PathTable, type PathKinds } from './path-table.js';
 import { checkEntryHeader } from './tar-entries.js';
 import {
@@ -98,6 +99,7 @@ export async function scanLayer(
   pool: DetectionPool | null,
   onProgress?: (p: WalkProgress) => void,
   limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
+  gate: ArchiveGate | null = null,
 ): Promise<LayerScan> {
   const blobHash = createHash('sha256');
   const tarHash = createHash('sha256');
@@ -108,7 +110,7 @@ export async function scanLayer(
   // Surfaced through the iterator below; this only stops an unhandled rejection.
   piping.catch(() => {});
 
-  const walk = new LayerWalk(pool, limits);
+  const walk = new LayerWalk(pool, limits, gate);
   try {
     for await (const entry of extract) {
       const header = entry.header;
@@ -202,6 +204,7 @@ class LayerWalk {
   constructor(
     private readonly pool: DetectionPool | null,
     private readonly limits: ArchiveLimits,
+    private readonly gate: ArchiveGate | null = null,
   ) {}
 
   /** Records one entry and, for a file, scans its data; every other entry's data is skipped. */
@@ -252,7 +255,7 @@ class LayerWalk {
       : entry;
     const found = new FileFinds(path, copy, this.files, this.copies);
     const { pool } = this;
-    if (pool) await scanFile(data, path, size, { pool, out: found, outstanding: this.outstanding, skipped: this.skipped, limits: this.limits });
+    if (pool) await scanFile(data, path, size, { pool, out: found, outstanding: this.outstanding, skipped: this.skipped, limits: this.limits, gate: this.gate });
     else entry.resume();
   }
 
@@ -519,6 +522,8 @@ interface ScanSink {
   outstanding: Outstanding;
   skipped: Record<string, number>;
   limits: ArchiveLimits;
+  /** Shared with other layer workers: how many big archives' bytes may be held at once (null: unbounded). */
+  gate: ArchiveGate | null;
 }
 
 function count(skipped: Record<string, number>, reason: string): void {
@@ -612,14 +617,18 @@ function eachPart(parts: readonly Buffer[], fn: (part: Buffer) => Promise<void> 
 async function scanFile(data: FileData, path: string, declaredSize: number, sink: ScanSink): Promise<void> {
   const file = new FileScan(path, declaredSize, sink);
   const take = (chunk: Buffer): Promise<void> | null => file.take(chunk);
-  if ('pause' in data) await feed(data, take);
-  else {
-    for await (const chunk of data) {
-      const wait = take(chunk);
-      if (wait) await wait;
+  try {
+    if ('pause' in data) await feed(data, take);
+    else {
+      for await (const chunk of data) {
+        const wait = take(chunk);
+        if (wait) await wait;
+      }
     }
+    await file.finish();
+  } finally {
+    file.releaseArchive();
   }
-  await file.finish();
 }
 
 /** One file's scan, chunk by chunk, in whichever mode its first bytes decided. */
@@ -637,6 +646,8 @@ class FileScan {
    */
   private archive: Buffer | null = null;
   private archiveBytes = 0;
+  /** Gives the archive's share of the gate back (see archive-gate.ts); a no-op once called. */
+  private release: (() => void) | null = null;
   private readonly windows: FileWindows;
 
   constructor(
@@ -690,12 +701,8 @@ class FileScan {
       return eachPart(this.head.splice(0), (part) => gzip.write(part));
     }
     if (kind !== null) {
-      if (this.declaredSize <= sink.limits.maxArchiveBytes) {
-        this.mode = 'archive';
-        this.archive = Buffer.allocUnsafe(this.declaredSize);
-        for (const part of this.head.splice(0)) this.copyIntoArchive(part);
-        return null;
-      }
+      if (this.declaredSize <= sink.limits.maxArchiveBytes) return this.holdArchive();
+
       count(sink.skipped, 'archive-too-large');
       this.mode = 'drain';
       return null;
@@ -707,6 +714,33 @@ class FileScan {
     }
     this.mode = 'text';
     return eachPart(this.head.splice(0), (part) => this.windows.push(part));
+  }
+
+  /** Reads the file whole from here on, once the gate lets its bytes be held (the entry waits, paused). */
+  private holdArchive(): Promise<void> | null {
+    const admit = (release: () => void): void => {
+      this.release = release;
+      this.mode = 'archive';
+      this.archive = Buffer.allocUnsafe(this.declaredSize);
+      for (const part of this.head.splice(0)) this.copyIntoArchive(part);
+    };
+    const pass = this.sink.gate?.(this.declaredSize) ?? null;
+    if (pass === null) {
+      admit(() => {});
+      return null;
+    }
+    if (typeof pass === 'function') {
+      admit(pass);
+      return null;
+    }
+    return pass.then(admit);
+  }
+
+  releaseArchive(): void {
+    this.archive = null;
+    const release = this.release;
+    this.release = null;
+    release?.();
   }
 
   private copyIntoArchive(chunk: Buffer): void {
