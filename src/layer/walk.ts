@@ -110,7 +110,7 @@ export async function scanLayer(
   // Surfaced through the iterator below; this only stops an unhandled rejection.
   piping.catch(() => {});
 
-  const walk = new LayerWalk(pool, limits, gate);
+  const walk = new LayerWalk(pool, limits, gate, blob instanceof Readable ? undefined : blob.beforeRead);
   try {
     for await (const entry of extract) {
       const header = entry.header;
@@ -205,6 +205,7 @@ class LayerWalk {
     private readonly pool: DetectionPool | null,
     private readonly limits: ArchiveLimits,
     private readonly gate: ArchiveGate | null = null,
+    private readonly collect: (() => void) | undefined = undefined,
   ) {}
 
   /** Records one entry and, for a file, scans its data; every other entry's data is skipped. */
@@ -255,7 +256,7 @@ class LayerWalk {
       : entry;
     const found = new FileFinds(path, copy, this.files, this.copies);
     const { pool } = this;
-    if (pool) await scanFile(data, path, size, { pool, out: found, outstanding: this.outstanding, skipped: this.skipped, limits: this.limits, gate: this.gate });
+    if (pool) await scanFile(data, path, size, { pool, out: found, outstanding: this.outstanding, skipped: this.skipped, limits: this.limits, gate: this.gate, collect: this.collect });
     else entry.resume();
   }
 
@@ -524,6 +525,11 @@ interface ScanSink {
   limits: ArchiveLimits;
   /** Shared with other layer workers: how many big archives' bytes may be held at once (null: unbounded). */
   gate: ArchiveGate | null;
+  /**
+   * The layer worker's memory collector (BlobRange.beforeRead), also called per archive member:
+   * an archive expands from memory with no read in between, its dead members piling up meanwhile.
+   */
+  collect: (() => void) | undefined;
 }
 
 function count(skipped: Record<string, number>, reason: string): void {
@@ -782,6 +788,7 @@ class FileScan {
         }
         const budget = newBudget(sink.limits);
         for await (const member of expandArchive(data, this.kind!, path, 1, sink.limits, budget, (why) => count(sink.skipped, why))) {
+          sink.collect?.();
           await scanWhole(member, sink);
         }
         return;
