@@ -38,6 +38,7 @@ export class LayerWorkers {
   private failure: Error | null = null;
   private readonly running = new Map<Worker, (err: Error) => void>();
   private readonly walking: SharedArrayBuffer;
+  private readonly archives = new SharedArrayBuffer(4);
   private started = false;
 
   constructor(
@@ -78,7 +79,7 @@ export class LayerWorkers {
 
   private spawn(index: number): Worker {
     this.plan ??= planPatterns(this.rules);
-    const workerData: LayerJob = { rules: detectionOnly(this.rules), plan: this.plan, limits: this.limits, index, walking: this.walking, collect: tunedForScanning() };
+    const workerData: LayerJob = { rules: detectionOnly(this.rules), plan: this.plan, limits: this.limits, index, walking: this.walking, archives: this.archives, collect: tunedForScanning() };
     // A young generation of 8 MiB rather than V8's default (up to 48 MiB): what survives a young
     // collection here is a few MiB of buffers and bookkeeping, and each worker's young space
     // counts in the process's peak RSS once touched.

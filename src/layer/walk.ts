@@ -8,6 +8,7 @@ import type { DetectionPool } from '../detect/pool.js';
 import { GzipOutcome } from '../detect/gzip-member.js';
 import type { RawMatch } from '../detect/engine.js';
 import { decodeRange, decompressor, peek, sniffCompression, type BlobRange } from './decompress.js';
+import type { ArchiveGate } from './archive-gate.js';
 import { PathTable, type PathKinds } from './path-table.js';
 import { checkEntryHeader } from './tar-entries.js';
 import { TarWalk, type TarEntry } from './tar-walk.js';
@@ -97,12 +98,13 @@ export async function scanLayer(
   pool: DetectionPool | null,
   onProgress?: (p: WalkProgress) => void,
   limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
+  gate: ArchiveGate | null = null,
 ): Promise<LayerScan> {
   const blobHash = createHash('sha256');
   const tarHash = createHash('sha256');
   const stored = { bytes: 0 };
   const input = await layerTar(blob, blobHash, tarHash, stored);
-  const walk = new LayerWalk(pool, limits);
+  const walk = new LayerWalk(pool, limits, gate, blob instanceof Readable ? undefined : blob.beforeRead);
   const tar = new TarWalk(async (entry) => {
     const header = entry.header;
     const pax = (header.pax ?? {}) as Record<string, string>;
@@ -191,6 +193,8 @@ class LayerWalk {
   constructor(
     private readonly pool: DetectionPool | null,
     private readonly limits: ArchiveLimits,
+    private readonly gate: ArchiveGate | null = null,
+    private readonly collect: (() => void) | undefined = undefined,
   ) {}
 
   /** Records one entry and, for a file, scans its data; every other entry's data is skipped. */
@@ -241,7 +245,7 @@ class LayerWalk {
       : entry;
     const found = new FileFinds(path, copy, this.files, this.copies);
     const { pool } = this;
-    if (pool) await scanFile(data, path, size, { pool, out: found, outstanding: this.outstanding, skipped: this.skipped, limits: this.limits });
+    if (pool) await scanFile(data, path, size, { pool, out: found, outstanding: this.outstanding, skipped: this.skipped, limits: this.limits, gate: this.gate, collect: this.collect });
     else entry.resume();
   }
 
@@ -508,6 +512,13 @@ interface ScanSink {
   outstanding: Outstanding;
   skipped: Record<string, number>;
   limits: ArchiveLimits;
+  /** Shared with other layer workers: how many big archives' bytes may be held at once (null: unbounded). */
+  gate: ArchiveGate | null;
+  /**
+   * The layer worker's memory collector (BlobRange.beforeRead), also called per archive member:
+   * an archive expands from memory with no read in between, its dead members piling up meanwhile.
+   */
+  collect: (() => void) | undefined;
 }
 
 function count(skipped: Record<string, number>, reason: string): void {
@@ -601,14 +612,18 @@ function eachPart(parts: readonly Buffer[], fn: (part: Buffer) => Promise<void> 
 async function scanFile(data: FileData, path: string, declaredSize: number, sink: ScanSink): Promise<void> {
   const file = new FileScan(path, declaredSize, sink);
   const take = (chunk: Buffer): Promise<void> | null => file.take(chunk);
-  if ('pause' in data) await feed(data, take);
-  else {
-    for await (const chunk of data) {
-      const wait = take(chunk);
-      if (wait) await wait;
+  try {
+    if ('pause' in data) await feed(data, take);
+    else {
+      for await (const chunk of data) {
+        const wait = take(chunk);
+        if (wait) await wait;
+      }
     }
+    await file.finish();
+  } finally {
+    file.releaseArchive();
   }
-  await file.finish();
 }
 
 /** One file's scan, chunk by chunk, in whichever mode its first bytes decided. */
@@ -626,6 +641,8 @@ class FileScan {
    */
   private archive: Buffer | null = null;
   private archiveBytes = 0;
+  /** Gives the archive's share of the gate back (see archive-gate.ts); a no-op once called. */
+  private release: (() => void) | null = null;
   private readonly windows: FileWindows;
 
   constructor(
@@ -679,12 +696,8 @@ class FileScan {
       return eachPart(this.head.splice(0), (part) => gzip.write(part));
     }
     if (kind !== null) {
-      if (this.declaredSize <= sink.limits.maxArchiveBytes) {
-        this.mode = 'archive';
-        this.archive = Buffer.allocUnsafe(this.declaredSize);
-        for (const part of this.head.splice(0)) this.copyIntoArchive(part);
-        return null;
-      }
+      if (this.declaredSize <= sink.limits.maxArchiveBytes) return this.holdArchive();
+
       count(sink.skipped, 'archive-too-large');
       this.mode = 'drain';
       return null;
@@ -696,6 +709,33 @@ class FileScan {
     }
     this.mode = 'text';
     return eachPart(this.head.splice(0), (part) => this.windows.push(part));
+  }
+
+  /** Reads the file whole from here on, once the gate lets its bytes be held (the entry waits, paused). */
+  private holdArchive(): Promise<void> | null {
+    const admit = (release: () => void): void => {
+      this.release = release;
+      this.mode = 'archive';
+      this.archive = Buffer.allocUnsafe(this.declaredSize);
+      for (const part of this.head.splice(0)) this.copyIntoArchive(part);
+    };
+    const pass = this.sink.gate?.(this.declaredSize) ?? null;
+    if (pass === null) {
+      admit(() => {});
+      return null;
+    }
+    if (typeof pass === 'function') {
+      admit(pass);
+      return null;
+    }
+    return pass.then(admit);
+  }
+
+  releaseArchive(): void {
+    this.archive = null;
+    const release = this.release;
+    this.release = null;
+    release?.();
   }
 
   private copyIntoArchive(chunk: Buffer): void {
@@ -737,6 +777,7 @@ class FileScan {
         }
         const budget = newBudget(sink.limits);
         for await (const member of expandArchive(data, this.kind!, path, 1, sink.limits, budget, (why) => count(sink.skipped, why))) {
+          sink.collect?.();
           await scanWhole(member, sink);
         }
         return;
