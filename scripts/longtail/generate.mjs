@@ -78,7 +78,7 @@ function parseShape(text, line) {
     if (token === 'uuid') return { uuid: true };
     const m = /^(hex|HEX|lower|upper|alnum|ext|slug|b64|mix|dot|digits):?(\d+)(?:-(\d+))?$/.exec(token);
     if (m) return { cls: m[1], n: Number(m[2]), max: m[3] === undefined ? Number(m[2]) : Number(m[3]) };
-    if (/^[A-Za-z0-9._-]+$/.test(token)) return { literal: token };
+    if (/^[A-Za-z0-9._/-]+$/.test(token)) return { literal: token };
     throw new Error(`providers.txt line ${line}: bad shape token "${token}"`);
   });
 }
@@ -271,7 +271,8 @@ export function buildRule(rowOrRows) {
     `${kw}: https://cdn.jsdelivr.net/npm/${kw}/${v}`,
     ...rows.slice(1).map((r) => `${r.keywords[0]} = '${valueTemplate(r.shape, true)}'`),
   ];
-  if (rows.some(needsCredentialWord)) negative.push(`${kw} release ${v} published`);
+  // (A value that names its provider is a key wherever it stands.)
+  if (!selfNamed && rows.some(needsCredentialWord)) negative.push(`${kw} release ${v} published`);
   return {
     id: rowRuleId(first),
     title: first.kind === null ? `${first.provider} API key` : `${first.provider} ${first.kind.replace(/-/g, ' ')}`,
