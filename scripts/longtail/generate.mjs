@@ -80,7 +80,7 @@ function parseShape(text, line) {
     if (token === 'uuid') return { uuid: true };
     const m = /^(hex|HEX|xhex|lower|upper|alnum|ext|slug|b64|mix|dot|digits):?(\d+)(?:-(\d+))?$/.exec(token);
     if (m) return { cls: m[1], n: Number(m[2]), max: m[3] === undefined ? Number(m[2]) : Number(m[3]) };
-    if (/^[A-Za-z0-9._:+-]+$/.test(token)) return { literal: token };
+    if (/^[A-Za-z0-9._:+/-]+$/.test(token)) return { literal: token };
     throw new Error(`providers.txt line ${line}: bad shape token "${token}"`);
   });
 }
@@ -278,7 +278,8 @@ export function buildRule(rowOrRows) {
   ];
   // A name with a value but no credential word is no key, for a row that needs one; a row that
   // needs none (the provider's full name) may well report that text, so the example is that row's.
-  const worded = rows.find(needsCredentialWord);
+  // A value that names its provider is a key wherever it stands: no such example.
+  const worded = selfNamed ? undefined : rows.find(needsCredentialWord);
   if (worded) negative.push(`${worded.keywords[0]} release ${valueTemplate(worded.shape)} published`);
   return {
     id: rowRuleId(first),
