@@ -278,8 +278,8 @@ export function buildRule(rowOrRows) {
   ];
   // A name with a value but no credential word is no key, for a row that needs one; a row that
   // needs none (the provider's full name) may well report that text, so the example is that row's.
-  // A value that names its provider is a key wherever it stands: no such example.
-  const worded = selfNamed ? undefined : rows.find(needsCredentialWord);
+  // A value that names its provider is a key wherever it stands: no such example for its row.
+  const worded = rows.find((row, i) => needsCredentialWord(row) && !patterns[i].selfNamed);
   if (worded) negative.push(`${worded.keywords[0]} release ${valueTemplate(worded.shape)} published`);
   return {
     id: rowRuleId(first),
