@@ -92,5 +92,26 @@ export function leakySpec(s: Secrets) {
     { name: 'clarifaiFile', ruleId: 'clarifai-api-key', source: 'file', layer: 10, path: '/opt/clarifai.cfg', line: 2, key: null, inFinalImage: true, removedBy: null, alsoIn: 0 },
     { name: 'replacement', ruleId: 'github-token', source: 'file', layer: 10, path: '/etc/app/config.yml', line: 1, key: null, inFinalImage: true, removedBy: null, alsoIn: 0 },
   ];
-  return { spec, expected, hashOf: (name: keyof Secrets) => secretHash(s[name]) };
+  const hashOf = (name: keyof Secrets) => secretHash(s[name]);
+  /**
+   * Each finding as the planted secret's name, or where an unplanted one was seen (redacted): a
+   * failing comparison then says what the extra finding was.
+   */
+  const namesOf = (findings: readonly FindingSummary[]) => {
+    const byHash = new Map(expected.map((e) => [hashOf(e.name), e.name as string]));
+    return findings
+      .map((f) => byHash.get(f.secretHash) ?? `unplanted ${f.ruleId} in ${f.source} ${f.path ?? f.key ?? ''} line ${f.line ?? '-'} (${f.redacted})`)
+      .sort();
+  };
+  return { spec, expected, hashOf, namesOf };
+}
+
+interface FindingSummary {
+  secretHash: string;
+  ruleId: string;
+  source: string;
+  path: string | null;
+  key: string | null;
+  line: number | null;
+  redacted: string;
 }
