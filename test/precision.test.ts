@@ -67,7 +67,7 @@ describe(`precision filters (seed ${seed})`, () => {
       expect(isPlaceholder(v), v).toBe(true);
       expect(isPlaceholder(v, true), v).toBe(false);
     }
-    for (const v of ['password', 'PWD', 'passwd', 'changeme', 'yourStrong(!)Password', '${DB_PASSWORD}', '<password>', '****', 'xxxxxx']) {
+    for (const v of ['password', 'PWD', 'passwd', 'changeme', 'randompassword', 'yourStrong(!)Password', '${DB_PASSWORD}', '<password>', '****', 'xxxxxx']) {
       expect(isPlaceholder(v, true), v).toBe(true);
     }
     for (let i = 0; i < 200; i++) expect(isPlaceholder(randomChars(rand, ALNUM, 16), true)).toBe(false);
@@ -82,12 +82,20 @@ describe(`precision filters (seed ${seed})`, () => {
   });
 
   it('type names and unions are identifiers, random mixed-case values are not', () => {
-    for (const v of ['SensitiveString2048', 'NonEmptySensitiveString1600', 'XmlStringMaxLen256', 'SignatureV4SignWithCredentials', 'Buffer|Uint8Array|Blob|string']) {
+    for (const v of ['SensitiveString2048', 'NonEmptySensitiveString1600', 'XmlStringMaxLen256', 'SignatureV4SignWithCredentials', 'Buffer|Uint8Array|Blob|string', 'base64EncodedKey', 'apiKeyValue']) {
       expect(looksLikeIdentifier(v), v).toBe(true);
     }
     let dropped = 0;
     for (let i = 0; i < 20000; i++) if (looksLikeIdentifier(`${randomChars(rand, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 1)}${randomChars(rand, ALNUM, 23)}`)) dropped++;
+    for (let i = 0; i < 20000; i++) if (looksLikeIdentifier(`${randomChars(rand, 'abcdefghijklmnopqrstuvwxyz', 1)}${randomChars(rand, ALNUM, 23)}`)) dropped++;
     expect(dropped).toBe(0);
+  });
+
+  it('a value padded out with eight zeros is a sample; random values of key alphabets are not', () => {
+    for (const v of ['ghs_InstallallationOrActionToken00000000', 'ghp_PersonalAccessToken01245678900000000']) expect(isPlaceholder(v), v).toBe(true);
+    for (const alphabet of [ALNUM, '0123456789abcdef', '0123456789']) {
+      for (let i = 0; i < 2000; i++) expect(isPlaceholder(`ghp_${randomChars(rand, alphabet, 36)}`)).toBe(false);
+    }
   });
 
   it('JWTs whose claims say EXAMPLE are examples; random claims are not', () => {

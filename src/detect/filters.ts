@@ -39,6 +39,9 @@ export function meetsEntropy(secret: string, threshold: number): boolean {
 const PLACEHOLDER_WORDS = /example|placeholder|xxxxx|\*\*\*\*|your[_-]?(api[_-]?)?(key|token|secret|password)|changeme|redacted|dummy|sample|insert[_-]?here|replace[_-]?(?:me|with)/i;
 const TEMPLATE_SYNTAX = /\$\{[^}]{0,256}\}|\{\{[^}]{0,256}\}\}|^\$[A-Z_][A-Z0-9_]*$|^%[A-Z_]+%$|^<[^>]+>$|process\.env\.|os\.environ/;
 const REPEATED = /^(.)\1+$/;
+// Eight zeros in a row: a sample padded out to a format's length (`ghs_InstallationToken00000000`).
+// Random characters of any key alphabet have them about once in 10^12 keys.
+const ZERO_PADDED = /0{8}/;
 // Counting runs, and the interleaved a1b2c3d4… (or 1a2b3c4d…) that charts and docs fill a key-shaped slot with.
 const SEQUENCES = /0123456789|abcdefghij|1234567890|a1b2c3d4|1a2b3c4d/i;
 
@@ -51,6 +54,7 @@ export function isPlaceholder(secret: string, credentialContext = false): boolea
     PLACEHOLDER_WORDS.test(secret) ||
     TEMPLATE_SYNTAX.test(secret) ||
     REPEATED.test(secret) ||
+    ZERO_PADDED.test(secret) ||
     SEQUENCES.test(secret) ||
     // A counting UUID (01234567-89ab-cdef-0123-456789abcdef) is a sequence once its dashes go.
     (secret.includes('-') && SEQUENCES.test(secret.replace(/-/g, ''))) ||
@@ -230,10 +234,11 @@ export function decodesToProse(secret: string): boolean {
 const STAND_IN_WORDS = new Set([
   'password', 'passwd', 'passw', 'pass', 'pwd', 'psw', 'pw', 'secret', 'sensitive', 'very', 'super', 'my', 'your',
   'not', 'real', 'fake', 'test', 'testing', 'dummy', 'sample', 'demo', 'foo', 'bar', 'baz', 'token', 'key', 'api',
-  'private', 'admin', 'user', 'letmein', 'changeit', 'qwerty', 'hunter', 'top', 'mock', 'strong',
+  'private', 'admin', 'user', 'letmein', 'changeit', 'qwerty', 'hunter', 'top', 'mock', 'strong', 'random', 'open', 'sesame',
 ]);
 // One of these must be among them: "my-user" or "foo" alone is not a stand-in password.
-const STAND_IN_CORE = ['pass', 'pwd', 'psw', 'secret', 'sensitive', 'letmein', 'changeit', 'qwerty', 'hunter'];
+// "sesame": RFC 7617's Aladdin:open sesame, copied into proxy and HTTP client docs.
+const STAND_IN_CORE = ['pass', 'pwd', 'psw', 'secret', 'sensitive', 'letmein', 'changeit', 'qwerty', 'hunter', 'sesame'];
 // Digits and symbols that stand for letters in such words.
 const LEET: Record<string, string> = { '0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', $: 's' };
 
@@ -278,8 +283,9 @@ export function isStandInPassword(secret: string): boolean {
   return joined.length >= 6 && ['password', 'passwd', 'secret', 'sensitive'].some((w) => withinOneEdit(joined, w));
 }
 
-// A credential word alone, as a template or a reader fills the slot in ("Password=password").
-const BARE_STAND_IN = /^(?:pass(?:word|wd)?|pwd|pw|changeme|changeit)$/i;
+// A credential word alone, as a template or a reader fills the slot in ("Password=password"), or
+// with the word a generated sample puts before it ("randompassword" in an ORM's init templates).
+const BARE_STAND_IN = /^(?:(?:random|some)[_-]?)?(?:pass(?:word|wd)?|pwd|pw)$|^(?:changeme|changeit)$/i;
 
 /**
  * A stand-in even where the context makes the value a credential: a bare credential word
@@ -298,6 +304,8 @@ export function isBareStandIn(secret: string): boolean {
  */
 export function looksLikeIdentifier(secret: string): boolean {
   if (/^[A-Za-z_][\w.]*(?:\s?\|\s?[A-Za-z_][\w.]*)+$/.test(secret)) return true;
+  // camelCase reads the same once its first letter is capital ("base64EncodedKey" in a client's README).
+  if (/^[a-z]+[0-9]*[A-Z]/.test(secret)) return looksLikeIdentifier(secret[0]!.toUpperCase() + secret.slice(1));
   if (!/^[A-Z][A-Za-z0-9]+$/.test(secret)) return false;
   const tokens = secret.match(/[A-Z][a-z]+|[A-Z]+(?![a-z])|\d+/g) ?? [];
   if (tokens.join('') !== secret) return false;
