@@ -10,12 +10,13 @@
  *   spread over /srv, a jar and the toolchains' own directories (Go's src, Python's test/, ...).
  * - app: a realistic application image: Debian-like files, Debian's node and npm, /app with the
  *   node_modules of a typical API service from the npm registry, 5 planted secrets in the
- *   application's files, one of them deleted in a later layer.
+ *   application's files, one of them deleted in a later layer. `--wide-app` installs a larger
+ *   service's dependencies instead (toolchains.mjs, WIDE_APP_DEPENDENCIES: ~1,100 packages).
  *
  * Prints every finding that is not a planted secret (a false positive, or a real secret someone
  * shipped), the planted ones missed, findings per layer, and a summary.
  *
- *   npm run build && node bench/noise.mjs [--keep] [--no-plant] [--no-toolchains] [--no-app] [--seed N] [DIR ...]
+ *   npm run build && node bench/noise.mjs [--keep] [--no-plant] [--no-toolchains] [--no-app] [--wide-app] [--seed N] [DIR ...]
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -24,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { tarOf } from '../fixtures/builder.mjs';
 import { zipOf } from '../fixtures/zip.mjs';
-import { stageApp, stageToolchains } from './toolchains.mjs';
+import { APP_DEPENDENCIES, stageApp, stageToolchains, WIDE_APP_DEPENDENCIES } from './toolchains.mjs';
 
 const here = resolve(new URL('..', import.meta.url).pathname);
 const args = process.argv.slice(2);
@@ -32,6 +33,7 @@ const keep = args.includes('--keep');
 const plant = !args.includes('--no-plant');
 const withToolchains = !args.includes('--no-toolchains');
 const withApp = !args.includes('--no-app');
+const wideApp = args.includes('--wide-app');
 const seedAt = args.indexOf('--seed');
 const seed = seedAt >= 0 ? Number(args[seedAt + 1]) : Date.now() % 1_000_000;
 const asked = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--seed');
@@ -224,7 +226,7 @@ async function appImage(work, toolchains) {
     tarLayer(join(work, 'npm.tar'), npm.root, ['.']);
   }
   layers.push({ name: 'node_modules', file: 'node_modules.tar', createdBy: 'RUN npm ci --omit=dev' });
-  tarLayer(join(work, 'node_modules.tar'), stageApp(), ['app']);
+  tarLayer(join(work, 'node_modules.tar'), stageApp(console.error, wideApp ? WIDE_APP_DEPENDENCIES : APP_DEPENDENCIES), ['app']);
   const planted = await appSecretLayers(work);
   layers.push({ name: 'app', file: 'app-secrets.tar', createdBy: 'COPY . /app', planted: true });
   layers.push({ name: 'cleanup', file: 'app-delete.tar', createdBy: 'RUN rm /app/src/vision.js', planted: true });
@@ -240,7 +242,7 @@ try {
   if (!keep) rmSync(built.image);
   if (withApp) {
     const app = await appImage(work, toolchains);
-    summaries.push(scanAndReport('app', app.image, app.layers, app.planted));
+    summaries.push(scanAndReport(wideApp ? 'app-wide' : 'app', app.image, app.layers, app.planted));
     if (!keep) rmSync(app.image);
   }
   console.log(JSON.stringify(summaries, null, 2));

@@ -105,19 +105,39 @@ export function stageToolchains(log = console.error) {
 /** A typical API service's dependencies, as an application image would ship them. */
 export const APP_DEPENDENCIES = ['aws-sdk@2', '@aws-sdk/client-s3@3', '@aws-sdk/client-dynamodb@3', 'axios@1', 'mongoose@8', 'express@4', 'pg@8', 'jsonwebtoken@9', 'dotenv@16', 'winston@3', 'redis@4'];
 
+/**
+ * `--wide-app`: the dependencies of a larger service (~1,100 packages, ~2 GB installed): cloud and
+ * SaaS SDKs (Google, Firebase, Azure, Stripe, Twilio, Slack, GitHub, OpenAI…), ORMs and drivers,
+ * a web framework with its compiler. Third-party READMEs, typings and bundles full of sample keys.
+ */
+export const WIDE_APP_DEPENDENCIES = [
+  ...APP_DEPENDENCIES,
+  'googleapis', 'firebase-admin', 'firebase', 'stripe', 'twilio', '@sendgrid/mail', '@azure/storage-blob', '@azure/identity',
+  '@azure/keyvault-secrets', '@azure/cosmos', '@google-cloud/storage', '@google-cloud/pubsub', 'openai', '@anthropic-ai/sdk',
+  '@slack/web-api', '@slack/bolt', '@octokit/rest', 'next', 'react', 'react-dom', 'typescript', 'prisma', '@prisma/client',
+  'sequelize', 'mysql2', 'passport', 'passport-google-oauth20', 'passport-jwt', 'bcryptjs', 'nodemailer', 'socket.io', 'graphql',
+  '@apollo/server', 'knex', 'typeorm', 'discord.js', 'telegraf', 'algoliasearch', '@sentry/node', 'newrelic', 'dd-trace', 'auth0',
+  'mongodb', 'ioredis', 'kafkajs', 'amqplib', '@elastic/elasticsearch', 'cloudinary', 'plaid', 'braintree',
+  '@mailchimp/mailchimp_marketing', 'contentful', 'airtable', '@notionhq/client', '@supabase/supabase-js', 'mailgun.js', 'postmark',
+  'jose', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sqs', '@aws-sdk/client-lambda', 'lodash', 'moment', 'dayjs', 'uuid',
+  'zod', 'joi',
+];
+
 /** /app with node_modules installed from the npm registry once (reused while the list is unchanged). */
-export function stageApp(log = console.error) {
-  const root = join(cacheDir, 'app');
+export function stageApp(log = console.error, dependencies = APP_DEPENDENCIES) {
+  const root = join(cacheDir, dependencies === APP_DEPENDENCIES ? 'app' : 'app-wide');
   const app = join(root, 'app');
   const marker = join(root, 'installed.done');
-  const wanted = APP_DEPENDENCIES.join('\n');
+  const wanted = dependencies.join('\n');
   const done = existsSync(marker) ? spawnSync('cat', [marker], { encoding: 'utf8' }).stdout : '';
   if (done !== wanted) {
     log('noise: npm install of the application image (once)');
     spawnSync('rm', ['-rf', root]);
     mkdirSync(app, { recursive: true });
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'orders-api', version: '1.4.2', private: true, main: 'src/server.js' }, null, 2));
-    run('npm', ['install', '--no-audit', '--no-fund', '--omit=dev', '--ignore-scripts', ...APP_DEPENDENCIES], { cwd: app });
+    // The wide list's ORMs declare optional peers newer than the base list's pins (typeorm and redis@4).
+    const peers = dependencies === APP_DEPENDENCIES ? [] : ['--legacy-peer-deps'];
+    run('npm', ['install', '--no-audit', '--no-fund', '--omit=dev', '--ignore-scripts', ...peers, ...dependencies], { cwd: app });
     writeFileSync(marker, wanted);
   }
   return root;

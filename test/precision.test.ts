@@ -6,7 +6,8 @@ import { buildImage } from '../fixtures/builder.mjs';
 import { scanImage } from '../src/scan.js';
 import { DetectionEngine } from '../src/detect/engine.js';
 import { loadRuleSet } from '../src/detect/rules.js';
-import { decodesToProse, isDocumentationStandIn, isExampleJwt, isPlaceholder, meetsEntropy, isPlaceholderPem, isStandInPassword, looksLikeIdentifier, pemBody } from '../src/detect/filters.js';
+import { decodesToProse, FLOOR_ALPHABETS, FLOOR_MAX_LENGTH, isDocumentationStandIn, isExampleJwt, isPlaceholder, meetsEntropy, isPlaceholderPem, isStandInPassword, looksLikeIdentifier, pemBody, randomForItsAlphabet, simulatedEntropyFloor } from '../src/detect/filters.js';
+import { ENTROPY_FLOORS } from '../src/detect/entropy-floors.js';
 import { keyFingerprint } from '../src/detect/public-keys.js';
 import { fakePem, randomChars, seededRandom } from '../src/detect/template.js';
 import { secretHash } from '../src/attribute.js';
@@ -89,6 +90,32 @@ describe(`precision filters (seed ${seed})`, () => {
     for (let i = 0; i < 20000; i++) if (looksLikeIdentifier(`${randomChars(rand, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 1)}${randomChars(rand, ALNUM, 23)}`)) dropped++;
     for (let i = 0; i < 20000; i++) if (looksLikeIdentifier(`${randomChars(rand, 'abcdefghijklmnopqrstuvwxyz', 1)}${randomChars(rand, ALNUM, 23)}`)) dropped++;
     expect(dropped).toBe(0);
+  });
+
+  it('random keys pass as random for their alphabet and length; keys typed by hand do not', () => {
+    const alphabets: [string, number][] = [['0123456789', 25], ['0123456789abcdef', 32], ['0123456789ABCDEF', 24], [ALNUM, 20], ['abcdefghijklmnopqrstuvwxyz0123456789', 40]];
+    for (const [alphabet, length] of alphabets) {
+      let rejected = 0;
+      for (let i = 0; i < 5000; i++) if (!randomForItsAlphabet(randomChars(rand, alphabet, length))) rejected++;
+      // About 1 in 5,000 by construction, a few in 5,000 once runs and periods are counted too.
+      expect(rejected, alphabet).toBeLessThan(15);
+    }
+    for (const v of ['1111222233334444', '1234123412341234', '11112222333344445555666677', 'deadbeefcafebabe', 'aaaaaaaabbbbbbbbccccccccdddddddd', 'abcdabcdabcdabcdabcd', '0101010101010101']) {
+      expect(randomForItsAlphabet(v), v).toBe(false);
+    }
+    // A UUID's dashes are layout; a catch-all rule only relaxes for values no word is spelt in.
+    expect(randomForItsAlphabet('8e7b4c1d-2f3a-4b5c-9d8e-7f6a5b4c3d2e')).toBe(true);
+    expect(randomForItsAlphabet(randomChars(rand, ALNUM, 24), 'digits-or-hex')).toBe(false);
+  });
+
+  it('the tabled entropy floors are what the simulation gives', () => {
+    expect(Object.keys(ENTROPY_FLOORS)).toHaveLength(FLOOR_ALPHABETS.length * (FLOOR_MAX_LENGTH - 15));
+    const keys = Object.keys(ENTROPY_FLOORS);
+    for (let i = 0; i < 4; i++) {
+      const key = keys[Math.floor(rand() * keys.length)]!;
+      const [size, length] = key.split(':').map(Number);
+      expect(simulatedEntropyFloor(size!, length!), key).toBe(ENTROPY_FLOORS[key]);
+    }
   });
 
   it('a value padded out with eight zeros is a sample; random values of key alphabets are not', () => {

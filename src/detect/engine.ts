@@ -2,7 +2,7 @@ import type { PatternPlan, RuleSpec } from './spec.js';
 
 export type { PatternPlan } from './spec.js';
 import { KeywordPrefilter, newlinesBefore } from './prefilter.js';
-import { isDocumentationPassword, isDocumentationStandIn, isPlaceholder, looksLikeIdentifier, meetsEntropy } from './filters.js';
+import { isDocumentationPassword, isDocumentationStandIn, isPlaceholder, looksLikeIdentifier, meetsEntropy, randomForItsAlphabet } from './filters.js';
 import { keywordAnchor, literalStarts, maxExtent, parseRegex, reachOf, type KeywordAnchor, type ParsedRegex } from './extent.js';
 import { providerKey, serviceBefore } from './naming.js';
 import { ProviderPromotion } from './promote.js';
@@ -703,7 +703,9 @@ export class DetectionEngine {
   }
 
   private accept(rule: CompiledRule, secret: string): boolean {
-    if (rule.spec.entropy !== null && !meetsEntropy(secret, rule.spec.entropy)) return false;
+    // The bar is there for stand-ins, not for keys whose alphabet keeps them near it (a provider
+    // rule has matched the key's own shape). A catch-all rule's bar also tells words from values.
+    if (rule.spec.entropy !== null && !meetsEntropy(secret, rule.spec.entropy) && !randomForItsAlphabet(secret, rule.spec.generic ? 'digits-or-hex' : 'any')) return false;
     if (rule.allow.some((a) => a.test(secret))) return false;
     // Catch-all rules take whatever follows a secret-like name, which in code is often a type name.
     return !isPlaceholder(secret, rule.spec.credentialContext) && !(rule.spec.generic && looksLikeIdentifier(secret));

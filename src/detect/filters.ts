@@ -1,3 +1,5 @@
+import { ENTROPY_FLOORS } from './entropy-floors.js';
+
 /** Shannon entropy in bits per character. */
 export function shannonEntropy(value: string): number {
   if (value.length === 0) return 0;
@@ -32,6 +34,92 @@ export function meetsEntropy(secret: string, threshold: number): boolean {
   const length = [...plain].length;
   if (length < 8 || !/[A-Za-z]/.test(plain) || !/[^A-Za-z]/.test(plain)) return false;
   return shannonEntropy(plain) >= Math.log2(length) * 0.85;
+}
+
+/**
+ * Whether `secret` is as varied as random characters of its own alphabet and length usually are:
+ * its entropy is above what all but about 1 in 5,000 random strings of that alphabet and length reach. A
+ * rule's flat entropy bar, set to drop stand-ins, also drops issued keys whose alphabet or length
+ * caps their entropy near it (25 digits hold 3.06 bits a character on average, against a bar of 3;
+ * 1-2% of random 32-hex keys fall under 3.3). Stand-ins (`1111122222…`, `abcdabcd…`) stay far below.
+ * `digits-or-hex`: only for values of those alphabets, which no word is spelt in (a catch-all's bar
+ * also tells words from values).
+ */
+export function randomForItsAlphabet(secret: string, alphabets: 'any' | 'digits-or-hex' = 'any'): boolean {
+  // A UUID's dashes or a token's dots are its layout, not random characters.
+  const body = secret.replace(/[-_.]/g, '');
+  // Under 16 characters the spread is wide enough to let made-up values through ("aabbccdd").
+  if (body.length < 16) return false;
+  const size = alphabetSize(body);
+  if (alphabets === 'digits-or-hex' && size > 16) return false;
+  if (builtByHand(body)) return false;
+  return shannonEntropy(body) >= randomEntropyFloor(size, body.length);
+}
+
+// Hex words that samples are spelt with.
+const HEX_SPEAK = /deadbeef|cafebabe|feedface|baadf00d|decafbad|c0ffee|facade|defaced/i;
+
+/**
+ * A value typed to look like a key: blocks of one character (`1111222233334444`), one short unit
+ * repeated (`1234123412341234`), hex words. Random strings of 16 or more characters have three runs
+ * of three or a period of eight or less about once in a few thousand (digits) or far less.
+ */
+function builtByHand(body: string): boolean {
+  if (HEX_SPEAK.test(body)) return true;
+  if ((body.match(/(.)\1\1/g) ?? []).length >= 3) return true;
+  for (let period = 1; period <= 8 && period * 2 <= body.length; period++) {
+    let repeats = true;
+    for (let i = period; i < body.length && repeats; i++) repeats = body[i] === body[i - period];
+    if (repeats) return true;
+  }
+  return false;
+}
+
+function alphabetSize(secret: string): number {
+  if (/^[0-9]+$/.test(secret)) return 10;
+  if (/^[0-9a-f]+$/.test(secret) || /^[0-9A-F]+$/.test(secret)) return 16;
+  if (/^[a-z]+$/.test(secret) || /^[A-Z]+$/.test(secret)) return 26;
+  if (/^[a-z0-9]+$/.test(secret) || /^[A-Z0-9]+$/.test(secret)) return 36;
+  if (/^[A-Za-z0-9]+$/.test(secret)) return 62;
+  return 64;
+}
+
+/** The alphabets whose floors are tabled (entropy-floors.ts), and the longest length tabled. */
+export const FLOOR_ALPHABETS = [10, 16, 26, 36, 62, 64] as const;
+export const FLOOR_MAX_LENGTH = 64;
+
+/**
+ * The entropy floor for `size` symbols and `length`: past the table's longest length the last
+ * entry stands (lower than the true floor, which rises with length, and still far above a stand-in's).
+ */
+function randomEntropyFloor(size: number, length: number): number {
+  return ENTROPY_FLOORS[`${size}:${Math.min(length, FLOOR_MAX_LENGTH)}`] ?? simulatedEntropyFloor(size, Math.min(length, FLOOR_MAX_LENGTH));
+}
+
+/**
+ * The entropy that all but about 1 in 5,000 random strings of `size` symbols and `length` reach,
+ * simulated with a fixed seed (scripts/entropy-floors.mjs tables it; the tests recompute entries).
+ * Simulated, not from a normal approximation: collisions give the distribution a long low tail.
+ */
+export function simulatedEntropyFloor(size: number, length: number): number {
+  const samples = 10_000;
+  const values = new Float64Array(samples);
+  const counts = new Uint16Array(size);
+  let state = 0x9e3779b9 ^ (size * 7919 + length);
+  for (let i = 0; i < samples; i++) {
+    counts.fill(0);
+    for (let j = 0; j < length; j++) {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      counts[(state >>> 0) % size]!++;
+    }
+    let bits = 0;
+    for (const n of counts) if (n > 0) bits -= (n / length) * Math.log2(n / length);
+    values[i] = bits;
+  }
+  values.sort();
+  return Math.floor(values[1]! * 1e6) / 1e6;
 }
 
 // Values that only look like secrets: documentation stand-ins and template variables. Template
