@@ -1,5 +1,6 @@
-import { archiveKind, gunzipWhole, isBinary, RATIO_FLOOR_BYTES } from '../layer/nested.js';
+import { archiveKind, isBinary, RATIO_FLOOR_BYTES } from '../layer/nested.js';
 import type { DetectionEngine, RawMatch } from './engine.js';
+import { SmallGunzip } from './kept-gunzip.js';
 
 /** What became of a small gzip file handed to detection whole. */
 export const GzipOutcome = {
@@ -18,12 +19,13 @@ export type GzipOutcome = (typeof GzipOutcome)[keyof typeof GzipOutcome];
  * it the bottleneck.
  * Only output up to RATIO_FLOOR_BYTES is taken (no archive bound applies below it, and it is one
  * detection window): everything else is declined and goes the streamed way, so the results are
- * the ones the streamed scan gives.
+ * the ones the streamed scan gives. The files are inflated with one zlib handle per thread
+ * (`inflater`), into a buffer that serves the next file too: the engine keeps no byte of it.
  */
-export function scanGzipMember(engine: DetectionEngine, compressed: Uint8Array): { outcome: GzipOutcome; matches: RawMatch[] } {
+export function scanGzipMember(engine: DetectionEngine, compressed: Uint8Array, inflater: SmallGunzip = threadInflater()): { outcome: GzipOutcome; matches: RawMatch[] } {
   let text: Buffer;
   try {
-    text = gunzipWhole(compressed, RATIO_FLOOR_BYTES);
+    text = inflater.inflate(compressed);
   } catch {
     return { outcome: GzipOutcome.Declined, matches: [] };
   }
@@ -31,4 +33,11 @@ export function scanGzipMember(engine: DetectionEngine, compressed: Uint8Array):
   if (archiveKind(text) === 'tar') return { outcome: GzipOutcome.Declined, matches: [] };
   if (isBinary(text)) return { outcome: GzipOutcome.Binary, matches: [] };
   return { outcome: GzipOutcome.Scanned, matches: engine.scan(text) };
+}
+
+let shared: SmallGunzip | null = null;
+
+/** This thread's inflater for small gzip files (each worker thread has its own module state). */
+function threadInflater(): SmallGunzip {
+  return (shared ??= new SmallGunzip(RATIO_FLOOR_BYTES));
 }

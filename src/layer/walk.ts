@@ -72,6 +72,9 @@ const SNIFF_BYTES = 8 * 1024;
 /** .gz files up to this size (as stored) are read whole and inflated in one call. */
 const SMALL_GZIP_BYTES = 256 * 1024;
 
+/** The PAX records of an entry that has none: one object for all of them, only ever read. */
+const NO_PAX: Readonly<Record<string, string>> = Object.freeze({});
+
 /** A name that normalising could change: backslashes, empty, `.` or `..` segments. */
 const NOT_PLAIN = /\\|\/\/|(?:^|\/)\.\.?(?:\/|$)/;
 
@@ -107,7 +110,7 @@ export async function scanLayer(
   const walk = new LayerWalk(pool, limits, gate, blob instanceof Readable ? undefined : blob.beforeRead);
   const tar = new TarWalk(async (entry) => {
     const header = entry.header;
-    const pax = (header.pax ?? {}) as Record<string, string>;
+    const pax = (header.pax ?? NO_PAX) as Record<string, string>;
     // GNU sparse 1.0 keeps the real name in a PAX record; the header holds a placeholder.
     const path = imagePath(pax['GNU.sparse.name'] ?? header.name);
     const size = header.size ?? 0;
@@ -202,8 +205,10 @@ class LayerWalk {
     const { changes } = this;
     const header = entry.header;
     this.progressed = false;
-    const base = posix.basename(path);
-    if (base.startsWith('.wh.')) {
+    // Paths are absolute and have no trailing slash (imagePath): the name is what follows the last slash.
+    const slash = path.lastIndexOf('/');
+    if (path.startsWith('.wh.', slash + 1)) {
+      const base = path.slice(slash + 1);
       const dir = posix.dirname(path);
       if (base === '.wh..wh..opq') changes.opaqueDirs.add(dir);
       else changes.whiteouts.add(posix.join(dir, base.slice(4)));
@@ -834,14 +839,17 @@ async function scanWhole(member: NestedFile, sink: ScanSink): Promise<void> {
  * data) is scanned here as before.
  */
 function submitSmallGzip(parts: Buffer[], path: string, sink: ScanSink): Promise<void> | null {
-  const inner = `${path}${NESTED_SEPARATOR}${gunzippedName(path)}`;
   sink.outstanding.add();
   return sink.pool.submit(parts, {
     found(matches, _newlines, _lastNewline, outcome) {
       switch (outcome) {
         case GzipOutcome.Scanned:
-          // One window from the file's start: positions and lines are the file's own.
-          for (const m of matches) sink.out.push({ ...m, path: inner });
+          // One window from the file's start: positions and lines are the file's own. The inner
+          // path is spelt out only for a file with matches (a few in thousands).
+          if (matches.length > 0) {
+            const inner = `${path}${NESTED_SEPARATOR}${gunzippedName(path)}`;
+            for (const m of matches) sink.out.push({ ...m, path: inner });
+          }
           sink.outstanding.done();
           return;
         case GzipOutcome.Binary:
