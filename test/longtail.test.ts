@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadRuleSet } from '../src/detect/rules.js';
 import { DetectionEngine, planPatterns } from '../src/detect/engine.js';
+import { maxExtent } from '../src/detect/extent.js';
 import { redact } from '../src/redact.js';
 import { plan, readTable, rowPattern, rowRuleId, spellings } from '../scripts/longtail/generate.mjs';
 
@@ -48,6 +49,10 @@ describe('long-tail provider table', () => {
     const plans = planPatterns(generated.map((g, i) => ({ ...byId.get('weatherstack-api-key')!, id: `row-${i}`, keywords: g.keywords, patterns: [{ regex: g.pattern, flags: '' }] })));
     const loose = plans.flatMap((p, i) => (p[0]!.anchor === null || !Number.isFinite(p[0]!.anchor.lead) ? [rows[i]!.provider] : []));
     expect(loose).toEqual([]);
+  });
+  it('bounds what every pattern reads, so the engine runs it on windows around the name, not on whole buffers', () => {
+    const unbounded = rows.filter((row) => !Number.isFinite(maxExtent(rowPattern(row).pattern, { negative: 'assertions' }))).map((r) => r.provider);
+    expect(unbounded).toEqual([]);
   });
 });
 

@@ -55,6 +55,8 @@ const NEAR = 24;
  */
 const SETTING_REACH = 120;
 const SETTING_LINES = 3;
+/** How deep a heading may be indented (spaces or tabs). */
+const HEADING_INDENT = 16;
 /** Words that make a setting's name a credential's (not access, appid: accessId and appId name ids). */
 const SETTING_WORDS = ['key', 'token', 'secret', 'pass', 'pwd', 'auth', 'cred', 'bearer'];
 
@@ -235,7 +237,9 @@ function settingReach(name, line) {
   const setting = `(?:(?<![\\w.\\-])[\\w.\\-]{0,30}?${words}[\\w.\\-]{0,20}["']?[ \\t]{0,3}[:=|][ \\t]{0,3}(?:\\n[ \\t]{0,16})?|(?<![\\w.\\-])-{1,2}[\\w.\\-]{0,30}?${words}[\\w.\\-]{0,20}[ \\t]{1,3})["'\\x60]?`;
   const lines = (min) => `(?:\\n${line}{0,${SETTING_REACH}}?){${min},${SETTING_LINES}}?`;
   // A heading: the name alone on its line (a word may follow it), as a YAML or JSON key, an INI section, a block.
-  const heading = `(?<=(?:^|\\n)[ \\t]{0,40}["'\\[]?)${name}[\\w.\\-]{0,20}(?:[ \\t]+[A-Za-z][\\w.\\-]{0,20})?["'\\]]?[ \\t]{0,3}[:=]?[ \\t]{0,3}[{(\\[]?[ \\t]*(?=\\r?\\n)${lines(1)}`;
+  // (Every repetition bounded: one unbounded one makes the engine run the pattern over the whole
+  // buffer as one string, half as much scan time again on text that names providers often.)
+  const heading = `(?<=(?:^|\\n)[ \\t]{0,${HEADING_INDENT}}["'\\[]?)${name}[\\w.\\-]{0,20}(?:[ \\t]{1,3}[A-Za-z][\\w.\\-]{0,20})?["'\\]]?[ \\t]{0,3}[:=]?[ \\t]{0,3}[{(\\[]?[ \\t]{0,8}(?=\\r?\\n)${lines(1)}`;
   // A host: a subdomain's or a URL's (api.name.com, https://name.io), the setting on its line or below.
   const host = `(?<=[.@]|\\/\\/)${name}${line}{0,${SETTING_REACH}}?${lines(0)}`;
   return [`${heading}${setting}`, `${host}${setting}`];
