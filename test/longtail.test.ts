@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadRuleSet } from '../src/detect/rules.js';
 import { DetectionEngine, planPatterns } from '../src/detect/engine.js';
+import { maxExtent } from '../src/detect/extent.js';
 import { redact } from '../src/redact.js';
 import { plan, readTable, rowPattern, rowRuleId, spellings } from '../scripts/longtail/generate.mjs';
 
@@ -49,6 +50,10 @@ describe('long-tail provider table', () => {
     const loose = plans.flatMap((p, i) => (p[0]!.anchor === null || !Number.isFinite(p[0]!.anchor.lead) ? [rows[i]!.provider] : []));
     expect(loose).toEqual([]);
   });
+  it('bounds what every pattern reads, so the engine runs it on windows around the name, not on whole buffers', () => {
+    const unbounded = rows.filter((row) => !Number.isFinite(maxExtent(rowPattern(row).pattern, { negative: 'assertions' }))).map((r) => r.provider);
+    expect(unbounded).toEqual([]);
+  });
 });
 
 describe('long-tail provider rules', () => {
@@ -74,6 +79,30 @@ describe('long-tail provider rules', () => {
       'You cannot find the weatherstack secret within',
     ]) {
       expect(found(text).filter((m) => m.ruleId === 'weatherstack-api-key').map((m) => redact(m.secret)), text).toEqual([]);
+    }
+  });
+
+  it('reaches a value farther away only under a name that heads its block or is its host, in a credential setting', () => {
+    for (const text of [
+      `weatherstack:\n  account: main\n  accessKey: ${key}\n`,
+      `[weatherstack]\nregion = eu\nsecret_key = "${key}"\n`,
+      `#wget "https://download.weatherstack.com/app/geoip_download?edition_id=City&license_key=${key}&suffix=tar.gz"`,
+      `  const options = {\n    uri: "https://app.weatherstack.com/api/v1?",\n    qs: {\n      api_key:\n        "${key}",\n`,
+      `curl https://api.weatherstack.com/current \\\n  --access-key ${key}`,
+    ]) {
+      expect(found(text).filter((m) => m.secret === key).map((m) => m.ruleId), text.replace(key, redact(key))).toContain('weatherstack-api-key');
+    }
+    for (const text of [
+      // Other scanners' tables hold a name in a log sentence lines above a key as no key of it.
+      `[DEBUG] weatherstack api processing\n[INFO] Sending request to the API\n[DEBUG] Using Key=${key}\n`,
+      `weatherstack keyword is not close to the real token = '${key}'`,
+      // Not a setting: a word before a space (an Authorization scheme), nor a setting without a credential word.
+      `curl 'https://id.weatherstack.com/oauth2/validate' -H 'Authorization: OAuth ${key}'`,
+      `weatherstack:\n  account: main\n  region: ${key}\n`,
+      // Too far: the heading four lines up.
+      `weatherstack:\n  a: 1\n  b: 2\n  c: 3\n  api_key: ${key}\n`,
+    ]) {
+      expect(found(text).filter((m) => m.ruleId === 'weatherstack-api-key').map((m) => redact(m.secret)), text.replace(key, redact(key))).toEqual([]);
     }
   });
 

@@ -150,6 +150,13 @@ describe(`a catch-all match is reported under the provider rule its context name
     expect(betterRule(rule('stripe-secret-key'), rule('apideck-api-key')).id).toBe('apideck-api-key');
   });
 
+  it("a comment heading a block of settings names the service they configure; another line's first word does not", () => {
+    const key = fill('{{lower:30}}7q');
+    const file = (heading: string) => scan(`# ${heading}\n# Organization details\nORG_NAME=my_organization\n\n# API keys\nSECRET_KEY=${key}\n`);
+    expect(file('Adzuna Secret Configuration File').filter((m) => m.secret === key).map((m) => m.ruleId)).toEqual(['adzuna-api-key']);
+    expect(file('Adzuna was dropped in 2023, see the wiki').filter((m) => m.secret === key).map((m) => m.ruleId)).toEqual(['generic-api-key']);
+  });
+
   it('a setting that names one service is not overruled by another named nearby', () => {
     const hex = fill('{{hex:32}}');
     // Datadog takes 32 hex digits too, but the setting names an in-house service.

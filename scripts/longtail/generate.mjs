@@ -49,6 +49,16 @@ const CREDENTIAL_WORDS = ['key', 'token', 'secret', 'pass', 'pwd', 'auth', 'acce
 const GAP = 40;
 /** How far a credential word may stand before the keyword, or before the value after it. */
 const NEAR = 24;
+/**
+ * Farther from the name, a value counts only as what a credential setting holds (accessKey:,
+ * license_key=, -storagekey): this many characters per line, on the name's line and this many more.
+ */
+const SETTING_REACH = 120;
+const SETTING_LINES = 3;
+/** How deep a heading may be indented (spaces or tabs). */
+const HEADING_INDENT = 16;
+/** Words that make a setting's name a credential's (not access, appid: accessId and appId name ids). */
+const SETTING_WORDS = ['key', 'token', 'secret', 'pass', 'pwd', 'auth', 'cred', 'bearer'];
 
 export function readTable(text = readFileSync(join(here, 'providers.txt'), 'utf8')) {
   const rows = [];
@@ -132,8 +142,9 @@ function valueParts(shape) {
   // a piece of a longer run that a stray character splits (`<10 chars>?<26 chars>` is no 26-char key).
   const before = `(?<![${word}\\-/#@.\\\\?]|sha\\d{1,3}[:=\\-]|md5[:=\\-])`;
   // Base64 padding after the value would make it longer than the shape.
-  // Nor a digest in a checksum list (md5sum's "<digest>  <path>").
-  const after = `(?![${word}\\-?${base64 ? '/=' : ''}]|\\.[A-Za-z0-9]| {1,2}\\*?[\\w.\\-]*\\/)`;
+  // Nor a digest in a checksum list (md5sum's "<digest>  <path>"); a slash between spaces is no path
+  // ("<key> / <user>").
+  const after = `(?![${word}\\-?${base64 ? '/=' : ''}]|\\.[A-Za-z0-9]| {1,2}\\*?[\\w.\\-]*\\/\\S)`;
   // Whether a value is a word or a name shows in its first run of characters: the runs after a
   // literal separator (a JWT's signature) are only checked for the character kinds they need.
   const firstClass = shape.findIndex((p) => p.cls);
@@ -211,6 +222,29 @@ function needsCredentialWord(row) {
   return row.word || row.shape.some((p) => p.uuid || p.cls === 'hex' || p.cls === 'HEX' || p.cls === 'xhex');
 }
 
+/**
+ * A name farther from its value than GAP counts only where it heads a block of settings or is a
+ * host, and the value is what a credential setting in reach holds: `abuseipdb:` over
+ * `accessKey: …`, `download.maxmind.com/…&license_key=…`, `uri: "https://app.alconost.com/…"`
+ * over `api_key: …`. A name in a sentence farther away ("[DEBUG] airship api processing", then
+ * "Using Key=…" two lines down) names nothing: other scanners' tables hold such text as negatives.
+ * Returns the alternatives, each the name with what may stand between it and the value.
+ */
+function settingReach(name, line) {
+  const words = `(?:${SETTING_WORDS.map(anyCase).join('|')})`;
+  // Assigned (: = or a table's |, the value on the line or the next), or a command-line flag's
+  // argument (-storagekey …): a word before a space is no setting ("Authorization: OAuth …").
+  const setting = `(?:(?<![\\w.\\-])[\\w.\\-]{0,30}?${words}[\\w.\\-]{0,20}["']?[ \\t]{0,3}[:=|][ \\t]{0,3}(?:\\n[ \\t]{0,16})?|(?<![\\w.\\-])-{1,2}[\\w.\\-]{0,30}?${words}[\\w.\\-]{0,20}[ \\t]{1,3})["'\\x60]?`;
+  const lines = (min) => `(?:\\n${line}{0,${SETTING_REACH}}?){${min},${SETTING_LINES}}?`;
+  // A heading: the name alone on its line (a word may follow it), as a YAML or JSON key, an INI section, a block.
+  // (Every repetition bounded: one unbounded one makes the engine run the pattern over the whole
+  // buffer as one string, half as much scan time again on text that names providers often.)
+  const heading = `(?<=(?:^|\\n)[ \\t]{0,${HEADING_INDENT}}["'\\[]?)${name}[\\w.\\-]{0,20}(?:[ \\t]{1,3}[A-Za-z][\\w.\\-]{0,20})?["'\\]]?[ \\t]{0,3}[:=]?[ \\t]{0,3}[{(\\[]?[ \\t]{0,8}(?=\\r?\\n)${lines(1)}`;
+  // A host: a subdomain's or a URL's (api.name.com, https://name.io), the setting on its line or below.
+  const host = `(?<=[.@]|\\/\\/)${name}${line}{0,${SETTING_REACH}}?${lines(0)}`;
+  return [`${heading}${setting}`, `${host}${setting}`];
+}
+
 /** The keywords (lower case, every spelling) and the pattern of one row. */
 export function rowPattern(row) {
   const spelled = row.keywords.map(spellings);
@@ -224,6 +258,7 @@ export function rowPattern(row) {
   // A row's `not=` words may not stand between the name and the value (an Algolia search key is public).
   const line = row.not.length === 0 ? '[^\\n]' : `(?:(?!${row.not.map(anyCase).join('|')})[^\\n])`;
   const gap = `${line}{0,${GAP}}?(?:\\n${line}{0,${GAP}}?)?`;
+  const reach = settingReach(name, line);
   const credential = `(?:${CREDENTIAL_WORDS.map(anyCase).join('|')})`;
   const { before, after, body } = valueParts(row.shape);
   // The name itself is no value: a second mention of it must not be taken for the key.
@@ -235,8 +270,8 @@ export function rowPattern(row) {
   const pattern = selfNamed
     ? value
     : needsCredentialWord(row)
-    ? `(?:(?<=${credential}[^\\n]{0,${NEAR}})${name}${gap}|${name}${gap}${line.replace('[^\\n]', credential)}${line}{0,${NEAR}}?)${value}`
-    : `${name}${gap}${value}`;
+    ? `(?:(?<=${credential}[^\\n]{0,${NEAR}})${name}${gap}|${name}${gap}${line.replace('[^\\n]', credential)}${line}{0,${NEAR}}?|${reach.join('|')})${value}`
+    : `(?:${name}${gap}|${reach.join('|')})${value}`;
   return { keywords, pattern, selfNamed };
 }
 
@@ -267,6 +302,9 @@ export function buildRule(rowOrRows) {
     ...(envKeyword ? [`${envKeyword.replace(/ /g, '_').toUpperCase()}_API_KEY=[[${v}]]`] : []),
     `\n\t[INFO] Sending request to the ${kw} API\n\t[DEBUG] Using Key=[[${v}]]\n\t[INFO] Response received: 200 OK\n`,
     `${kw}:\n  api_key: "[[${v}]]"\n`,
+    // Farther from its value, the name heads the block or is the API's host.
+    `${kw}:\n  account: main\n  access_key: "[[${v}]]"\n`,
+    `curl "https://api.${kw.replace(/ /g, '')}.com/v1/data?region=eu&api_key=[[${v}]]"`,
     ...rows.slice(1).map((r) => `${r.keywords[0]} token = '[[${valueTemplate(r.shape)}]]'`),
   ];
   const negative = [
@@ -274,6 +312,8 @@ export function buildRule(rowOrRows) {
     // A value that names its provider needs no name before it.
     ...(selfNamed ? [] : [`api_key = '${v}'`, `${kw} keyword is not close to the real key in the data\n = '${v}'`]),
     `${kw}: https://cdn.jsdelivr.net/npm/${kw}/${v}`,
+    // A name in a sentence farther away names nothing (other scanners' tables: "out of prefix range").
+    ...(selfNamed ? [] : [`[DEBUG] ${kw} api processing\n[INFO] Sending request to the API\n[DEBUG] Using Key=${v}\n`]),
     ...rows.slice(1).map((r) => `${r.keywords[0]} = '${valueTemplate(r.shape, true)}'`),
   ];
   // A name with a value but no credential word is no key, for a row that needs one; a row that
@@ -287,7 +327,8 @@ export function buildRule(rowOrRows) {
     provider: first.provider,
     keywords,
     patterns: patterns.map((p) => p.pattern),
-    entropy: length >= 24 ? 3 : length >= 16 ? 2.8 : 2.5,
+    // Random digits hold at most log2(10) = 3.3 bits a character, and a run of 25 often under 3.
+    entropy: rows.some((r) => r.shape.every((p) => p.cls === 'digits' || p.literal)) ? 2.5 : length >= 24 ? 3 : length >= 16 ? 2.8 : 2.5,
     overrides: [...new Set(rows.flatMap((r) => r.overrides))],
     positive,
     negative,

@@ -504,7 +504,22 @@ function namesSomething(text: string, index: number, word: string): boolean {
   // The character before it, past spaces and tabs (a loop: an anchored regex would backtrack).
   let i = index - 1;
   while (i >= 0 && (text[i] === ' ' || text[i] === '\t')) i--;
-  return i >= 0 && !'.!?#*>|\r\n'.includes(text[i]!);
+  if (i >= 0 && !'.!?#*>|\r\n'.includes(text[i]!)) return true;
+  return headsConfigComment(text, index, word);
+}
+
+/** A comment's first word followed, on its line, by what the comment heads: "# Abuseipdb Secret Configuration File". */
+const CONFIG_HEADING = /^[ \t]+(?:[A-Za-z]+[ \t]+){0,2}(?:config(?:uration)?|settings|credentials|secrets|keys|account|environment)\b/i;
+
+/**
+ * Whether `word` at `index` opens a comment line (`#`, `//`, `;`, `--`) that heads a block of
+ * settings: the service whose configuration follows. The capital of any other line-opening word
+ * says nothing ("# Note: …").
+ */
+function headsConfigComment(text: string, index: number, word: string): boolean {
+  const lineStart = text.lastIndexOf('\n', index - 1) + 1;
+  if (!/^[ \t]*(?:#+|\/\/+|;+|--)[ \t]*$/.test(text.slice(lineStart, index))) return false;
+  return CONFIG_HEADING.test(text.slice(index + word.length, index + word.length + 80));
 }
 
 interface ExampleShapes {
