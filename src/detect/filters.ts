@@ -51,7 +51,8 @@ export function randomForItsAlphabet(secret: string, alphabets: 'any' | 'digits-
   // Under 16 characters the spread is wide enough to let made-up values through ("aabbccdd").
   if (body.length < 16) return false;
   const size = alphabetSize(body);
-  if (alphabets === 'digits-or-hex' && size > 16) return false;
+  // A catch-all's short hex values are ids and hashes as often as keys (a .NET publicKeyToken).
+  if (alphabets === 'digits-or-hex' && (size > 16 || body.length < 24)) return false;
   if (builtByHand(body)) return false;
   return shannonEntropy(body) >= randomEntropyFloor(size, body.length);
 }
