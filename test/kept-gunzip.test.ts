@@ -6,20 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { Gunzip, gunzipSync, gzipSync } from 'node:zlib';
 import { keptHandleOf, SmallGunzip } from '../src/detect/kept-gunzip.js';
+import { seededRandom as random } from '../src/detect/template.js';
 
 const MAX = 64 * 1024;
-
-/** A small deterministic generator (mulberry32): the corpus is the same on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function textOf(rand: () => number, length: number): Buffer {
   const words = ['manual', 'page', 'changelog', 'debian', 'release', 'urgency=medium', '\n', ' -- ', 'fix'];
