@@ -20,9 +20,10 @@ let tuned = false;
  * - regular expressions compile to plain code: every thread compiles its own native code for each
  *   pattern its text runs (per isolate), and the optimising regexp compiler emits a node's code
  *   again for each path into it, up to ten copies. The long tail's patterns with their heading
- *   and host reach (optional pieces in a row) took ~27 KB each that way; every detector pattern
- *   compiled: 26.9 -> 20.3 MiB of code on Node 20, 33.1 -> 22.0 on Node 24. What a pattern matches
- *   does not change, only how fast: most run from keyword hits on short texts (README, Memory).
+ *   and host reach (optional pieces in a row) took ~29 KB each that way (22 KB without); all
+ *   detector patterns compiled: 26.9 -> 20.3 MiB of code on Node 20, 33.1 -> 22.0 on Node 24.
+ *   What a pattern matches does not change, only how fast (README, "Memory": ~3% more engine
+ *   time than the optimised code before the long tail's patterns were shortened).
  *
  * Only settings V8 reads when it decides belong here (the compilers' settings; `gc` is installed in
  * contexts created later), so changing them at run time is safe. Garbage-collector sizes are
