@@ -228,13 +228,13 @@ function needsCredentialWord(row) {
  * `accessKey: …`, `download.maxmind.com/…&license_key=…`, `uri: "https://app.alconost.com/…"`
  * over `api_key: …`. A name in a sentence farther away ("[DEBUG] airship api processing", then
  * "Using Key=…" two lines down) names nothing: other scanners' tables hold such text as negatives.
- * Returns the alternatives, each the name with what may stand between it and the value.
+ * Returns one alternative: the name with what may stand between it and the value.
  */
 function settingReach(name, line) {
   const words = `(?:${SETTING_WORDS.map(anyCase).join('|')})`;
   // Assigned (: = or a table's |, the value on the line or the next), or a command-line flag's
   // argument (-storagekey …): a word before a space is no setting ("Authorization: OAuth …").
-  const setting = `(?:(?<![\\w.\\-])[\\w.\\-]{0,30}?${words}[\\w.\\-]{0,20}["']?[ \\t]{0,3}[:=|][ \\t]{0,3}(?:\\n[ \\t]{0,16})?|(?<![\\w.\\-])-{1,2}[\\w.\\-]{0,30}?${words}[\\w.\\-]{0,20}[ \\t]{1,3})["'\\x60]?`;
+  const setting = `(?<![\\w.\\-])(?:[\\w.\\-]{0,30}?${words}[\\w.\\-]{0,20}["']?[ \\t]{0,3}[:=|][ \\t]{0,3}(?:\\n[ \\t]{0,16})?|-{1,2}[\\w.\\-]{0,30}?${words}[\\w.\\-]{0,20}[ \\t]{1,3})["'\\x60]?`;
   const lines = (min) => `(?:\\n${line}{0,${SETTING_REACH}}?){${min},${SETTING_LINES}}?`;
   // A heading: the name alone on its line (a word may follow it), as a YAML or JSON key, an INI section, a block.
   // (Every repetition bounded: one unbounded one makes the engine run the pattern over the whole
@@ -242,7 +242,10 @@ function settingReach(name, line) {
   const heading = `(?<=(?:^|\\n)[ \\t]{0,${HEADING_INDENT}}["'\\[]?)${name}[\\w.\\-]{0,20}(?:[ \\t]{1,3}[A-Za-z][\\w.\\-]{0,20})?["'\\]]?[ \\t]{0,3}[:=]?[ \\t]{0,3}[{(\\[]?[ \\t]{0,8}(?=\\r?\\n)${lines(1)}`;
   // A host: a subdomain's or a URL's (api.name.com, https://name.io), the setting on its line or below.
   const host = `(?<=[.@]|\\/\\/)${name}${line}{0,${SETTING_REACH}}?${lines(0)}`;
-  return [`${heading}${setting}`, `${host}${setting}`];
+  // The setting written once after both: a pattern's compiled code grows with every copy (each
+  // layer worker compiles the patterns its text runs, ~11 KB of native code a copy), and
+  // (?:heading|host)setting tries exactly what heading setting|host setting tries, in that order.
+  return `(?:${heading}|${host})${setting}`;
 }
 
 /** The keywords (lower case, every spelling) and the pattern of one row. */
@@ -270,8 +273,8 @@ export function rowPattern(row) {
   const pattern = selfNamed
     ? value
     : needsCredentialWord(row)
-    ? `(?:(?<=${credential}[^\\n]{0,${NEAR}})${name}${gap}|${name}${gap}${line.replace('[^\\n]', credential)}${line}{0,${NEAR}}?|${reach.join('|')})${value}`
-    : `(?:${name}${gap}|${reach.join('|')})${value}`;
+    ? `(?:(?<=${credential}[^\\n]{0,${NEAR}})${name}${gap}|${name}${gap}${line.replace('[^\\n]', credential)}${line}{0,${NEAR}}?|${reach})${value}`
+    : `(?:${name}${gap}|${reach})${value}`;
   return { keywords, pattern, selfNamed };
 }
 
