@@ -15,7 +15,7 @@ import { scanLayer, type LayerScan } from '../src/layer/walk.js';
 import { DetectionPool } from '../src/detect/pool.js';
 import { loadRuleSet } from '../src/detect/rules.js';
 import { renderTemplate, seededRandom } from '../src/detect/template.js';
-import { describeReal } from './support/describe-real.js';
+import { describeReal, isCI, realToolsAvailable } from './support/describe-real.js';
 
 const MiB = 1024 * 1024;
 const seed = Date.now() % 100000;
@@ -246,7 +246,7 @@ describe('a big zip in a layer read from a file', () => {
   const view = (s: LayerScan) => s.matches.map((m) => `${m.ruleId} ${m.path} ${m.line}:${m.column} ${m.replacedInLayer ?? ''}`).sort();
 
   /** The layer walked from a file (zips streamed) and as a stream (zips held whole): the same, and which way the zip went. */
-  async function bothWays(tar: Buffer, compression: 'none' | 'gzip'): Promise<{ scan: LayerScan; outcomes: ZipStreamOutcome[] }> {
+  async function bothWays(tar: Buffer, compression: 'none' | 'gzip' | 'zstd'): Promise<{ scan: LayerScan; outcomes: ZipStreamOutcome[] }> {
     const blob = compress(tar, compression);
     const file = join(dir, `layer-${Math.floor(rand() * 1e9)}`);
     writeFileSync(file, blob);
@@ -283,7 +283,10 @@ describe('a big zip in a layer read from a file', () => {
     expect(scan.matches.find((m) => m.path.endsWith('deflated.yml'))!.line).toBe(50_001);
   });
 
-  it.each(['none', 'gzip'] as const)('a zip whose directory differs (%s layer) is read again from the layer and found as held whole', async (compression) => {
+  // zstd layers need the zstd command to be built: without it (and without CI, where it must be there) that row is left out, loudly.
+  const withZstd = realToolsAvailable(['zstd']).ok || isCI();
+  if (!withZstd) process.stderr.write('\n!!! SKIPPED: the zstd row of the streamed-zip fallback test (no zstd command)\n');
+  it.each(withZstd ? (['none', 'gzip', 'zstd'] as const) : (['none', 'gzip'] as const))('a zip whose directory differs (%s layer) is read again from the layer and found as held whole', async (compression) => {
     // The directory names one member differently: its findings must come out under the directory's name.
     const renamed = editDirectory(bigZip(), 2, (r) => r.write('C', 46));
     const encrypted = bigZip([{ name: 'e.env', content: `E=${token()}\n`, encrypted: true, descriptor: true }, { name: 's.env', content: `S=${token()}\n` }]);
