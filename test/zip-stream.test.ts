@@ -261,7 +261,11 @@ describe('a big zip in a layer read from a file', () => {
     }
     const pieces: Buffer[] = [];
     for (let at = 0; at < blob.length; at += 64 * 1024) pieces.push(blob.subarray(at, at + 64 * 1024));
+    // A layer that arrives as a stream cannot be read again: its zips are held whole, never streamed.
+    const notStreamed = vi.spyOn(ZipStream.prototype, 'end');
     const held = await scanLayer(Readable.from(pieces), new DetectionPool(ruleSet.rules, 0, ruleSet.plan));
+    expect(notStreamed).not.toHaveBeenCalled();
+    notStreamed.mockRestore();
     expect(view(fromFile)).toEqual(view(held));
     expect(fromFile.skipped).toEqual(held.skipped);
     expect(fromFile.diffId).toBe(held.diffId);
@@ -302,6 +306,19 @@ describe('a big zip in a layer read from a file', () => {
     expect(paths).toContain('/opt/renamed.zip!/Conf/deflated.yml');
     expect(paths).not.toContain('/opt/renamed.zip!/conf/deflated.yml');
     expect(paths).toEqual(expect.arrayContaining(['/opt/encrypted-descriptor.jar!/s.env', '/opt/ok.zip!/conf/descriptor.env', '/etc/after.conf']));
+  });
+
+  it('a big jar with a launch script in front and a big file named .jar that is no zip: held whole, as before', async () => {
+    const script = Buffer.from('#!/bin/sh\nexec java -jar "$0" "$@"\n');
+    const notZip = `#!/bin/sh\n${'echo filler\n'.repeat(400_000)}TOKEN=${token()}\n`;
+    expect(notZip.length).toBeGreaterThan(GATED_ARCHIVE_BYTES);
+    const tar = await tarOf([
+      { name: 'opt/app.jar', content: Buffer.concat([script, bigZip()]) },
+      { name: 'opt/fake.jar', content: Buffer.from(notZip) },
+    ]);
+    const { scan, outcomes } = await bothWays(tar, 'gzip');
+    expect(outcomes).toEqual([]);
+    expect(scan.matches.map((m) => m.path)).toEqual(expect.arrayContaining(['/opt/app.jar!/conf/stored.properties', '/opt/fake.jar']));
   });
 
   it('hostile big zips in a layer: cut short, a bomb, the same path written twice: counted as held whole', async () => {
