@@ -359,7 +359,7 @@ export class ZipStream {
 
   /** Steps over a member's data unread (for a descriptor, finding its end first). */
   private async pass(m: LocalMember): Promise<void> {
-    if ((m.flags & FLAG_DESCRIPTOR) !== 0) await this.delimited(m);
+    if ((m.flags & FLAG_DESCRIPTOR) !== 0) await this.delimited(m, false);
     else await this.reader.skip(m.compressed);
   }
 
@@ -381,17 +381,22 @@ export class ZipStream {
    * reading further ahead as needed. Deflated data ends where the inflater stops short of the
    * window's end; stored data where a signed descriptor gives the distance to it as both sizes.
    * Either way the descriptor must then hold what was consumed and produced, and a wrong guess
-   * cannot stand: the directory's sizes and the next member's offset would differ.
+   * cannot stand: the directory's sizes and the next member's offset would differ. Deflated data
+   * not kept (a member skipped as binary by its name: a jar's classes) is found by its signed
+   * descriptor too, where there is one, rather than inflated for nothing.
    */
-  private async delimited(m: LocalMember): Promise<Buffer> {
+  private async delimited(m: LocalMember, keep = true): Promise<Buffer> {
     const reader = this.reader;
     const max = Math.min(this.limits.maxEntryBytes, this.budget.bytes);
+    const width = m.zip64 ? 8 : 4;
     let window = reader.contiguous();
     for (;;) {
-      const found = m.method === 8 ? inflatedEnd(window, max) : storedEnd(window, m.zip64 ? 8 : 4);
+      const found = m.method === 8 && keep
+        ? inflatedEnd(window, max)
+        : signedEnd(window, width, m.method === 0) ?? (m.method === 8 ? inflatedEnd(window, max) : null);
       if (found !== null) {
         reader.drop(found.consumed);
-        await this.readDescriptor(m, found.consumed, found.data.length);
+        await this.readDescriptor(m, found.consumed, found.declared);
         return found.data;
       }
       if (window.length >= MAX_DELIMIT_BYTES) throw new NotStreamable('member too large to delimit');
@@ -493,7 +498,7 @@ export class ZipStream {
 }
 
 /** Where deflate data at the start of `window` ends, and what it inflates to (at most `max` bytes); null: not within it. */
-function inflatedEnd(window: Buffer, max: number): { consumed: number; data: Buffer } | null {
+function inflatedEnd(window: Buffer, max: number): DataEnd | null {
   let result: { buffer: Buffer; engine: { bytesWritten: number } };
   try {
     // A sync flush takes data that stops short of the end without an error; info says how much was read.
@@ -504,18 +509,29 @@ function inflatedEnd(window: Buffer, max: number): { consumed: number; data: Buf
   const consumed = result.engine.bytesWritten;
   if (consumed === window.length) return null;
   if (result.buffer.length > max) throw new NotStreamable('inflate bound');
-  return { consumed, data: result.buffer };
+  return { consumed, declared: result.buffer.length, data: result.buffer };
 }
 
 const DESCRIPTOR_SIG_BYTES = Buffer.from([0x50, 0x4b, 0x07, 0x08]);
 
-/** Where stored data at the start of `window` ends: at a signed descriptor whose sizes are its distance from the start. */
-function storedEnd(window: Buffer, width: number): { consumed: number; data: Buffer } | null {
+/** Where a member's data ends (`consumed` bytes), the size it declares or inflated to, and the data (stored, or inflated) if kept. */
+interface DataEnd {
+  consumed: number;
+  declared: number;
+  data: Buffer;
+}
+
+/**
+ * Where data at the start of `window` ends: at a signed descriptor whose compressed size is its
+ * distance from the start (and, for stored data, its uncompressed size too).
+ */
+function signedEnd(window: Buffer, width: number, stored: boolean): DataEnd | null {
+  const size = (offset: number): number => (width === 8 ? Number(window.readBigUInt64LE(offset)) : window.readUInt32LE(offset));
   for (let from = 0; ; from++) {
     const at = window.indexOf(DESCRIPTOR_SIG_BYTES, from);
     if (at < 0 || at + 8 + 2 * width > window.length) return null;
-    const size = (offset: number): number => (width === 8 ? Number(window.readBigUInt64LE(offset)) : window.readUInt32LE(offset));
-    if (size(at + 8) === at && size(at + 8 + width) === at) return { consumed: at, data: window.subarray(0, at) };
+    const declared = size(at + 8 + width);
+    if (size(at + 8) === at && (!stored || declared === at)) return { consumed: at, declared, data: window.subarray(0, at) };
     from = at;
   }
 }
