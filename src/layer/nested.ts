@@ -137,7 +137,7 @@ export function hasZipDirectory(data: Buffer): boolean {
 }
 
 /** Members binary by their name alone, skipped before any byte is expanded. */
-function binaryByName(name: string): boolean {
+export function binaryByName(name: string): boolean {
   return BINARY_EXTENSIONS.has(posix.extname(name).toLowerCase());
 }
 
@@ -156,7 +156,7 @@ export function newBudget(limits: ArchiveLimits): ArchiveBudget {
 }
 
 /** A member's own name, cleaned so it cannot climb out of its archive or collide with the separator. */
-function memberPath(name: string): string {
+export function memberPath(name: string): string {
   const normal = posix.normalize('/' + name.replace(/\\/g, '/')).replace(/^\/+/, '');
   return normal.replace(/\/+$/, '');
 }
@@ -425,7 +425,7 @@ function* zipMembers(data: Buffer, ctx: Expansion): Generator<{ name: string; da
   }
 }
 
-function zip64Sizes(
+export function zip64Sizes(
   extra: Buffer,
   sizes: { compressed: number; declared: number; local: number },
 ): { compressed: number; declared: number; local: number } {

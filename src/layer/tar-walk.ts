@@ -48,6 +48,8 @@ export class TarEntry {
   constructor(
     readonly header: Header,
     private readonly wake: () => void,
+    /** Where the entry's data starts in the tar: a walk that can read its layer again reads it from there. */
+    readonly dataOffset = 0,
   ) {}
 
   on(event: 'data', listener: (chunk: Buffer) => void): this;
@@ -158,6 +160,8 @@ export class TarWalk extends Writable {
   private readonly chunks: Buffer[] = [];
   private offset = 0; // into chunks[0]
   private buffered = 0;
+  /** Bytes of the tar parsed so far. */
+  private consumed = 0;
   /** Bytes of the current entry's data (or a long header) still to come. */
   private missing = 0;
   /** Padding (or data nobody reads) to drop before the next header. */
@@ -262,7 +266,7 @@ export class TarWalk extends Writable {
     this.applyLongHeaders(header);
     // tar-stream let a size that is no number (a bad base-256 field) through as an entry that never ends.
     if (!validSize(header.size)) throw new Error('Invalid header');
-    const entry = new TarEntry(header, this.pumpBound);
+    const entry = new TarEntry(header, this.pumpBound, this.consumed);
     const hasData = header.size !== 0 && header.type !== 'directory';
     this.locked = true;
     if (hasData) {
@@ -353,6 +357,7 @@ export class TarWalk extends Writable {
   }
 
   private advance(n: number): void {
+    this.consumed += n;
     this.offset += n;
     this.buffered -= n;
     if (this.offset === this.chunks[0]!.length) {

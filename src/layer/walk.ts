@@ -1,14 +1,14 @@
 import { createHash, type Hash } from 'node:crypto';
 import { posix } from 'node:path';
 import { close, createReadStream, open, read } from 'node:fs';
-import { Readable, Transform, type Duplex } from 'node:stream';
+import { Readable, Transform, Writable, type Duplex } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import type { DetectionPool } from '../detect/pool.js';
 import { GzipOutcome } from '../detect/gzip-member.js';
 import type { RawMatch } from '../detect/engine.js';
 import { decodeRange, decompressor, peek, sniffCompression, type BlobRange } from './decompress.js';
-import type { ArchiveGate } from './archive-gate.js';
+import { GATED_ARCHIVE_BYTES, type ArchiveGate } from './archive-gate.js';
 import { PathTable, type PathKinds } from './path-table.js';
 import { checkEntryHeader } from './tar-entries.js';
 import { TarWalk, type TarEntry } from './tar-walk.js';
@@ -17,6 +17,7 @@ import {
   layerPathOf, mayBePrefixedZip, NESTED_SEPARATOR, newBudget, RATIO_FLOOR_BYTES,
   type ArchiveKind, type ArchiveLimits, type NestedFile,
 } from './nested.js';
+import { HeldResults, ZipStream } from './zip-stream.js';
 
 export type { EntryKind, PathKinds } from './path-table.js';
 
@@ -107,7 +108,9 @@ export async function scanLayer(
   const tarHash = createHash('sha256');
   const stored = { bytes: 0 };
   const input = await layerTar(blob, blobHash, tarHash, stored);
-  const walk = new LayerWalk(pool, limits, gate, blob instanceof Readable ? undefined : blob.beforeRead);
+  // A layer read from a file can be read again: a zip streamed from it that must be held whole after all is read from there.
+  const reread = blob instanceof Readable ? null : (offset: number, length: number) => readTarRange(blob, offset, length);
+  const walk = new LayerWalk(pool, limits, gate, blob instanceof Readable ? undefined : blob.beforeRead, reread);
   const tar = new TarWalk(async (entry) => {
     const header = entry.header;
     const pax = (header.pax ?? NO_PAX) as Record<string, string>;
@@ -167,6 +170,37 @@ async function layerTar(blob: Readable | BlobRange, blobHash: Hash, tarHash: Has
   return { stages, compressed: inflate.length > 0, read: Promise.resolve() };
 }
 
+/**
+ * `length` bytes of a layer's tar from `offset`, from a second read (and decompression) of the
+ * blob: a zip whose stream could not be trusted, scanned whole as it always was (zip-stream.ts).
+ */
+async function readTarRange(blob: BlobRange, offset: number, length: number): Promise<Buffer> {
+  const input = await layerTar(blob, createHash('sha256'), createHash('sha256'), { bytes: 0 });
+  const out = Buffer.allocUnsafe(length);
+  let at = 0;
+  let filled = 0;
+  const enough = new Error('range read');
+  const collect = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      const from = Math.max(0, offset - at);
+      const to = Math.min(chunk.length, offset + length - at);
+      if (to > from) filled += chunk.copy(out, filled, from, to);
+      at += chunk.length;
+      // Stops the read (and the decompression) once the range is in.
+      callback(filled === length ? enough : null);
+    },
+  });
+  try {
+    await (pipeline as (...s: unknown[]) => Promise<void>)(...input.stages, collect);
+  } catch (err) {
+    if (err !== enough) throw new Error(`reading the layer again to tar offset ${offset}`, { cause: err });
+  } finally {
+    await input.read;
+  }
+  if (filled !== length) throw new Error(`reading the layer again: ${length - filled} bytes missing at tar offset ${offset}`);
+  return out;
+}
+
 /** File-system calls for createReadStream that call `hook` before each read. */
 function readsCalling(hook: (() => void) | undefined): { fs?: { open: typeof open; close: typeof close; read: typeof read } } {
   if (!hook) return {};
@@ -198,6 +232,7 @@ class LayerWalk {
     private readonly limits: ArchiveLimits,
     private readonly gate: ArchiveGate | null = null,
     private readonly collect: (() => void) | undefined = undefined,
+    private readonly reread: TarRangeReader | null = null,
   ) {}
 
   /** Records one entry and, for a file, scans its data; every other entry's data is skipped. */
@@ -250,7 +285,9 @@ class LayerWalk {
       : entry;
     const found = new FileFinds(path, copy, this.files, this.copies);
     const { pool } = this;
-    if (pool) await scanFile(data, path, size, { pool, out: found, outstanding: this.outstanding, skipped: this.skipped, limits: this.limits, gate: this.gate, collect: this.collect });
+    // Only an entry read as it is can be read again from its offset (not a sparse file's segments).
+    const reread = data === entry ? this.reread : null;
+    if (pool) await scanFile(data, path, size, { pool, out: found, outstanding: this.outstanding, skipped: this.skipped, limits: this.limits, gate: this.gate, collect: this.collect, reread, offset: entry.dataOffset });
     else entry.resume();
   }
 
@@ -510,10 +547,13 @@ function tailOf(parts: readonly Buffer[], n: number): Buffer[] {
   return out;
 }
 
+/** Reads `length` bytes of the layer's tar again from `offset`. */
+type TarRangeReader = (offset: number, length: number) => Promise<Buffer>;
+
 /** Where one layer's file scans deliver: the pool, the matches and what is still out. */
 interface ScanSink {
   pool: DetectionPool;
-  out: FileFinds;
+  out: { push(match: FileMatch): void };
   outstanding: Outstanding;
   skipped: Record<string, number>;
   limits: ArchiveLimits;
@@ -524,6 +564,9 @@ interface ScanSink {
    * an archive expands from memory with no read in between, its dead members piling up meanwhile.
    */
   collect: (() => void) | undefined;
+  /** The file's tar can be read again (null: it cannot), and where its data starts in it. */
+  reread: TarRangeReader | null;
+  offset: number;
 }
 
 function count(skipped: Record<string, number>, reason: string): void {
@@ -635,8 +678,10 @@ async function scanFile(data: FileData, path: string, declaredSize: number, sink
 class FileScan {
   private readonly head: Buffer[] = [];
   private headBytes = 0;
-  private mode: 'sniffing' | 'text' | 'archive' | 'gzip' | 'small-gzip' | 'drain' = 'sniffing';
+  private mode: 'sniffing' | 'text' | 'archive' | 'zip-stream' | 'gzip' | 'small-gzip' | 'drain' = 'sniffing';
   private gzip: GzipFileScan | null = null;
+  /** A big zip read from its local headers as it streams past (zip-stream.ts), and its matches held until its directory agrees. */
+  private zip: { stream: ZipStream; held: HeldResults<FileMatch> } | null = null;
   private kind: ArchiveKind | null = null;
   private prefixed = false;
   /**
@@ -670,6 +715,8 @@ class FileScan {
       case 'archive':
         this.copyIntoArchive(chunk);
         return null;
+      case 'zip-stream':
+        return this.zip!.stream.write(chunk);
       case 'sniffing':
       case 'small-gzip':
         this.head.push(chunk);
@@ -701,6 +748,7 @@ class FileScan {
       return eachPart(this.head.splice(0), (part) => gzip.write(part));
     }
     if (kind !== null) {
+      if (kind === 'zip' && !this.prefixed && this.streamable()) return this.streamZip();
       if (this.declaredSize <= sink.limits.maxArchiveBytes) return this.holdArchive();
 
       count(sink.skipped, 'archive-too-large');
@@ -714,6 +762,49 @@ class FileScan {
     }
     this.mode = 'text';
     return eachPart(this.head.splice(0), (part) => this.windows.push(part));
+  }
+
+  /**
+   * A zip is streamed when it is big enough to matter (the gate's threshold) and its bytes can be
+   * read again should its stream not agree with its directory: a layer read from a file.
+   */
+  private streamable(): boolean {
+    const { declaredSize, sink } = this;
+    return declaredSize >= GATED_ARCHIVE_BYTES && declaredSize <= sink.limits.maxArchiveBytes && sink.reread !== null;
+  }
+
+  private streamZip(): Promise<void> | null {
+    const { sink } = this;
+    const held = new HeldResults<FileMatch>();
+    const heldSink: ScanSink = { ...sink, out: held };
+    const stream = new ZipStream(this.path, sink.limits, {
+      scan: (file) => {
+        sink.collect?.();
+        return scanWhole(file, heldSink);
+      },
+    });
+    this.zip = { stream, held };
+    this.mode = 'zip-stream';
+    return eachPart(this.head.splice(0), (part) => stream.write(part));
+  }
+
+  /**
+   * The end of a streamed zip: its held results stand if its directory agreed; else they go, and
+   * the zip is read again from the layer and scanned whole, as a zip not streamed would have been.
+   */
+  private async finishZip(): Promise<void> {
+    const { sink } = this;
+    const { stream, held } = this.zip!;
+    this.zip = null;
+    if ((await stream.end()) === 'streamed') {
+      for (const [reason, n] of Object.entries(stream.skipped)) sink.skipped[reason] = (sink.skipped[reason] ?? 0) + n;
+      held.commit(sink.out);
+      return;
+    }
+    held.discard();
+    const pass = sink.gate?.(this.declaredSize) ?? null;
+    this.release = pass === null ? null : typeof pass === 'function' ? pass : await pass;
+    await this.expandHeld(await sink.reread!(sink.offset, this.declaredSize));
   }
 
   /** Reads the file whole from here on, once the gate lets its bytes be held (the entry waits, paused). */
@@ -750,6 +841,25 @@ class FileScan {
     this.archiveBytes += chunk.length;
   }
 
+  /** An archive held whole: its members scanned (or, named like a zip but not one, the file itself). */
+  private async expandHeld(data: Buffer): Promise<void> {
+    const { sink, path, windows } = this;
+    if (this.prefixed && !hasZipDirectory(data)) {
+      // Named like a zip, but is not one: scan it as the file it is.
+      if (isBinary(data)) count(sink.skipped, 'binary');
+      else {
+        await windows.push(data);
+        await windows.end();
+      }
+      return;
+    }
+    const budget = newBudget(sink.limits);
+    for await (const member of expandArchive(data, this.kind!, path, 1, sink.limits, budget, (why) => count(sink.skipped, why))) {
+      sink.collect?.();
+      await scanWhole(member, sink);
+    }
+  }
+
   /** After the last chunk: what is still buffered goes out, and an archive is expanded. */
   async finish(): Promise<void> {
     const { sink, path, windows } = this;
@@ -771,22 +881,12 @@ class FileScan {
       case 'archive': {
         const data = this.archive!.subarray(0, this.archiveBytes);
         this.archive = null;
-        if (this.prefixed && !hasZipDirectory(data)) {
-          // Named like a zip, but is not one: scan it as the file it is.
-          if (isBinary(data)) count(sink.skipped, 'binary');
-          else {
-            await windows.push(data);
-            await windows.end();
-          }
-          return;
-        }
-        const budget = newBudget(sink.limits);
-        for await (const member of expandArchive(data, this.kind!, path, 1, sink.limits, budget, (why) => count(sink.skipped, why))) {
-          sink.collect?.();
-          await scanWhole(member, sink);
-        }
+        await this.expandHeld(data);
         return;
       }
+      case 'zip-stream':
+        await this.finishZip();
+        return;
       case 'drain':
       case 'sniffing':
         return;
