@@ -62,6 +62,11 @@ const HEADING_INDENT = 16;
  * on the next line: the credential word may end the element's name, the value follows its `>`.
  */
 const ELEMENT_END = '\\w{0,12}>[ \\t]{0,3}\\r?\\n[ \\t]{0,24}';
+/**
+ * An SDK's client built with the key as its first argument (`new Billomat('…')`, `Billomat::Client.new("…")`
+ * is not, `billomat.Client("…")`, `Billomat.new('…')`): the call names the key as well as a credential word does.
+ */
+const CONSTRUCTOR = '(?:Client|Api|API|SDK|Sdk)?(?:\\.new)?\\([ \\t]{0,3}["\'\\x60]';
 /** Words that make a setting's name a credential's (not access, appid: accessId and appId name ids). */
 const SETTING_WORDS = ['key', 'token', 'secret', 'pass', 'pwd', 'auth', 'cred', 'bearer'];
 
@@ -275,7 +280,7 @@ export function rowPattern(row) {
   const pattern = selfNamed
     ? value
     : needsCredentialWord(row)
-    ? `(?:(?<=${credential}[^\\n]{0,${NEAR}})${name}${gap}|${name}${gap}${line.replace('[^\\n]', credential)}(?:${line}{0,${NEAR}}?|${ELEMENT_END})|${reach.join('|')})${value}`
+    ? `(?:(?<=${credential}[^\\n]{0,${NEAR}})${name}${gap}|${name}${gap}${line.replace('[^\\n]', credential)}(?:${line}{0,${NEAR}}?|${ELEMENT_END})|${name}${CONSTRUCTOR}|${reach.join('|')})${value}`
     : `(?:${name}${gap}|${reach.join('|')})${value}`;
   return { keywords, pattern, selfNamed };
 }
@@ -332,6 +337,7 @@ export function buildRule(rowOrRows) {
     const [head, ...tail] = elementKeyword.split(' ');
     const element = `${head}${tail.map(capital).join('')}Key`;
     positive.push(`<${element}>\n    [[${valueTemplate(worded.shape)}]]\n</${element}>\n`);
+    positive.push(`const client = new ${capital(head)}${tail.map(capital).join('')}('[[${valueTemplate(worded.shape)}]]');`);
   }
   return {
     id: rowRuleId(first),
