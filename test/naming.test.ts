@@ -8,7 +8,7 @@ import { loadRuleSet } from '../src/detect/rules.js';
 import { DetectionEngine } from '../src/detect/engine.js';
 import { nameWords, serviceBefore, serviceOfName } from '../src/detect/naming.js';
 import { renderTemplate, seededRandom } from '../src/detect/template.js';
-import { attribute, secretHash, sightingValue } from '../src/attribute.js';
+import { attribute, betterRule, secretHash, sightingValue } from '../src/attribute.js';
 import type { ScanReport } from '../src/types.js';
 
 const rand = seededRandom(Date.now() % 100000);
@@ -29,6 +29,14 @@ describe('the service a setting name points at', () => {
     expect(serviceOfName('SENDGRID_SECRET', known)).toBe('SendGrid (Twilio)');
     expect(serviceOfName('NEW_RELIC_LICENSE_KEY', known)).toBe('New Relic');
     expect(serviceOfName('hugging_face_token', known)).toBe('Hugging Face');
+  });
+
+  it('reads past the prefixes frontend build tools give their variables', () => {
+    expect(serviceOfName('REACT_APP_ZENDESK_API_KEY', known)).toBe('Zendesk');
+    expect(serviceOfName('VITE_SENDGRID_SECRET', known)).toBe('SendGrid (Twilio)');
+    expect(serviceOfName('NEXT_PUBLIC_NEW_RELIC_LICENSE_KEY', known)).toBe('New Relic');
+    expect(serviceOfName('REACT_APP_API_KEY', known)).toBeNull();
+    expect(serviceOfName('REACT_APP_GUEST_PASSWORD', known)).toBeNull();
   });
 
   it('names nothing for settings made of scope, role and plumbing words, or without a credential word', () => {
@@ -58,6 +66,20 @@ describe('catch-all findings name the service of their setting', () => {
     const [p] = engine.scan(Buffer.from(`DB_PASSWORD=${v}\n`));
     expect(p?.ruleId).toBe('generic-password');
     expect(p?.provider).toBeUndefined();
+  });
+
+  it('a frontend build variable is a catch-all: the rule of the service it names wins on its value', () => {
+    // A Sirv client secret (the long-tail table's shape), in a variable that ships in the bundle.
+    const sirv = renderTemplate('{{b64:86}}{{digits:2}}', rand).text;
+    const found = engine.scan(Buffer.from(`REACT_APP_SIRV_API_SECRET='${sirv}'\n`)).filter((m) => m.secret === sirv);
+    expect(found.map((m) => m.ruleId).sort()).toEqual(['frontend-bundle-secret', 'sirv-api-key']);
+    const spec = (id: string) => rules.find((r) => r.id === id)!;
+    expect(betterRule(spec('frontend-bundle-secret'), spec('sirv-api-key')).id).toBe('sirv-api-key');
+    expect(betterRule(spec('sirv-api-key'), spec('frontend-bundle-secret')).id).toBe('sirv-api-key');
+    const v = value();
+    const [plain] = engine.scan(Buffer.from(`REACT_APP_ZENDESK_SECRET=${v}\n`));
+    expect(plain?.ruleId).toBe('frontend-bundle-secret');
+    expect(plain?.provider).toBe('Zendesk');
   });
 
   describe('in the report, scanned and served from the layer cache', () => {

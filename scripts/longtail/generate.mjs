@@ -57,6 +57,16 @@ const SETTING_REACH = 120;
 const SETTING_LINES = 3;
 /** How deep a heading may be indented (spaces or tabs). */
 const HEADING_INDENT = 16;
+/**
+ * An XML element named for the provider and a credential (`<agoraKey>`) whose value stands alone
+ * on the next line: the credential word may end the element's name, the value follows its `>`.
+ */
+const ELEMENT_END = '\\w{0,12}>[ \\t]{0,3}\\r?\\n[ \\t]{0,24}';
+/**
+ * An SDK's client built with the key as its first argument (`new Billomat('…')`, `Billomat::Client.new("…")`
+ * is not, `billomat.Client("…")`, `Billomat.new('…')`): the call names the key as well as a credential word does.
+ */
+const CONSTRUCTOR = '(?:Client|Api|API|SDK|Sdk)?(?:\\.new)?\\([ \\t]{0,3}["\'\\x60]';
 /** Words that make a setting's name a credential's (not access, appid: accessId and appId name ids). */
 const SETTING_WORDS = ['key', 'token', 'secret', 'pass', 'pwd', 'auth', 'cred', 'bearer'];
 
@@ -273,7 +283,7 @@ export function rowPattern(row) {
   const pattern = selfNamed
     ? value
     : needsCredentialWord(row)
-    ? `(?:(?<=${credential}[^\\n]{0,${NEAR}})${name}${gap}|${name}${gap}${line.replace('[^\\n]', credential)}${line}{0,${NEAR}}?|${reach})${value}`
+    ? `(?:(?<=${credential}[^\\n]{0,${NEAR}})${name}${gap}|${name}${gap}${line.replace('[^\\n]', credential)}(?:${line}{0,${NEAR}}?|${ELEMENT_END})|${name}${CONSTRUCTOR}|${reach})${value}`
     : `(?:${name}${gap}|${reach})${value}`;
   return { keywords, pattern, selfNamed };
 }
@@ -324,6 +334,14 @@ export function buildRule(rowOrRows) {
   // A value that names its provider is a key wherever it stands: no such example for its row.
   const worded = rows.find((row, i) => needsCredentialWord(row) && !patterns[i].selfNamed);
   if (worded) negative.push(`${worded.keywords[0]} release ${valueTemplate(worded.shape)} published`);
+  // The credential word may end an XML element's name, with the value alone on the next line.
+  const elementKeyword = worded?.keywords.find((k) => /^[a-z0-9 ]+$/.test(k));
+  if (worded && elementKeyword) {
+    const [head, ...tail] = elementKeyword.split(' ');
+    const element = `${head}${tail.map(capital).join('')}Key`;
+    positive.push(`<${element}>\n    [[${valueTemplate(worded.shape)}]]\n</${element}>\n`);
+    positive.push(`const client = new ${capital(head)}${tail.map(capital).join('')}('[[${valueTemplate(worded.shape)}]]');`);
+  }
   return {
     id: rowRuleId(first),
     title: first.kind === null ? `${first.provider} API key` : `${first.provider} ${first.kind.replace(/-/g, ' ')}`,

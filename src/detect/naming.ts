@@ -18,7 +18,7 @@ const CREDENTIAL = new Set([
  * name made only of these and credential words names nothing.
  */
 const NOT_A_SERVICE = new Set([
-  'my', 'the', 'our', 'your', 'app', 'application', 'apps', 'account', 'service', 'services', 'svc', 'server', 'backend',
+  'my', 'the', 'our', 'your', 'guest', 'demo', 'app', 'application', 'apps', 'account', 'service', 'services', 'svc', 'server', 'backend',
   'frontend', 'web', 'site', 'mobile', 'internal', 'external', 'partner', 'vendor', 'third', 'party', 'default', 'main',
   'primary', 'secondary', 'backup', 'old', 'new', 'current', 'legacy', 'global', 'local', 'remote', 'shared', 'common',
   'prod', 'production', 'dev', 'develop', 'development', 'staging', 'stage', 'test', 'testing', 'qa', 'uat', 'live',
@@ -55,7 +55,7 @@ export function nameWords(name: string): string[] {
  * has a rule is spelt as that rule spells it; others are capitalised as written.
  */
 export function serviceOfName(name: string, known: ReadonlyMap<string, string>): string | null {
-  const words = nameWords(name);
+  const words = withoutBuildPrefix(nameWords(name));
   // Only a setting for a credential names the service it is for.
   if (!words.some((w) => CREDENTIAL.has(w))) return null;
   for (const [i, word] of words.entries()) {
@@ -68,6 +68,17 @@ export function serviceOfName(name: string, known: ReadonlyMap<string, string>):
     return known.get(word) ?? word.charAt(0).toUpperCase() + word.slice(1);
   }
   return null;
+}
+
+/**
+ * The prefixes that frontend build tools copy into the bundle (REACT_APP_, VITE_, NEXT_PUBLIC_, …):
+ * they name the framework, not the service the setting is for (REACT_APP_SIRV_API_KEY is Sirv's).
+ */
+const BUILD_PREFIXES = [['react', 'app'], ['vue', 'app'], ['next', 'public'], ['nuxt', 'public'], ['expo', 'public'], ['vite'], ['gatsby']];
+
+function withoutBuildPrefix(words: string[]): string[] {
+  const prefix = BUILD_PREFIXES.find((p) => words.length > p.length && p.every((w, i) => words[i] === w));
+  return prefix === undefined ? words : words.slice(prefix.length);
 }
 
 /** The setting's name in the text before a value (`before` ends where the value starts), and its service. */
