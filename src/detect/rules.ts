@@ -44,16 +44,18 @@ export function loadRuleSet(dir: string = defaultDetectorsDir(), memo?: RuleMemo
   }
   if (names.length === 0) throw new Error(`no detector files (*.yaml) in ${dir}`);
   const hash = createHash('sha256');
-  const texts = names.map((name) => {
-    const text = readFileSync(join(dir, name), 'utf8');
-    hash.update(name).update('\0').update(text).update('\0');
-    return text;
+  // Hashed as bytes and decoded only to be parsed: a rescan served from the cache parses none of
+  // them (the same digest as hashing the text, for files in UTF-8).
+  const files = names.map((name) => {
+    const bytes = readFileSync(join(dir, name));
+    hash.update(name).update('\0').update(bytes).update('\0');
+    return bytes;
   });
   const digest = `sha256:${hash.digest('hex')}`;
   const parse = (): RuleSet => {
     const remembered = memo?.get(digest);
     if (remembered) return { rules: remembered, hash: digest };
-    const rules = parseRules(names, texts);
+    const rules = parseRules(names, files.map((bytes) => bytes.toString('utf8')));
     memo?.put(digest, rules);
     return { rules, hash: digest };
   };
