@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Build step after tsc: compiles detectors/*.yaml (rules and pattern plans) into
-// dist/catalogue.json, so a scan does not parse YAML or analyse patterns at start-up.
+// dist/catalogue.json and dist/catalogue-detection.json, so a scan does not parse YAML or analyse
+// patterns at start-up.
 // See src/detect/catalogue.ts for when a scan trusts it.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

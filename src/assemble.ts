@@ -4,7 +4,7 @@ import type { ConfigItem } from './config-items.js';
 import { isAllowlisted, type AllowEntry } from './detect/allowlist.js';
 import { DetectionEngine, type RawMatch } from './detect/engine.js';
 import { keyFingerprint } from './detect/public-keys.js';
-import type { RuleSet, RuleSpec } from './detect/rules.js';
+import type { RuleInfo, RuleSet } from './detect/rules.js';
 import type { LayerOutcome } from './layer-outcome.js';
 import { findByHash, redactWithin } from './redact.js';
 import type { ResolvedImage } from './source/resolve.js';
@@ -41,7 +41,7 @@ export interface ReportParts {
   /** Per config item (configItems(image)), its matches. */
   configMatches: ConfigSeen[][];
   items: readonly ConfigItem[];
-  rules: ReadonlyMap<string, RuleSpec>;
+  rules: ReadonlyMap<string, RuleInfo>;
   showSecrets: boolean;
   allowlist: readonly AllowEntry[];
   /** Fingerprints of keys published in test suites and docs (detectors/public-keys.json). */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
-import type { RuleSpec } from './detect/rules.js';
+import type { RuleInfo } from './detect/rules.js';
 import type { LayerChanges } from './layer/walk.js';
 import { layerPathOf } from './layer/nested.js';
 import { pairSightings, type PartnerSighting } from './pairs.js';
@@ -20,7 +20,7 @@ export interface AttributionInput {
   sightings: Sighting[];
   /** Per layer, base-most first. */
   layers: { ref: LayerRef; changes: LayerChanges }[];
-  rules: ReadonlyMap<string, RuleSpec>;
+  rules: ReadonlyMap<string, RuleInfo>;
   showSecrets: boolean;
 }
 
@@ -33,7 +33,7 @@ export function secretHash(secret: string): string {
 }
 
 /** The rule to report when several match the same value: explicit overrides, then specific over generic. */
-export function betterRule(a: RuleSpec, b: RuleSpec): RuleSpec {
+export function betterRule<R extends RuleInfo>(a: R, b: R): R {
   if (a.overrides.includes(b.id)) return a;
   if (b.overrides.includes(a.id)) return b;
   if (a.generic !== b.generic) return a.generic ? b : a;
@@ -52,7 +52,7 @@ interface Placed extends Sighting {
  * line is the same credential seen with a different extent (`key-<hex>` against `<hex>`, the JWT
  * inside a provider token): the provider rule's finding says more, so the catch-all one is dropped.
  */
-function withoutCoveredCatchAlls(sightings: readonly Sighting[], rules: ReadonlyMap<string, RuleSpec>): Sighting[] {
+function withoutCoveredCatchAlls(sightings: readonly Sighting[], rules: ReadonlyMap<string, RuleInfo>): Sighting[] {
   const lineOf = (s: Sighting) => [s.source, s.layerIndex, s.path, s.line, s.key].join('\0');
   const specific = new Map<string, Sighting[]>();
   for (const s of sightings) {

@@ -1,5 +1,5 @@
 import type { Sighting } from './sighting.js';
-import type { RuleSpec } from './detect/rules.js';
+import type { RuleInfo } from './detect/rules.js';
 
 /** The identifier half of a pair, as seen next to its secret. */
 export interface PartnerSighting {
@@ -16,7 +16,7 @@ export interface PartnerSighting {
  * file (or the same config channel of the same layer): an AWS secret key with the key id written
  * beside it is one credential, and the one the owner will look up to revoke.
  */
-export function pairSightings(sightings: readonly Sighting[], rules: ReadonlyMap<string, RuleSpec>): Map<Sighting, PartnerSighting> {
+export function pairSightings(sightings: readonly Sighting[], rules: ReadonlyMap<string, RuleInfo>): Map<Sighting, PartnerSighting> {
   const pairs = new Map<Sighting, PartnerSighting>();
   const wanted = new Set<string>();
   for (const rule of rules.values()) if (rule.pair !== null) wanted.add(rule.pair);

@@ -18,7 +18,6 @@ import { resolveImage, type ResolvedImage } from './source/resolve.js';
 import { StreamedImage } from './source/stream.js';
 import type { ScanOptions, ScanProgress, ScanReport } from './types.js';
 import { TOOL_VERSION } from './version.js';
-import { parseVerifyEndpoints, verifyFindings } from './verify/run.js';
 
 // The stages' modules keep their old import path: audit and tests reach them through this one.
 export { assembleReport, configMatchesWith, type ConfigSeen, type ReportParts } from './assemble.js';
@@ -50,8 +49,10 @@ export function defaultJobs(): number {
 export async function scanImage(target: string, options: ScanOptions = {}): Promise<ScanReport> {
   const started = performance.now();
   if (options.signal?.aborted) throw new ScanAbortedError(`scan of ${target} cancelled`, { cause: options.signal.reason });
-  // Bad endpoints fail the scan before it starts, not after minutes of work.
-  const verifyEndpoints = options.verify ? parseVerifyEndpoints(options.verifyEndpoints) : null;
+  // Bad endpoints fail the scan before it starts, not after minutes of work. The checks' ~25
+  // modules load only for --verify: importing them was a tenth of a rescan served from the cache.
+  const verify = options.verify ? await import('./verify/run.js') : null;
+  const verifyEndpoints = verify ? { module: verify, endpoints: verify.parseVerifyEndpoints(options.verifyEndpoints) } : null;
   const scan = scanContext(target, options, started);
   const held: HeldResources = { container: null, walkers: null };
   try {
@@ -63,7 +64,7 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     // Workers take ~10 ms to terminate: that now runs beside the attribution below.
     Promise.all([scan.pool.close(), held.walkers?.close()]).catch(() => {});
     const report = reportOf(scan, opened, layers, configMatches);
-    if (verifyEndpoints) await verifyReport(scan, report, { layers, configMatches, endpoints: verifyEndpoints });
+    if (verifyEndpoints) await verifyReport(scan, report, { layers, configMatches, ...verifyEndpoints });
     return report;
   } catch (err) {
     // After a cancel, whatever failed downstream (a destroyed stream, a rejected batch) is the cancel.
@@ -72,6 +73,8 @@ export async function scanImage(target: string, options: ScanOptions = {}): Prom
     await release(scan, held);
   }
 }
+
+type VerifyModule = typeof import('./verify/run.js');
 
 /** What every stage of one scan shares. */
 interface ScanContext {
@@ -115,7 +118,8 @@ function scanContext(target: string, options: ScanOptions, started: number): Sca
   const cacheDir = options.cache === false ? null : (options.cacheDir ?? defaultCacheDir());
   const ruleSet = loadRuleSet(options.detectorsDir, cacheDir === null ? undefined : ruleMemo(cacheDir, TOOL_VERSION));
   const jobs = options.jobs ?? defaultJobs();
-  const pool = new DetectionPool(ruleSet.rules, jobs, ruleSet.plan);
+  // The rule set itself: its rules are read whole only once something is detected.
+  const pool = new DetectionPool(ruleSet, jobs);
   // Cached results hold no raw value, so --show-secrets and --verify read no layer from the cache (they still write).
   const cache = cacheDir === null
     ? null
@@ -142,7 +146,7 @@ async function openImage(scan: ScanContext, held: HeldResources): Promise<Opened
   // Each layer worker holds its own heap and buffers: at most 8.
   const layerThreads = Math.max(2, Math.min(scan.jobs + 1, 8));
   const walkers = scan.jobs > 0 && container.locate && !(container instanceof StreamedImage)
-    ? new LayerWorkers(scan.ruleSet.rules, scan.ruleSet.plan, scan.limits, layerThreads)
+    ? new LayerWorkers(scan.ruleSet, undefined, scan.limits, layerThreads)
     : null;
   held.walkers = walkers;
   if (walkers) cancel.whenAborted((err) => void walkers.close(err).catch(() => {}));
@@ -238,7 +242,7 @@ function reportOf(scan: ScanContext, opened: OpenedImage, layers: LayerOutcome[]
     scans: layers,
     configMatches,
     items: opened.items,
-    rules: new Map(scan.ruleSet.rules.map((r) => [r.id, r] as const)),
+    rules: new Map((scan.ruleSet.info ?? scan.ruleSet.rules).map((r) => [r.id, r] as const)),
     showSecrets: scan.options.showSecrets === true,
     allowlist: loadAllowlist(detectorsDir),
     publicKeys: loadPublicKeys(detectorsDir),
@@ -251,13 +255,13 @@ function reportOf(scan: ScanContext, opened: OpenedImage, layers: LayerOutcome[]
 async function verifyReport(
   scan: ScanContext,
   report: ScanReport,
-  found: { layers: LayerOutcome[]; configMatches: ConfigSeen[][]; endpoints: ReturnType<typeof parseVerifyEndpoints> },
+  found: { layers: LayerOutcome[]; configMatches: ConfigSeen[][]; module: VerifyModule; endpoints: ReturnType<VerifyModule['parseVerifyEndpoints']> },
 ): Promise<void> {
   // Raw values stay in this closure: the checks get them by hash, the report never does.
   const raw = new Map<string, string>();
   for (const m of [...found.layers.flatMap((layer) => layer.matches), ...found.configMatches.flat()]) if (m.secret !== undefined) raw.set(m.secretHash, m.secret);
   const { options } = scan;
-  await scan.cancel.race(verifyFindings(report.findings, raw, { endpoints: found.endpoints, timeoutMs: options.verifyTimeoutMs, signal: options.signal }));
+  await scan.cancel.race(found.module.verifyFindings(report.findings, raw, { endpoints: found.endpoints, timeoutMs: options.verifyTimeoutMs, signal: options.signal }));
   report.stats.durationMs = Math.round(performance.now() - scan.started);
 }
 

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { buildImage } from '../fixtures/builder.mjs';
 import { layerCacheKeyParts, scanImage, TOOL_VERSION } from '../src/scan.js';
 import { loadRuleSet } from '../src/detect/rules.js';
-import { changesOf, defaultCacheDir, LayerCache } from '../src/cache/layer-cache.js';
+import { changesOf, decodeEntry, defaultCacheDir, encodeEntry, layerEntry, LayerCache, parseEntry } from '../src/cache/layer-cache.js';
+import { PathTable, transferables } from '../src/layer/path-table.js';
 import { secretHash } from '../src/attribute.js';
 import { findByHash, redact } from '../src/redact.js';
 import { renderTemplate, seededRandom } from '../src/detect/template.js';
@@ -62,7 +63,7 @@ describe(`layer cache (seed ${seed})`, () => {
   it('a first scan reads every layer and fills the cache', () => {
     expect(first.stats.cachedLayers).toBe(0);
     expect(namesOf(first.findings)).toEqual(expected.map((e) => e.name).sort());
-    expect(filesUnder(cacheDir).filter((p) => p.includes('/layers/') && p.endsWith('.json'))).toHaveLength(first.image.layers.length);
+    expect(filesUnder(cacheDir).filter((p) => p.includes('/layers/') && p.endsWith('.entry'))).toHaveLength(first.image.layers.length);
   });
 
   it('a second scan of the same image walks no layer and reports the same', () => {
@@ -203,6 +204,74 @@ describe('layer cache entries', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('layer cache entries on disk', () => {
+  const parts = { rulesHash: 'sha256:rules', toolVersion: TOOL_VERSION };
+  const kinds = ['file', 'dir', 'symlink', 'hardlink', 'other'] as const;
+  const seedPaths = (Date.now() % 10000) + 5;
+
+  /** A layer of `count` random paths (several deflated blocks' worth), as a layer worker hands it over. */
+  function receivedLayer(count: number) {
+    const rand = seededRandom(seedPaths);
+    const table = new PathTable();
+    const written = new Map<string, (typeof kinds)[number]>();
+    for (let i = 0; i < count; i++) {
+      const depth = 1 + Math.floor(rand() * 6);
+      const path = '/' + Array.from({ length: depth }, () => renderTemplate('{{alnum:6}}', rand).text).join('/') + (i % 11 === 0 ? '/ünï 文件' : '');
+      const kind = kinds[Math.floor(rand() * kinds.length)]!;
+      table.set(path, kind);
+      written.set(path, kind);
+    }
+    const data = table.data();
+    const entries = new PathTable(structuredClone(data, { transfer: transferables(data) }));
+    return { written, changes: { entries, whiteouts: new Set(['/tmp/gone']), opaqueDirs: new Set<string>() } };
+  }
+
+  it(`give back a worker's table of many paths, lists and table alike (seed ${seedPaths})`, () => {
+    const { written, changes } = receivedLayer(12_000);
+    const result = { files: written.size, bytes: 1, skipped: { binary: 2 }, changes, matches: [] };
+    const blob = { digest: 'sha256:blob', size: 1, head: null };
+    const disk = decodeEntry(encodeEntry(layerEntry(parts, 'sha256:layer', [blob], result, 'table')), parts, 'sha256:layer');
+    const json = parseEntry(JSON.stringify(layerEntry(parts, 'sha256:layer', [blob], result)), parts, 'sha256:layer');
+    for (const entry of [disk, json]) {
+      expect(entry).not.toBeNull();
+      const restored = changesOf(entry!);
+      expect([...written].filter(([path, kind]) => restored.entries.get(path) !== kind)).toEqual([]);
+      expect(restored.entries.get('/nowhere/at/all')).toBeUndefined();
+      expect(restored.whiteouts).toEqual(changes.whiteouts);
+      expect(entry!.skipped).toEqual({ binary: 2 });
+    }
+    // From one form to the other and back: what the audit's store and the disk keep agree.
+    const again = decodeEntry(encodeEntry(layerEntry(parts, 'sha256:layer', [blob], { ...result, changes: changesOf(json!) as typeof changes }, 'table')), parts, 'sha256:layer');
+    const restored = changesOf(again!);
+    expect([...written].filter(([path, kind]) => restored.entries.get(path) !== kind)).toEqual([]);
+  });
+
+  it('are misses when cut short, changed anywhere, or made for other keys', () => {
+    const { changes } = receivedLayer(3_000);
+    const result = { files: 1, bytes: 1, skipped: {}, changes, matches: [] };
+    const bytes = encodeEntry(layerEntry(parts, 'sha256:layer', [{ digest: 'sha256:blob', size: 1, head: null }], result, 'table'));
+    expect(decodeEntry(bytes, parts, 'sha256:layer')).not.toBeNull();
+    expect(decodeEntry(bytes, parts, 'sha256:other')).toBeNull();
+    expect(decodeEntry(bytes, { ...parts, rulesHash: 'sha256:other' }, 'sha256:layer')).toBeNull();
+    for (const cut of [0, 3, 8, 100, bytes.length - 1]) expect(decodeEntry(bytes.subarray(0, cut), parts, 'sha256:layer'), `cut at ${cut}`).toBeNull();
+    const rand = seededRandom(seedPaths);
+    for (let i = 0; i < 200; i++) {
+      const at = Math.floor(rand() * bytes.length);
+      const changed = Buffer.from(bytes);
+      changed[at] ^= 1 + Math.floor(rand() * 255);
+      const back = decodeEntry(changed, parts, 'sha256:layer');
+      // A change in the header's JSON may leave valid JSON of the same meaning (a space); never in the paths.
+      if (back !== null) expect(at, `byte ${at} changed`).toBeLessThan(bytes.indexOf('"paths"'));
+    }
+    // Not 4-aligned in memory: read through a copy, the same entry.
+    const shifted = Buffer.alloc(bytes.length + 1);
+    bytes.copy(shifted, 1);
+    const back = decodeEntry(shifted.subarray(1), parts, 'sha256:layer');
+    expect(back).not.toBeNull();
+    expect(changesOf(back!).entries.get([...changes.entries][5]![0])).toBe([...changes.entries][5]![1]);
   });
 });
 

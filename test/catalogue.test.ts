@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadRuleSet } from '../src/detect/rules.js';
+import { defaultDetectorsDir, loadRuleSet } from '../src/detect/rules.js';
+import { ruleInfo } from '../src/detect/spec.js';
 import { planPatterns } from '../src/detect/engine.js';
 import { readCompiledCatalogue, writeCompiledCatalogue } from '../src/detect/catalogue.js';
 import { allowlistHash, loadAllowlist } from '../src/detect/allowlist.js';
@@ -19,8 +20,9 @@ describe('the compiled detector catalogue', () => {
     writeCompiledCatalogue(ruleSet.hash, ruleSet.rules, plan, null, path);
     const read = readCompiledCatalogue(ruleSet.hash, path);
     expect(read).not.toBeNull();
-    expect(read!.rules).toEqual(ruleSet.rules);
-    expect(read!.plan).toEqual(plan);
+    expect(read!.info).toEqual(ruleSet.rules.map(ruleInfo));
+    expect(read!.detection()!.rules).toEqual(ruleSet.rules);
+    expect(read!.detection()!.plan).toEqual(plan);
     // The round trip is only worth checking if some extent is unbounded (JSON has no Infinity).
     expect(plan.flat().some((p) => p.margin === Infinity || p.strict === Infinity)).toBe(true);
   });
@@ -29,19 +31,39 @@ describe('the compiled detector catalogue', () => {
     const path = join(dir, 'keyed.json');
     writeCompiledCatalogue(ruleSet.hash, ruleSet.rules, plan, null, path);
     expect(readCompiledCatalogue('sha256:' + '0'.repeat(64), path)).toBeNull();
-    const stale = JSON.parse(readFileSync(path, 'utf8'));
+    const detectionPath = join(dir, 'keyed-detection.json');
+    const stale = JSON.parse(readFileSync(detectionPath, 'utf8'));
     stale.planner = 'an older planner';
-    writeFileSync(path, JSON.stringify(stale));
+    writeFileSync(detectionPath, JSON.stringify(stale));
     const read = readCompiledCatalogue(ruleSet.hash, path);
-    expect(read?.rules).toEqual(ruleSet.rules);
-    expect(read?.plan).toBeNull();
+    expect(read?.detection()?.rules).toEqual(ruleSet.rules);
+    expect(read?.detection()?.plan).toBeNull();
   });
 
   it('counts a damaged file as none', () => {
     const path = join(dir, 'damaged.json');
     writeCompiledCatalogue(ruleSet.hash, ruleSet.rules, plan, null, path);
+    const detectionPath = join(dir, 'damaged-detection.json');
+    const detection = readFileSync(detectionPath);
+    writeFileSync(detectionPath, detection.subarray(0, 1000));
+    expect(readCompiledCatalogue(ruleSet.hash, path)?.detection()).toBeNull();
     writeFileSync(path, readFileSync(path).subarray(0, 1000));
     expect(readCompiledCatalogue(ruleSet.hash, path)).toBeNull();
+  });
+
+  it('reads the rules whole only when asked, and parses the detector files when their part is missing', () => {
+    const detectors = mkdtempSync(join(dir, 'detectors-'));
+    for (const name of readdirSync(defaultDetectorsDir()).filter((n) => n.endsWith('.yaml') && !n.startsWith('allowlist.')).slice(0, 20)) {
+      writeFileSync(join(detectors, name), readFileSync(join(defaultDetectorsDir(), name)));
+    }
+    const parsed = loadRuleSet(detectors);
+    expect(parsed.info).toBeUndefined();
+    const path = join(dir, 'lazy.json');
+    writeCompiledCatalogue(parsed.hash, parsed.rules, planPatterns(parsed.rules), null, path);
+    rmSync(join(dir, 'lazy-detection.json'));
+    const read = readCompiledCatalogue(parsed.hash, path);
+    expect(read!.info.map((r) => r.id)).toEqual(parsed.rules.map((r) => r.id));
+    expect(read!.detection()).toBeNull();
   });
 
   it('is what the build wrote: dist loads the same rules, plans and allowlist without parsing YAML', async () => {
@@ -51,6 +73,7 @@ describe('the compiled detector catalogue', () => {
     const { compiledCataloguePath } = (await import(dist('detect/catalogue.js'))) as typeof import('../src/detect/catalogue.js');
     const built = loadBuilt();
     expect(built.hash).toBe(ruleSet.hash);
+    expect(built.info, 'dist/catalogue.json is missing or stale: run npm run build').toEqual(ruleSet.rules.map(ruleInfo));
     expect(built.rules).toEqual(ruleSet.rules);
     expect(built.plan, 'dist/catalogue.json is missing or stale: run npm run build').toEqual(plan);
     const detectors = new URL('../detectors', import.meta.url).pathname;

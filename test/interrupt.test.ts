@@ -8,6 +8,7 @@ import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { buildImage } from '../fixtures/builder.mjs';
 import { ScanAbortedError, scanImage } from '../src/scan.js';
+import { decodeEntry } from '../src/cache/layer-cache.js';
 import { BIN } from './support/cli-run.js';
 
 /** How long a signalled scan may take to exit: generous for a loaded CI machine, far below a scan. */
@@ -124,10 +125,12 @@ function expectCompleteCache(cacheDir: string): void {
   const files = filesUnder(cacheDir);
   expect(files.filter((f) => f.endsWith('.tmp')), 'temp files left in the layer cache').toEqual([]);
   for (const f of files.filter((x) => x.startsWith('layers/'))) {
-    expect(f, 'unexpected file in the layer cache').toMatch(/\.json$/);
-    const entry = JSON.parse(readFileSync(join(cacheDir, f), 'utf8'));
-    expect(entry.diffId, `${f} is not a whole entry`).toMatch(/^sha256:/);
-    expect(Array.isArray(entry.matches), `${f} is not a whole entry`).toBe(true);
+    expect(f, 'unexpected file in the layer cache').toMatch(/\.entry$/);
+    const raw = readFileSync(join(cacheDir, f));
+    // The header names the keys it was made for; decoding checks the rest (lengths, the paths' sha256).
+    const header = JSON.parse(raw.toString('utf8', 8, 8 + raw.readUInt32LE(4))) as { diffId: string; rulesHash: string; tool: string };
+    expect(header.diffId, `${f} is not a whole entry`).toMatch(/^sha256:/);
+    expect(decodeEntry(raw, { rulesHash: header.rulesHash, toolVersion: header.tool }, header.diffId), `${f} is not a whole entry`).not.toBeNull();
   }
 }
 
@@ -170,7 +173,7 @@ describe('the CLI on SIGINT and SIGTERM', () => {
       'SIGTERM',
       // No progress line to wait for: the one-file first layer's cache entry appears while the two
       // big layers are still being walked.
-      () => existsSync(join(cache, 'layers')) && filesUnder(join(cache, 'layers')).some((f) => f.endsWith('.json')),
+      () => existsSync(join(cache, 'layers')) && filesUnder(join(cache, 'layers')).some((f) => f.endsWith('.entry')),
     );
     measured.push(`SIGTERM file ${r.stopMs} ms`);
     expectInterrupted(r, 143);

@@ -166,7 +166,7 @@ describe('no raw secret in any output channel', () => {
       }
     };
     walk(warm);
-    expect(files.some((f) => f.includes('/layers/') && f.endsWith('.json'))).toBe(true);
+    expect(files.some((f) => f.includes('/layers/') && f.endsWith('.entry'))).toBe(true);
     for (const f of files) {
       const bytes = readFileSync(f);
       const text = bytes.toString('utf8');

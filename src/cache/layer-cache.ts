@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto';
-import { homedir } from 'node:os';
+import { endianness, homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../atomic-write.js';
-import { PathTable } from '../layer/path-table.js';
+import { isPackedPathTable, PathTable, type PackedPathTable } from '../layer/path-table.js';
 import type { EntryKind, LayerChanges, PathKinds } from '../layer/walk.js';
 
 /**
  * Bumped whenever the entry layout or anything that changes per-layer results without changing
  * the detector catalogue changes (window sizes, binary sniffing, the walk itself).
  */
-export const CACHE_FORMAT = 3;
+export const CACHE_FORMAT = 4;
 
 /** One match restored from the cache: identity by hash, never the raw value. */
 export interface CachedMatch {
@@ -54,7 +54,11 @@ export interface CachedLayer {
   files: number;
   bytes: number;
   skipped: Record<string, number>;
-  changes: { entries: PathsByKind; whiteouts: string[]; opaqueDirs: string[] };
+  /**
+   * `entries`: the paths as lists by kind (JSON, as the audit's Redis store keeps them) or as a
+   * PathTable's packed arrays (the on-disk entry, looked up without being listed).
+   */
+  changes: { entries: PathsByKind | PackedPathTable; whiteouts: string[]; opaqueDirs: string[] };
   matches: CachedMatch[];
 }
 
@@ -97,17 +101,17 @@ export class LayerCache {
 
   pathOf(diffId: string): string {
     const key = this.key(diffId);
-    return join(this.dir, 'layers', `v${CACHE_FORMAT}`, key.slice(0, 2), `${key}.json`);
+    return join(this.dir, 'layers', `v${CACHE_FORMAT}`, key.slice(0, 2), `${key}.entry`);
   }
 
   async get(diffId: string): Promise<CachedLayer | null> {
-    let raw: string;
+    let raw: Buffer;
     try {
-      raw = await readFile(this.pathOf(diffId), 'utf8');
+      raw = await readFile(this.pathOf(diffId));
     } catch {
       return null;
     }
-    return parseEntry(raw, this.parts, diffId);
+    return decodeEntry(raw, this.parts, diffId);
   }
 
   /** Stores one layer's results; `blob` joins the blobs already recorded for this diff_id. */
@@ -131,8 +135,8 @@ export class LayerCache {
     if (previous?.blobs.some(same)) return;
     // A record without a head hash (streamed blob) is superseded by one with it.
     const blobs = [...(previous?.blobs ?? []).filter((b) => !(b.digest === blob.digest && b.head === null)), blob].slice(-8);
-    const entry = layerEntry(this.parts, diffId, blobs, result);
-    await writeEntry(this.pathOf(diffId), entry);
+    const entry = layerEntry(this.parts, diffId, blobs, result, 'table');
+    await writeEntry(this.pathOf(diffId), encodeEntry(entry));
   }
 
   /** Where the matches of an image config with these item texts are kept. */
@@ -188,30 +192,124 @@ export interface ConfigMatch {
   provider?: string;
 }
 
-/** A stored entry read back, or null when it is damaged or was made for other keys. */
+/** An entry in its JSON form (the audit's Redis store) read back, or null when it is damaged or was made for other keys. */
 export function parseEntry(raw: string, parts: LayerCacheKeyParts, diffId: string): CachedLayer | null {
   try {
     const entry = JSON.parse(raw) as CachedLayer;
-    if (
-      entry.format !== CACHE_FORMAT ||
-      entry.diffId !== diffId ||
-      entry.rulesHash !== parts.rulesHash ||
-      entry.tool !== parts.toolVersion ||
-      !Array.isArray(entry.blobs) ||
-      !Array.isArray(entry.matches) ||
-      !entry.changes ||
-      !isPathsByKind(entry.changes.entries)
-    ) {
-      return null;
-    }
-    return entry;
+    return isEntryFor(entry, parts, diffId) && entry.changes && isPathsByKind(entry.changes.entries) ? entry : null;
   } catch {
     return null;
   }
 }
 
-/** The stored form of one layer's results: hashes and redacted values, never a raw secret. */
-export function layerEntry(parts: LayerCacheKeyParts, diffId: string, blobs: BlobRecord[], result: LayerResult): CachedLayer {
+function isEntryFor(entry: Omit<CachedLayer, 'changes'>, parts: LayerCacheKeyParts, diffId: string): boolean {
+  return (
+    entry.format === CACHE_FORMAT &&
+    entry.diffId === diffId &&
+    entry.rulesHash === parts.rulesHash &&
+    entry.tool === parts.toolVersion &&
+    Array.isArray(entry.blobs) &&
+    Array.isArray(entry.matches)
+  );
+}
+
+/**
+ * An on-disk entry: MAGIC, the header's length (u32 LE), the header (JSON: everything but the
+ * paths, and where the paths are), zero padding to a multiple of 8, then the layer's PathTable as
+ * packed arrays (starts, hashes, block ends, kinds, deflated path bytes). Reading it back is one
+ * small JSON parse and views over the file's bytes: the paths are neither decoded nor listed
+ * until a lookup asks (a JSON entry of 44k paths took 20-30 ms to parse and list).
+ */
+const MAGIC = 'SSLC';
+
+interface EntryHeader extends Omit<CachedLayer, 'changes'> {
+  changes: { whiteouts: string[]; opaqueDirs: string[] };
+  /** The paths' arrays: their sizes, the machine's byte order, and the sha256 of them all. */
+  paths: { count: number; blocks: number; packedBytes: number; endian: string; sha256: string };
+}
+
+/** An entry whose paths are a packed table (layerEntry(..., 'table')) as the bytes of its file. */
+export function encodeEntry(entry: CachedLayer): Buffer {
+  const { changes, ...rest } = entry;
+  const table = isPackedArrays(changes.entries) ? changes.entries : new CachedPaths(changes.entries).packed();
+  const arrays = [table.starts, table.hashes, table.blockEnds, table.kinds, table.packed].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+  const body = Buffer.concat(arrays);
+  const header: EntryHeader = {
+    ...rest,
+    changes: { whiteouts: changes.whiteouts, opaqueDirs: changes.opaqueDirs },
+    paths: {
+      count: table.kinds.length,
+      blocks: table.blockEnds.length,
+      packedBytes: table.packed.length,
+      endian: endianness(),
+      sha256: createHash('sha256').update(body).digest('hex'),
+    },
+  };
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const lead = Buffer.alloc(bodyOffset(json.length));
+  lead.write(MAGIC, 0, 'latin1');
+  lead.writeUInt32LE(json.length, 4);
+  json.copy(lead, 8);
+  return Buffer.concat([lead, body]);
+}
+
+/** Where the arrays start: after the header, aligned for the Int32Arrays. */
+function bodyOffset(headerBytes: number): number {
+  return (8 + headerBytes + 7) & ~7;
+}
+
+/** An on-disk entry read back, or null when it is damaged, from another machine's byte order, or made for other keys. */
+export function decodeEntry(raw: Buffer, parts: LayerCacheKeyParts, diffId: string): CachedLayer | null {
+  try {
+    if (raw.length < 8 || raw.toString('latin1', 0, 4) !== MAGIC) return null;
+    const headerBytes = raw.readUInt32LE(4);
+    const at = bodyOffset(headerBytes);
+    if (at > raw.length || raw.subarray(8 + headerBytes, at).some((b) => b !== 0)) return null;
+    const header = JSON.parse(raw.toString('utf8', 8, 8 + headerBytes)) as EntryHeader;
+    if (!isEntryFor(header, parts, diffId) || !header.changes || !Array.isArray(header.changes.whiteouts) || !Array.isArray(header.changes.opaqueDirs)) return null;
+    const table = packedTableOf(raw.subarray(at), header.paths);
+    if (table === null) return null;
+    const { paths, changes, ...rest } = header;
+    void paths;
+    return { ...rest, changes: { ...changes, entries: table } };
+  } catch {
+    return null;
+  }
+}
+
+/** The arrays of an entry's body as views (copied once if the file's bytes are not 4-aligned), or null when they do not check out. */
+function packedTableOf(stored: Buffer, paths: EntryHeader['paths'] | undefined): PackedPathTable | null {
+  if (typeof paths !== 'object' || paths === null || paths.endian !== endianness()) return null;
+  const { count, blocks, packedBytes } = paths;
+  if (![count, blocks, packedBytes].every((n) => Number.isSafeInteger(n) && n >= 0)) return null;
+  if (stored.length !== 4 * (count + 1) + 4 * count + 4 * blocks + count + packedBytes) return null;
+  if (createHash('sha256').update(stored).digest('hex') !== paths.sha256) return null;
+  const body = stored.byteOffset % 4 === 0 ? stored : Uint8Array.prototype.slice.call(stored);
+  let at = body.byteOffset;
+  const take = <T>(make: (buffer: ArrayBuffer, offset: number, length: number) => T, length: number, width: number): T => {
+    const view = make(body.buffer as ArrayBuffer, at, length);
+    at += length * width;
+    return view;
+  };
+  const int32 = (b: ArrayBuffer, o: number, n: number) => new Int32Array(b, o, n);
+  const bytes = (b: ArrayBuffer, o: number, n: number) => new Uint8Array(b, o, n);
+  const table: PackedPathTable = {
+    starts: take(int32, count + 1, 4),
+    hashes: take(int32, count, 4),
+    blockEnds: take(int32, blocks, 4),
+    kinds: take(bytes, count, 1),
+    packed: take(bytes, packedBytes, 1),
+  };
+  return isPackedPathTable(table) ? table : null;
+}
+
+/**
+ * The stored form of one layer's results: hashes and redacted values, never a raw secret. The
+ * paths as lists by kind (JSON) or as a packed table (the on-disk entry, see encodeEntry).
+ */
+export function layerEntry(parts: LayerCacheKeyParts, diffId: string, blobs: BlobRecord[], result: LayerResult, paths: 'lists' | 'table' = 'lists'): CachedLayer {
+  const { entries } = result.changes;
+  const stored = entries instanceof CachedPaths ? entries : new CachedPaths(entries);
   return {
     format: CACHE_FORMAT,
     diffId,
@@ -222,7 +320,7 @@ export function layerEntry(parts: LayerCacheKeyParts, diffId: string, blobs: Blo
     bytes: result.bytes,
     skipped: result.skipped,
     changes: {
-      entries: result.changes.entries instanceof CachedPaths ? result.changes.entries.byKind : pathsByKind(result.changes.entries),
+      entries: paths === 'table' ? stored.packed() : stored.lists(),
       whiteouts: [...result.changes.whiteouts],
       opaqueDirs: [...result.changes.opaqueDirs],
     },
@@ -252,10 +350,10 @@ export function layerKey(parts: LayerCacheKeyParts, diffId: string): string {
     .digest('hex');
 }
 
-/** JSON written atomically (mode 0600), so no reader sees half of it; the cache is best-effort, so failures are ignored. */
+/** An entry written atomically (mode 0600), so no reader sees half of it; the cache is best-effort, so failures are ignored. */
 async function writeEntry(path: string, value: unknown): Promise<void> {
-  // Plain JSON: a gzip'd entry took longer to read back than it saved on disk.
-  await writeFileAtomic(path, JSON.stringify(value), { mode: 0o600, mkdirMode: 0o700 }).catch(() => {});
+  // Not compressed as a whole: a gzip'd entry took longer to read back than it saved on disk.
+  await writeFileAtomic(path, Buffer.isBuffer(value) ? value : JSON.stringify(value), { mode: 0o600, mkdirMode: 0o700 }).catch(() => {});
 }
 
 /** What a scan of one layer gives the cache (raw values, if any, are dropped by `put`). */
@@ -311,26 +409,57 @@ export function changesOf(entry: CachedLayer): LayerChanges {
 }
 
 /**
- * A layer's paths grouped by kind as the cache stored them, listed on first lookup: only a
- * finding in a layer below asks. Listing every path of every layer (tens of thousands) took a
- * tenth of a rescan served from the cache, most of it in the collector; listed into a PathTable
- * rather than a Map, they take their bytes and ~20 more each, outside the heap.
+ * A layer's paths as the cache stored them: lists by kind (JSON) or a PathTable's packed arrays
+ * (on disk), turned into a table on the first lookup only: only a finding in a layer below asks.
+ * Listing every path of every layer (tens of thousands) took a tenth of a rescan served from the
+ * cache, most of it in the collector; a table keeps their bytes and ~20 more each, outside the heap.
  */
 export class CachedPaths implements PathKinds {
   private listed: PathTable | null = null;
 
-  constructor(readonly byKind: PathsByKind) {}
+  constructor(private readonly stored: PathsByKind | PackedPathTable | ReadonlyMap<string, EntryKind> | PathTable) {}
 
   get(path: string): EntryKind | undefined {
-    if (this.listed === null) {
-      const listed = new PathTable();
-      for (const kind of ENTRY_KINDS) {
-        const paths = this.byKind[kind];
-        if (paths === undefined) continue;
-        for (const p of typeof paths === 'string' ? paths.split('\n') : paths) listed.set(p, kind);
-      }
-      this.listed = listed;
-    }
-    return this.listed.get(path);
+    return this.table().get(path);
   }
+
+  /** As lists by kind, the JSON form. */
+  lists(): PathsByKind {
+    const { stored } = this;
+    if (stored instanceof Map || stored instanceof PathTable) return pathsByKind(stored as Iterable<[string, EntryKind]>);
+    return isPackedArrays(stored) ? pathsByKind(this.table()) : (stored as PathsByKind);
+  }
+
+  /** As a table's packed arrays, the on-disk form. */
+  packed(): PackedPathTable {
+    const { stored } = this;
+    if (stored instanceof PathTable) return stored.packedData();
+    return isPackedArrays(stored) ? stored : this.table().packedData();
+  }
+
+  private table(): PathTable {
+    if (this.listed === null) this.listed = tableOf(this.stored);
+    return this.listed;
+  }
+}
+
+function isPackedArrays(value: unknown): value is PackedPathTable {
+  return typeof value === 'object' && value !== null && ArrayBuffer.isView((value as PackedPathTable).starts);
+}
+
+function tableOf(stored: PathsByKind | PackedPathTable | ReadonlyMap<string, EntryKind> | PathTable): PathTable {
+  if (stored instanceof PathTable) return stored;
+  if (isPackedArrays(stored)) return PathTable.fromPacked(stored);
+  const table = new PathTable();
+  if (stored instanceof Map) {
+    for (const [path, kind] of stored as ReadonlyMap<string, EntryKind>) table.set(path, kind);
+    return table;
+  }
+  const lists = stored as PathsByKind;
+  for (const kind of ENTRY_KINDS) {
+    const paths = lists[kind];
+    if (paths === undefined) continue;
+    for (const p of typeof paths === 'string' ? paths.split('\n') : paths) table.set(p, kind);
+  }
+  return table;
 }

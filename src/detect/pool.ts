@@ -3,6 +3,7 @@ import { workerThreads } from '../lazy.js';
 import { fileURLToPath } from 'node:url';
 import { DetectionEngine, planPatterns, type PatternPlan, type RawMatch } from './engine.js';
 import type { RuleSpec } from './rules.js';
+import { ruleSource, type RuleSource } from './spec.js';
 import { answerBatch, type BatchRequest, type BatchResponse } from './batch.js';
 import { GzipOutcome, scanGzipMember } from './gzip-member.js';
 
@@ -95,18 +96,19 @@ export class DetectionPool {
   private readonly spare: ArrayBuffer[] = [];
   private failure: Error | null = null;
   private closed = false;
-  private readonly rules: readonly RuleSpec[];
+  /** Read when a worker starts, not before: a scan served from the layer cache never reads the rules whole. */
+  private readonly source: RuleSource;
   private readonly jobs: number;
   private plan: PatternPlan[][] | null = null;
   private readonly peers: Peer[] = [];
 
-  constructor(rules: readonly RuleSpec[], jobs: number, plan?: PatternPlan[][]) {
-    this.plan = plan ?? null;
+  constructor(rules: readonly RuleSpec[] | RuleSource, jobs: number, plan?: PatternPlan[][]) {
+    this.source = ruleSource(rules, plan);
     this.maxInFlightBytes = Math.max(1, jobs) * 3 * BATCH_BYTES;
-    this.rules = rules;
     this.jobs = jobs;
     if (jobs <= 0) {
-      this.inline = new DetectionEngine(rules, plan ? { plan } : {});
+      const { rules: list, plan: planned } = this.source;
+      this.inline = new DetectionEngine(list, planned ? { plan: planned } : {});
       return;
     }
     this.inline = null;
@@ -119,9 +121,10 @@ export class DetectionPool {
    */
   start(): void {
     if (this.workers.length > 0 || this.closed || this.inline) return;
-    const { rules, jobs } = this;
+    const { jobs } = this;
+    const { rules } = this.source;
     // The pattern analysis is done once here, not again in every worker.
-    this.plan ??= planPatterns(rules);
+    this.plan ??= this.source.plan ?? planPatterns(rules);
     const workerData = { rules: detectionOnly(rules), plan: this.plan };
     for (let i = 0; i < jobs; i++) {
       const worker = new (workerThreads().Worker)(fileURLToPath(workerScript()), { workerData });

@@ -5,18 +5,21 @@ import { fileURLToPath } from 'node:url';
 import { yaml } from '../lazy.js';
 import type { Severity } from '../types.js';
 import { SEVERITIES } from '../types.js';
-import { readCompiledCatalogue } from './catalogue.js';
-import type { PatternPlan, RuleSpec } from './spec.js';
+import { readCompiledCatalogue, type CompiledRules } from './catalogue.js';
+import type { PatternPlan, RuleInfo, RuleSpec } from './spec.js';
 
-export type { RuleSpec } from './spec.js';
+export type { RuleInfo, RuleSpec } from './spec.js';
 
 
 export interface RuleSet {
+  /** From the compiled catalogue, read on first use: a scan served from the layer cache detects nothing. */
   rules: RuleSpec[];
   /** Hash of every rule's content: changes whenever detection could change. */
   hash: string;
   /** The rules' pattern plans, when the build compiled them (see catalogue.ts); else computed when needed. */
   plan?: PatternPlan[][];
+  /** What reports need of each rule, without reading the rules whole (when the build compiled them). */
+  info?: RuleInfo[];
 }
 
 const ALLOWED_FLAGS = /^[imsu]*$/;
@@ -41,16 +44,48 @@ export function loadRuleSet(dir: string = defaultDetectorsDir(), memo?: RuleMemo
   }
   if (names.length === 0) throw new Error(`no detector files (*.yaml) in ${dir}`);
   const hash = createHash('sha256');
-  const texts = names.map((name) => {
-    const text = readFileSync(join(dir, name), 'utf8');
-    hash.update(name).update('\0').update(text).update('\0');
-    return text;
+  // Hashed as bytes and decoded only to be parsed: a rescan served from the cache parses none of
+  // them (the same digest as hashing the text, for files in UTF-8).
+  const files = names.map((name) => {
+    const bytes = readFileSync(join(dir, name));
+    hash.update(name).update('\0').update(bytes).update('\0');
+    return bytes;
   });
   const digest = `sha256:${hash.digest('hex')}`;
+  const parse = (): RuleSet => {
+    const remembered = memo?.get(digest);
+    if (remembered) return { rules: remembered, hash: digest };
+    const rules = parseRules(names, files.map((bytes) => bytes.toString('utf8')));
+    memo?.put(digest, rules);
+    return { rules, hash: digest };
+  };
   const compiled = readCompiledCatalogue(digest);
-  if (compiled) return compiled.plan ? { rules: compiled.rules, hash: digest, plan: compiled.plan } : { rules: compiled.rules, hash: digest };
-  const remembered = memo?.get(digest);
-  if (remembered) return { rules: remembered, hash: digest };
+  return compiled ? lazyRuleSet(digest, compiled, parse) : parse();
+}
+
+/** A RuleSet whose rules (and plans) are read from the compiled catalogue's detection part on first use, else parsed. */
+function lazyRuleSet(hash: string, compiled: CompiledRules, parse: () => RuleSet): RuleSet {
+  let whole: { rules: RuleSpec[]; plan?: PatternPlan[][] } | null = null;
+  const load = () => {
+    if (whole === null) {
+      const detection = compiled.detection();
+      whole = detection ? { rules: detection.rules, ...(detection.plan ? { plan: detection.plan } : {}) } : parse();
+    }
+    return whole;
+  };
+  return {
+    hash,
+    info: compiled.info,
+    get rules() {
+      return load().rules;
+    },
+    get plan() {
+      return load().plan;
+    },
+  };
+}
+
+function parseRules(names: readonly string[], texts: readonly string[]): RuleSpec[] {
   const rules: RuleSpec[] = [];
   const seen = new Set<string>();
   for (const [i, name] of names.entries()) {
@@ -63,8 +98,7 @@ export function loadRuleSet(dir: string = defaultDetectorsDir(), memo?: RuleMemo
   for (const rule of rules) {
     if (rule.pair !== null && !seen.has(rule.pair)) throw new Error(`detector ${rule.id}: pair names no detector "${rule.pair}"`);
   }
-  memo?.put(digest, rules);
-  return { rules, hash: digest };
+  return rules;
 }
 
 /** A rule file's `patterns`: each a regex string or { regex, flags }, compiled once to be sure it works. */

@@ -3,6 +3,33 @@
 import type { Severity } from '../types.js';
 import type { KeywordAnchor } from './extent.js';
 
+/**
+ * Rules and their plans as a pool or the layer workers take them: a list, or a RuleSet whose
+ * rules are read only once something is detected (loadRuleSet; see catalogue.ts).
+ */
+export interface RuleSource {
+  readonly rules: readonly RuleSpec[];
+  readonly plan?: PatternPlan[][];
+}
+
+/** `rules` with `plan` as a RuleSource, or `rules` itself when it is one. */
+export function ruleSource(rules: readonly RuleSpec[] | RuleSource, plan?: PatternPlan[][]): RuleSource {
+  return isRuleList(rules) ? { rules, plan } : rules;
+}
+
+function isRuleList(rules: readonly RuleSpec[] | RuleSource): rules is readonly RuleSpec[] {
+  return Array.isArray(rules);
+}
+
+/** What a report and attribution need of a rule: no patterns (see RuleSet.info). */
+export type RuleInfo = Pick<RuleSpec, 'id' | 'title' | 'provider' | 'severity' | 'generic' | 'overrides' | 'pair' | 'identifier' | 'remediation' | 'url'>;
+
+/** A rule's RuleInfo, field by field (the compiled catalogue keeps these apart from the patterns). */
+export function ruleInfo(rule: RuleInfo): RuleInfo {
+  const { id, title, provider, severity, generic, overrides, pair, identifier, remediation, url } = rule;
+  return { id, title, provider, severity, generic, overrides, pair, identifier, remediation, url };
+}
+
 /** A detector as written in `detectors/<id>.yaml`: plain data, validated on load. */
 export interface RuleSpec {
   id: string;

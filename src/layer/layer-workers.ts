@@ -6,6 +6,7 @@ import { tunedForScanning } from '../runtime.js';
 import { planPatterns, type PatternPlan } from '../detect/engine.js';
 import { detectionOnly } from '../detect/pool.js';
 import type { RuleSpec } from '../detect/rules.js';
+import { ruleSource, type RuleSource } from '../detect/spec.js';
 import type { ArchiveLimits } from './nested.js';
 import { PathTable } from './path-table.js';
 import type { LayerScan, WalkProgress } from './walk.js';
@@ -34,7 +35,9 @@ function workerScript(): URL {
 export class LayerWorkers {
   private readonly idle: Worker[] = [];
   private readonly all = new Set<Worker>();
-  private plan: PatternPlan[][] | null;
+  private plan: PatternPlan[][] | null = null;
+  /** Read when the workers start, not before: a scan served from the layer cache never reads the rules whole. */
+  private readonly source: RuleSource;
   private failure: Error | null = null;
   private readonly running = new Map<Worker, (err: Error) => void>();
   private readonly walking: SharedArrayBuffer;
@@ -42,12 +45,12 @@ export class LayerWorkers {
   private started = false;
 
   constructor(
-    private readonly rules: readonly RuleSpec[],
+    rules: readonly RuleSpec[] | RuleSource,
     plan: PatternPlan[][] | undefined,
     private readonly limits: ArchiveLimits,
     private readonly size = 2,
   ) {
-    this.plan = plan ?? null;
+    this.source = ruleSource(rules, plan);
     this.walking = new SharedArrayBuffer(4 * size);
   }
 
@@ -78,8 +81,9 @@ export class LayerWorkers {
   }
 
   private spawn(index: number): Worker {
-    this.plan ??= planPatterns(this.rules);
-    const workerData: LayerJob = { rules: detectionOnly(this.rules), plan: this.plan, limits: this.limits, index, walking: this.walking, archives: this.archives, collect: tunedForScanning() };
+    const { rules } = this.source;
+    this.plan ??= this.source.plan ?? planPatterns(rules);
+    const workerData: LayerJob = { rules: detectionOnly(rules), plan: this.plan, limits: this.limits, index, walking: this.walking, archives: this.archives, collect: tunedForScanning() };
     // A young generation of 8 MiB rather than V8's default (up to 48 MiB): what survives a young
     // collection here is a few MiB of buffers and bookkeeping, and each worker's young space
     // counts in the process's peak RSS once touched.

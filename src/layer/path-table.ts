@@ -28,6 +28,9 @@ export interface PathTableData {
   slots: Int32Array;
 }
 
+/** A PathTable's data without its slot index, which is rebuilt from the hashes: what the layer cache stores. */
+export type PackedPathTable = Omit<PathTableData, 'slots'>;
+
 // Paths of one tree share long prefixes: deflated (level 1) in 16 KiB blocks they take a tenth of
 // their bytes (135k paths of /usr: 9.0 MiB -> 0.9 MiB, 67 ms), which is what the scan's thread
 // holds of every layer until the report. A lookup inflates a block only when a path's hash
@@ -62,11 +65,14 @@ export class PathTable implements PathKinds, Iterable<[string, EntryKind]> {
   private count: number;
   /** A received table's bytes, deflated (then `bytes` is empty). */
   private readonly packed: PackedBytes | null = null;
+  /** A received table's arrays as they came, to be stored as they are. */
+  private readonly received: PackedPathTable | null = null;
   private readonly memo: Map<string, number> | null = null;
 
   constructor(data?: PathTableData) {
     if (data) {
       this.bytes = new Uint8Array(0);
+      this.received = data;
       this.packed = new PackedBytes(data.packed, data.blockEnds);
       this.memo = new Map();
       this.starts = data.starts;
@@ -86,6 +92,21 @@ export class PathTable implements PathKinds, Iterable<[string, EntryKind]> {
     this.hashes = new Int32Array(1024);
     this.writes = new Int32Array(1024);
     this.slots = new Int32Array(2048);
+  }
+
+  /** A table from its stored arrays (see packedData), its slot index rebuilt from the hashes. */
+  static fromPacked(data: PackedPathTable): PathTable {
+    const count = data.kinds.length;
+    let size = 2048;
+    while (count * 2 > size) size *= 2;
+    const slots = new Int32Array(size);
+    const mask = size - 1;
+    for (let index = 0; index < count; index++) {
+      let slot = data.hashes[index]! & mask;
+      while (slots[slot] !== 0) slot = (slot + 1) & mask;
+      slots[slot] = index + 1;
+    }
+    return new PathTable({ ...data, slots });
   }
 
   get size(): number {
@@ -153,6 +174,17 @@ export class PathTable implements PathKinds, Iterable<[string, EntryKind]> {
       hashes: this.hashes.slice(0, this.count),
       slots: this.slots,
     };
+  }
+
+  /**
+   * The table's arrays with its paths deflated, without the slot index: a received table's own
+   * arrays (nothing packed again), a walking table's packed as data() does.
+   */
+  packedData(): PackedPathTable {
+    if (this.received) return this.received;
+    const { slots, ...rest } = this.data();
+    void slots;
+    return rest;
   }
 
   private pathAt(index: number): string {
@@ -230,6 +262,25 @@ export class PathTable implements PathKinds, Iterable<[string, EntryKind]> {
     writes.set(this.writes!);
     this.writes = writes;
   }
+}
+
+/**
+ * Whether stored arrays hang together (offsets in order and within the paths' bytes, blocks that
+ * end where the packed bytes do, known kinds): a damaged cache entry must be a miss, not a lookup
+ * that reads past an array or inflates garbage.
+ */
+export function isPackedPathTable(data: PackedPathTable): boolean {
+  const { packed, blockEnds, starts, kinds, hashes } = data;
+  const count = kinds.length;
+  if (starts.length !== count + 1 || hashes.length !== count || starts[0] !== 0) return false;
+  for (let i = 0; i < count; i++) if (starts[i + 1]! < starts[i]! || kinds[i]! >= KINDS.length) return false;
+  if (blockEnds.length !== Math.ceil(starts[count]! / BLOCK_BYTES)) return false;
+  let end = 0;
+  for (const blockEnd of blockEnds) {
+    if (blockEnd < end) return false;
+    end = blockEnd;
+  }
+  return end === packed.length;
 }
 
 /** The buffers of a PathTable's data, for a postMessage transfer list. */
