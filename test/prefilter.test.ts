@@ -316,5 +316,5 @@ describe('region-limited prefiltering', () => {
     expect(regional.stats.regexChars).toBeLessThan(whole.stats.regexChars);
     expect(byId.size).toBe(rules.length);
     // Grows with the catalogue's examples: a generous bound for a loaded CI machine.
-  }, 180_000);
+  }, 360_000);
 });

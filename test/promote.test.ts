@@ -10,7 +10,8 @@ import { decodesToStandInLogin, holdsSampleJwt, isBlockchainAddress, isDocumenta
 import { randomChars, renderTemplate, seededRandom } from '../src/detect/template.js';
 import { betterRule, secretHash } from '../src/attribute.js';
 
-const seed = Date.now() % 100000;
+// PROMOTE_SEED=N reruns a failure's seed (the describe titles print it).
+const seed = Number(process.env.PROMOTE_SEED ?? Date.now() % 100000);
 const rand = seededRandom(seed);
 const fill = (template: string) => renderTemplate(template, rand).text;
 const rules = loadRuleSet().rules;
@@ -275,7 +276,9 @@ describe(`look-alikes that are not secrets (seed ${seed})`, () => {
     expect(scan(`${sample}\nDB_PASSWORD=rapunz3l\n`).map((m) => m.ruleId)).toEqual(['generic-password']);
     expect(scan("auth:\n  password: 'rapunz3l'\n").map((m) => m.ruleId)).toEqual(['generic-password']);
     // A generated password in the same sample is not typed for an illustration.
-    const generated = fill('{{alnum:14}}{{digits:2}}');
+    // A digit inside: letters alone then two digits read as a camelCase name about 1 run in 500
+    // (`pnlXxfBrthjDml85`), which the catch-alls leave alone on purpose.
+    const generated = fill('{{alnum:7}}{{digits:1}}{{alnum:6}}{{digits:2}}');
     expect(scan(sample.replace('rapunz3l', generated)).map((m) => m.secret)).toEqual([generated]);
     for (let i = 0; i < 200; i++) expect(isDocumentationPassword(randomChars(rand, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789', 12), () => '```\n')).toBe(false);
   });
