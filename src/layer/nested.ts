@@ -323,16 +323,20 @@ interface ZipDirectory {
   shift: number;
 }
 
-function findDirectory(data: Buffer): ZipDirectory {
-  // The end record sits in the last 22 bytes plus a comment of at most 65535.
+/**
+ * Where the last end-of-central-directory record in `data` starts, or -1: it sits in the last 22
+ * bytes plus a comment of at most 65535.
+ */
+export function lastEndRecord(data: Buffer): number {
   const lowest = Math.max(0, data.length - 22 - 0xffff);
-  let eocd = -1;
   for (let i = data.length - 22; i >= lowest; i--) {
-    if (data.readUInt32LE(i) === EOCD_SIG) {
-      eocd = i;
-      break;
-    }
+    if (data.readUInt32LE(i) === EOCD_SIG) return i;
   }
+  return -1;
+}
+
+function findDirectory(data: Buffer): ZipDirectory {
+  const eocd = lastEndRecord(data);
   if (eocd < 0) throw new ArchiveStop('archive-corrupt');
   let entries = data.readUInt16LE(eocd + 10);
   let size = data.readUInt32LE(eocd + 12);

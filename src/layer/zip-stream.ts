@@ -1,6 +1,6 @@
 import { constants, inflateRawSync } from 'node:zlib';
 import {
-  archiveKind, binaryByName, expandArchive, inflateChunk, isBinary, memberPath, NESTED_SEPARATOR, newBudget, RATIO_FLOOR_BYTES, zip64Sizes,
+  archiveKind, binaryByName, expandArchive, inflateChunk, isBinary, lastEndRecord, memberPath, NESTED_SEPARATOR, newBudget, RATIO_FLOOR_BYTES, zip64Sizes,
   type ArchiveBudget, type ArchiveLimits, type ArchiveSkip, type NestedFile,
 } from './nested.js';
 
@@ -24,7 +24,6 @@ import {
 
 const LOCAL_SIG = 0x04034b50;
 const CENTRAL_SIG = 0x02014b50;
-const EOCD_SIG = 0x06054b50;
 const ZIP64_LOCATOR_SIG = 0x07064b50;
 const ZIP64_EOCD_SIG = 0x06064b50;
 const DESCRIPTOR_SIG = 0x08074b50;
@@ -551,14 +550,7 @@ function zip64Field(extra: Buffer): Buffer | null {
  * the end; the directory must start where the streamed members ended (`start`) and run up to it.
  */
 function endRecord(tail: Buffer, start: number): { entries: number; size: number } {
-  const lowest = Math.max(0, tail.length - 22 - 0xffff);
-  let eocd = -1;
-  for (let i = tail.length - 22; i >= lowest; i--) {
-    if (tail.readUInt32LE(i) === EOCD_SIG) {
-      eocd = i;
-      break;
-    }
-  }
+  const eocd = lastEndRecord(tail);
   // Not in the tail: the whole-buffer walk may find one inside member data; let it.
   if (eocd < 0) throw new NotStreamable('no end record');
   let entries = tail.readUInt16LE(eocd + 10);
