@@ -156,7 +156,7 @@ export function newBudget(limits: ArchiveLimits): ArchiveBudget {
 }
 
 /** A member's own name, cleaned so it cannot climb out of its archive or collide with the separator. */
-export function memberPath(name: string): string {
+function memberPath(name: string): string {
   const normal = posix.normalize('/' + name.replace(/\\/g, '/')).replace(/^\/+/, '');
   return normal.replace(/\/+$/, '');
 }
@@ -234,6 +234,22 @@ export async function* expandTar(
     if (err instanceof ArchiveStop) skip(err.reason);
     else throw err;
   }
+}
+
+/**
+ * One member of an archive, expanded as every archive's members are (nested archives opened,
+ * binaries skipped): zip-stream.ts hands a streamed zip's members over one at a time.
+ */
+export function expandMember(
+  name: string,
+  data: Buffer,
+  path: string,
+  depth: number,
+  limits: ArchiveLimits,
+  budget: ArchiveBudget,
+  skip: (reason: ArchiveSkip) => void,
+): AsyncGenerator<NestedFile> {
+  return expandMembers(single(name, data), path, depth, { limits, budget, skip });
 }
 
 async function* single(name: string, data: Buffer): AsyncGenerator<{ name: string; data: Buffer }> {

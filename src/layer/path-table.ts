@@ -96,17 +96,11 @@ export class PathTable implements PathKinds, Iterable<[string, EntryKind]> {
 
   /** A table from its stored arrays (see packedData), its slot index rebuilt from the hashes. */
   static fromPacked(data: PackedPathTable): PathTable {
-    const count = data.kinds.length;
     let size = 2048;
-    while (count * 2 > size) size *= 2;
-    const slots = new Int32Array(size);
-    const mask = size - 1;
-    for (let index = 0; index < count; index++) {
-      let slot = data.hashes[index]! & mask;
-      while (slots[slot] !== 0) slot = (slot + 1) & mask;
-      slots[slot] = index + 1;
-    }
-    return new PathTable({ ...data, slots });
+    while (data.kinds.length * 2 > size) size *= 2;
+    const table = new PathTable({ ...data, slots: new Int32Array(0) });
+    table.rehash(size);
+    return table;
   }
 
   get size(): number {

@@ -1,6 +1,6 @@
 import { constants, inflateRawSync } from 'node:zlib';
 import {
-  archiveKind, binaryByName, expandArchive, inflateChunk, isBinary, lastEndRecord, memberPath, NESTED_SEPARATOR, newBudget, RATIO_FLOOR_BYTES, zip64Sizes,
+  binaryByName, expandMember, inflateChunk, lastEndRecord, newBudget, RATIO_FLOOR_BYTES, zip64Sizes,
   type ArchiveBudget, type ArchiveLimits, type ArchiveSkip, type NestedFile,
 } from './nested.js';
 
@@ -439,26 +439,10 @@ export class ZipStream {
     if (inflated > this.bound(m.compressed)) throw new NotStreamable('inflate bound');
   }
 
-  /** One member's bytes as the whole-buffer walk's expandMembers treats them. */
+  /** One member's bytes, expanded as the whole-buffer walk expands each of its members. */
   private async expand(name: string, data: Buffer): Promise<void> {
-    const clean = memberPath(name);
-    if (clean === '') return;
-    const inner = `${this.path}${NESTED_SEPARATOR}${clean}`;
-    const kind = archiveKind(data.subarray(0, 512));
     try {
-      if (kind !== null) {
-        if (this.limits.maxDepth <= 1) {
-          this.skip('archive-too-deep');
-          return;
-        }
-        for await (const file of expandArchive(data, kind, inner, 2, this.limits, this.budget, this.skip)) await this.target.scan(file, this.skip);
-        return;
-      }
-      if (isBinary(data)) {
-        this.skip('binary');
-        return;
-      }
-      await this.target.scan({ path: inner, data }, this.skip);
+      for await (const file of expandMember(name, data, this.path, 1, this.limits, this.budget, this.skip)) await this.target.scan(file, this.skip);
     } catch (err) {
       throw new SinkFailure('scanning a streamed zip member', { cause: err });
     }
